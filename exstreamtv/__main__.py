@@ -1,0 +1,7 @@
+"""``python -m exstreamtv``."""
+
+import sys
+
+from exstreamtv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""``create_app(config, plugin_host)``: the Quart app, wired and nothing more."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart, Response
+from werkzeug.exceptions import HTTPException
+
+from exstreamtv.config.model import Config
+from exstreamtv.hub import Hub
+from exstreamtv.plugins import PluginHost
+from exstreamtv.registry import Registry
+from exstreamtv.web import api, dashboard, iptv, streams
+from exstreamtv.web.common import error
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config, plugin_host: PluginHost, registry: Registry | None = None, *,
+    watch_config: bool = True,
+) -> Quart:
+    """The server app for ``config`` with the plugins of ``plugin_host``."""
+    app = Quart("exstreamtv")
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    hub = Hub(config, plugin_host, registry)
+    app.extensions["exstreamtv"] = hub
+    for blueprint in (iptv.bp, streams.bp, api.bp, dashboard.bp):
+        app.register_blueprint(blueprint)
+    for blueprint, plugin in hub.registry.blueprints:
+        try:
+            app.register_blueprint(blueprint)
+        except Exception as exc:
+            plugin_host.record_hook_error(plugin, "register_routes", exc)
+
+    @app.before_serving
+    async def start() -> None:
+        await hub.start(watch=watch_config)
+
+    @app.after_serving
+    async def stop() -> None:
+        await hub.stop()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    async def internal_error(exc: Exception) -> tuple[Response, int]:
+        log.exception("Unhandled error in a request", exc_info=exc)
+        return error(500, "internal error; the server log has the details")
+
+    return app
+
+
+def hub_of(app: Any) -> Hub:
+    """The hub inside an app made by :func:`create_app`."""
+    value: Hub = app.extensions["exstreamtv"]
+    return value

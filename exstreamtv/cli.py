@@ -1,0 +1,131 @@
+"""The ``exstreamtv`` command line: serve, config check, plugins list, probe."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from exstreamtv import __version__
+from exstreamtv.errors import ConfigError, ExStreamTVError
+
+DEFAULT_CONFIG = "config/exstreamtv.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exstreamtv", description="Self-hosted live TV server")
+    parser.add_argument("--version", action="version", version=f"exstreamtv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server in the foreground")
+    serve.add_argument("--config", default=DEFAULT_CONFIG)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("path")
+
+    plugins = sub.add_parser("plugins", help="plugin tools")
+    plugins_sub = plugins.add_subparsers(dest="plugins_command", required=True)
+    plist = plugins_sub.add_parser("list", help="list loaded and broken plugins")
+    plist.add_argument("--config")
+    plist.add_argument("--json", action="store_true")
+
+    probe = sub.add_parser("probe", help="print the stream analysis of a media file as JSON")
+    probe.add_argument("file")
+    return parser
+
+
+def _config_check(path: str) -> int:
+    from exstreamtv.server import load_everything
+
+    try:
+        config, host, _registry = load_everything(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 1
+    for info in host.plugins.values():
+        if info.error:
+            print(f"warning: plugin {info.name} failed to load: {info.error}", file=sys.stderr)
+    print(f"{path}: valid ({len(config.sources)} sources, {len(config.channels)} channels)")
+    return 0
+
+
+def _plugins_list(path: str | None, as_json: bool) -> int:
+    from exstreamtv.config.loader import parse_yaml, plugin_settings
+    from exstreamtv.plugins import PluginHost
+    from exstreamtv.registry import collect_registry
+
+    host = PluginHost()
+    if path:
+        settings = plugin_settings(parse_yaml(Path(path).read_text(encoding="utf-8"), path))
+        host.load_plugins(settings.directories, settings.disabled)
+    else:
+        host.load_plugins()
+    collect_registry(host)
+    rows = host.describe()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        status = "ok" if row["loaded"] and not row["hook_errors"] else "BROKEN"
+        print(f"{row['name']:<28} {row['origin']:<12} {status}")
+        print(f"    from:  {row['location']}")
+        if row["hooks"]:
+            print(f"    hooks: {', '.join(row['hooks'])}")
+        if row["provides"]:
+            print(f"    gives: {', '.join(row['provides'])}")
+        if row["error"]:
+            print(f"    error: {row['error']}")
+        for hook, message in row["hook_errors"].items():
+            print(f"    error in {hook}: {message}")
+    return 0
+
+
+def _probe(file: str) -> int:
+    from exstreamtv.ffmpeg.locate import find_ffmpeg
+    from exstreamtv.media.probe import probe
+
+    if "://" not in file and not Path(file).exists():
+        print(f"no such file: {file}", file=sys.stderr)
+        return 1
+    tools = find_ffmpeg()
+    info = asyncio.run(probe(file, tools.ffprobe))
+    print(json.dumps(info.to_dict(), indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns 0 on success, 1 on a user error, 2 on an internal error."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from exstreamtv.server import run
+
+            return run(args.config, args.host, args.port)
+        if args.command == "config":
+            return _config_check(args.path)
+        if args.command == "plugins":
+            return _plugins_list(args.config, args.json)
+        if args.command == "probe":
+            return _probe(args.file)
+    except ExStreamTVError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{exc.filename or ''}: {exc.strerror}".strip(": "), file=sys.stderr)
+        return 1
+    except Exception as exc:  # an internal error: say so, with the type
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

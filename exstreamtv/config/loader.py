@@ -1,0 +1,355 @@
+"""Read a YAML config, substitute ``${ENV}``, validate it, and build the typed model.
+
+Every problem found is reported at once, each with the path of the bad key, e.g.
+``channels[2].schedule.slots[0].start_time: expected a time as "HH:MM"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+import yaml
+
+from exstreamtv.config import model, schema
+from exstreamtv.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from exstreamtv.registry import Registry
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def format_path(path: list[Any]) -> str:
+    """``['channels', 2, 'schedule']`` -> ``channels[2].schedule``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems(exc: vol.Invalid, prefix: list[Any]) -> list[ConfigProblem]:
+    errors = exc.errors if isinstance(exc, vol.MultipleInvalid) else [exc]
+    out = []
+    for err in errors:
+        message = err.msg
+        if message == "extra keys not allowed":
+            message = "unknown key"
+        elif message == "required key not provided":
+            message = "required key is missing"
+        out.append(ConfigProblem(format_path(prefix + list(err.path)), message))
+    return out
+
+
+def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -> Any:
+    """Replace ``${VAR}`` in every string; an unset variable is a problem."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append(
+                    ConfigProblem(
+                        format_path(path),
+                        f"environment variable {name} is not set (export it or edit the value)",
+                    )
+                )
+                return ""
+            return os.environ[name]
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, list):
+        return [substitute_env(v, [*path, i], problems) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: substitute_env(v, [*path, k], problems) for k, v in value.items()}
+    return value
+
+
+def parse_yaml(text: str, source: str = "") -> dict[str, Any]:
+    """Parse YAML text into a mapping, raising ConfigError with line and column."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem("", f"YAML syntax error{where}: {problem}")], source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigProblem("", "the file must be a YAML mapping (server:, channels:, ...)")],
+            source,
+        )
+    return data
+
+
+def plugin_settings(raw: Mapping[str, Any]) -> model.PluginsConfig:
+    """The ``plugins`` section alone, needed before plugins can validate the rest."""
+    try:
+        section = schema.PLUGINS(raw.get("plugins"))
+    except vol.Invalid:
+        return model.PluginsConfig()
+    return model.PluginsConfig(tuple(section["directories"]), tuple(section["disabled"]))
+
+
+def load_config(path: str | Path, registry: Registry | None = None) -> model.Config:
+    """Load and validate the config file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem("", f"cannot read the config file: {exc.strerror}")], str(path)
+        ) from None
+    return validate_config(parse_yaml(text, str(path)), registry, path=path)
+
+
+def validate_config(
+    raw: Mapping[str, Any], registry: Registry | None = None, *, path: Path | None = None
+) -> model.Config:
+    """Validate a parsed config mapping; raises ConfigError listing every problem."""
+    source = str(path) if path else ""
+    problems: list[ConfigProblem] = []
+    data = substitute_env(dict(raw), [], problems)
+    plugin_sections = registry.sections if registry else {}
+    allowed = [*schema.CORE_SECTIONS, *plugin_sections]
+    sections: dict[str, Any] = {}
+    for key in data:
+        if key not in allowed:
+            problems.append(
+                ConfigProblem(str(key), f"unknown section (allowed: {', '.join(allowed)})")
+            )
+    for name, validator in schema.CORE_SECTIONS.items():
+        if validator is None:
+            continue
+        try:
+            sections[name] = validator(data.get(name))
+        except vol.Invalid as exc:
+            problems += _problems(exc, [name])
+    extra: dict[str, Any] = {}
+    for name, (section_schema, _plugin) in plugin_sections.items():
+        try:
+            extra[name] = section_schema(data.get(name) or {})
+        except vol.Invalid as exc:
+            problems += _problems(exc, [name])
+
+    sources = _validate_sources(data.get("sources"), registry, problems)
+    channels = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
+    _check_references(sources, channels, registry, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return _build(sections, sources, channels, extra, path)
+
+
+def _component_options(
+    kind: str, envelope: dict[str, Any], skip: tuple[str, ...], registry: Registry | None,
+    where: list[Any], problems: list[ConfigProblem],
+) -> dict[str, Any] | None:
+    options = {k: v for k, v in envelope.items() if k not in skip}
+    if registry is None:
+        return options
+    try:
+        component = registry.get(kind, envelope["type"])
+    except KeyError as exc:
+        problems.append(ConfigProblem(format_path([*where, "type"]), str(exc.args[0])))
+        return None
+    try:
+        validated: dict[str, Any] = component.schema(options)
+    except vol.Invalid as exc:
+        problems.extend(_problems(exc, where))
+        return None
+    return validated
+
+
+def _validate_sources(
+    value: Any, registry: Registry | None, problems: list[ConfigProblem]
+) -> list[model.SourceConfig]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(ConfigProblem("sources", "expected a list of sources"))
+        return []
+    out: list[model.SourceConfig] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        where: list[Any] = ["sources", i]
+        try:
+            envelope = schema.SOURCE_ENVELOPE(item)
+        except vol.Invalid as exc:
+            problems += _problems(exc, where)
+            continue
+        if envelope["id"] in seen:
+            problems.append(
+                ConfigProblem(format_path([*where, "id"]), f"duplicate source id '{envelope['id']}'")
+            )
+        seen.add(envelope["id"])
+        options = _component_options("source", envelope, ("id", "type"), registry, where, problems)
+        if options is not None:
+            out.append(model.SourceConfig(envelope["id"], envelope["type"], options))
+    return out
+
+
+def _validate_channels(
+    value: Any, ffmpeg_defaults: dict[str, Any] | None, registry: Registry | None,
+    problems: list[ConfigProblem],
+) -> list[model.ChannelConfig]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(ConfigProblem("channels", "expected a list of channels"))
+        return []
+    out: list[model.ChannelConfig] = []
+    numbers: set[int] = set()
+    full_ffmpeg = schema.ffmpeg_section(with_defaults=True)
+    for i, item in enumerate(value):
+        where: list[Any] = ["channels", i]
+        try:
+            channel = schema.CHANNEL(item)
+        except vol.Invalid as exc:
+            problems += _problems(exc, where)
+            continue
+        if channel["number"] in numbers:
+            problems.append(
+                ConfigProblem(
+                    format_path([*where, "number"]),
+                    f"channel number {channel['number']} is used twice",
+                )
+            )
+        numbers.add(channel["number"])
+        options = _component_options(
+            "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems
+        )
+        merged = deep_merge(ffmpeg_defaults or {}, channel.get("ffmpeg") or {})
+        try:
+            ffmpeg = full_ffmpeg(merged)
+        except vol.Invalid as exc:
+            problems += _problems(exc, [*where, "ffmpeg"])
+            continue
+        if options is None:
+            continue
+        out.append(
+            model.ChannelConfig(
+                number=channel["number"],
+                name=channel["name"],
+                schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
+                ffmpeg=_ffmpeg_model(ffmpeg),
+                logo=channel["logo"],
+                group=channel["group"],
+                enabled=channel["enabled"],
+            )
+        )
+    return out
+
+
+def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], str]]:
+    """Every ``collection:`` value inside a schedule's options, with its path."""
+    found: list[tuple[list[Any], str]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in ("collection", "filler") and isinstance(item, str):
+                found.append(([*path, key], item))
+            else:
+                found += collection_references(item, [*path, key])
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += collection_references(item, [*path, i])
+    return found
+
+
+def _check_references(
+    sources: list[model.SourceConfig], channels: list[model.ChannelConfig],
+    registry: Registry | None, problems: list[ConfigProblem],
+) -> None:
+    known = {s.id for s in sources}
+    for s in sources:
+        for name in s.options.get("collections", {}) or {}:
+            known.add(str(name))
+    for i, channel in enumerate(channels):
+        refs = collection_references(dict(channel.schedule.options), ["channels", i, "schedule"])
+        for path, name in refs:
+            if name not in known:
+                problems.append(
+                    ConfigProblem(
+                        format_path(path),
+                        f"unknown collection '{name}' (known: {', '.join(sorted(known)) or 'none'})",
+                    )
+                )
+        if registry is not None:
+            for kind, value, key in (
+                ("encoder", channel.ffmpeg.encoder, "encoder"),
+                ("audio_picker", channel.ffmpeg.audio.picker, "audio.picker"),
+                ("subtitle_picker", channel.ffmpeg.subtitles.picker, "subtitles.picker"),
+                ("error_screen", channel.ffmpeg.error_screen.visual, "error_screen.visual"),
+                ("error_audio", channel.ffmpeg.error_screen.audio, "error_screen.audio"),
+            ):
+                if value == "auto" and kind == "encoder":
+                    continue
+                if registry.components[kind] and value not in registry.components[kind]:
+                    known_types = ", ".join(registry.types(kind))
+                    problems.append(
+                        ConfigProblem(
+                            f"channels[{i}].ffmpeg.{key}",
+                            f"unknown {kind.replace('_', ' ')} '{value}' (known: {known_types})",
+                        )
+                    )
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in, recursively for mappings."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _ffmpeg_model(d: Mapping[str, Any]) -> model.FFmpegConfig:
+    audio = dict(d["audio"])
+    audio["languages"] = tuple(audio["languages"])
+    subtitles = dict(d["subtitles"])
+    subtitles["languages"] = tuple(subtitles["languages"])
+    return model.FFmpegConfig(
+        ffmpeg_path=d["ffmpeg_path"],
+        ffprobe_path=d["ffprobe_path"],
+        encoder=d["encoder"],
+        encoder_options=dict(d["encoder_options"]),
+        video=model.VideoProfile(**d["video"]),
+        audio=model.AudioConfig(**audio),
+        subtitles=model.SubtitleConfig(**subtitles),
+        error_screen=model.ErrorScreenConfig(**d["error_screen"]),
+    )
+
+
+def _build(
+    s: dict[str, Any], sources: list[model.SourceConfig], channels: list[model.ChannelConfig],
+    extra: dict[str, Any], path: Path | None,
+) -> model.Config:
+    mqtt = dict(s["mqtt"])
+    return model.Config(
+        server=model.ServerConfig(**s["server"]),
+        database=model.DatabaseConfig(**s["database"]),
+        ffmpeg=_ffmpeg_model(s["ffmpeg"]),
+        sources=tuple(sources),
+        channels=tuple(sorted(channels, key=lambda c: c.number)),
+        mqtt=model.MqttConfig(**mqtt),
+        session_manager=model.SessionManagerConfig(**s["session_manager"]),
+        stream_throttler=model.StreamThrottlerConfig(**s["stream_throttler"]),
+        database_backup=model.DatabaseBackupConfig(**s["database_backup"]),
+        ai_auto_heal=model.AIAutoHealConfig(**s["ai_auto_heal"]),
+        streaming=model.StreamingConfig(**s["streaming"]),
+        plugins=model.PluginsConfig(
+            tuple(s["plugins"]["directories"]), tuple(s["plugins"]["disabled"])
+        ),
+        extra=extra,
+        path=path,
+    )

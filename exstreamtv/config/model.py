@@ -1,0 +1,213 @@
+"""The validated configuration as frozen dataclasses.
+
+Sections named in the spec keep its class names and defaults exactly:
+``AIAutoHealConfig``, ``DatabaseBackupConfig``, ``SessionManagerConfig`` and
+``StreamThrottlerConfig``. Options that belong to a plugin's ``type:`` stay a mapping
+validated by that plugin's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8409
+    base_url: str | None = None
+    api_token: str | None = None
+    name: str = "ExStreamTV"
+    data_directory: str = "data"
+    timezone: str | None = None
+    tuner_count: int = 4
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///data/exstreamtv.db"
+
+
+@dataclass(frozen=True)
+class VideoProfile:
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    bitrate_kbps: int = 3000
+    keyframe_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    languages: tuple[str, ...] = ("eng",)
+    channels: int = 2
+    bitrate_kbps: int = 160
+    sample_rate: int = 48000
+    picker: str = "default"
+
+
+@dataclass(frozen=True)
+class SubtitleConfig:
+    mode: str = "none"
+    languages: tuple[str, ...] = ("eng",)
+    prefer: str = "text"
+    sdh: str = "avoid"
+    forced_only: bool = False
+    picker: str = "default"
+
+
+@dataclass(frozen=True)
+class ErrorScreenConfig:
+    visual: str = "text"
+    audio: str = "silent"
+    message: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class FFmpegConfig:
+    ffmpeg_path: str | None = None
+    ffprobe_path: str | None = None
+    encoder: str = "software"
+    encoder_options: Mapping[str, Any] = field(default_factory=dict)
+    video: VideoProfile = field(default_factory=VideoProfile)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)
+    error_screen: ErrorScreenConfig = field(default_factory=ErrorScreenConfig)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    id: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def collection(self) -> str | None:
+        value = self.options.get("collection")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    number: int
+    name: str
+    schedule: ScheduleConfig
+    ffmpeg: FFmpegConfig
+    logo: str | None = None
+    group: str = "ExStreamTV"
+    enabled: bool = True
+
+    @property
+    def guide_id(self) -> str:
+        """The XMLTV channel id, equal to the M3U tvg-id."""
+        return f"{self.number}.exstreamtv"
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    discovery_prefix: str = "homeassistant"
+    base_topic: str = "exstreamtv"
+    client_id: str | None = None
+    keepalive: int = 60
+    tls: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionManagerConfig:
+    max_sessions_per_channel: int = 50
+    idle_timeout_seconds: int = 300
+    cleanup_interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class StreamThrottlerConfig:
+    enabled: bool = True
+    target_bitrate_bps: int = 4000000
+    mode: str = "realtime"
+
+
+@dataclass(frozen=True)
+class DatabaseBackupConfig:
+    enabled: bool = True
+    backup_directory: str = "backups"
+    interval_hours: int = 24
+    keep_count: int = 7
+    keep_days: int = 30
+    compress: bool = True
+
+
+@dataclass(frozen=True)
+class AIAutoHealConfig:
+    enabled: bool = True
+    log_buffer_minutes: int = 30
+    realtime_streaming: bool = True
+    ffmpeg_monitor_enabled: bool = True
+    ffmpeg_health_threshold: float = 0.8
+    pattern_detection_enabled: bool = True
+    prediction_confidence_threshold: float = 0.75
+    auto_resolve_enabled: bool = True
+    max_auto_fixes_per_hour: int = 50
+    require_approval_above_risk: str = "MEDIUM"
+    use_error_screen_fallback: bool = True
+    hot_swap_enabled: bool = True
+    learning_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """How channel pipelines run (not in the spec; our own tuning knobs)."""
+
+    idle_stop_seconds: float = 15.0
+    buffer_seconds: float = 6.0
+    lead_seconds: float = 1.5
+    prestart_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    directories: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, validated configuration."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ffmpeg: FFmpegConfig = field(default_factory=FFmpegConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
+    stream_throttler: StreamThrottlerConfig = field(default_factory=StreamThrottlerConfig)
+    database_backup: DatabaseBackupConfig = field(default_factory=DatabaseBackupConfig)
+    ai_auto_heal: AIAutoHealConfig = field(default_factory=AIAutoHealConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def channel(self, number: int) -> ChannelConfig | None:
+        """The channel with ``number``, or None."""
+        return next((c for c in self.channels if c.number == number), None)
+
+    def source(self, source_id: str) -> SourceConfig | None:
+        """The source with ``source_id``, or None."""
+        return next((s for s in self.sources if s.id == source_id), None)

@@ -1,0 +1,237 @@
+"""voluptuous schemas for every config section, composed with plugin schemas.
+
+Validation runs in two passes. The first checks the fixed sections and the envelope of
+each ``type:``-selected component (a source's ``id`` and ``type``, a schedule's
+``type``). The second validates each component's options with the schema its plugin
+registered, so a typo in a plugin option fails at load time with the full key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+
+from exstreamtv.config import model
+from exstreamtv.config.validators import (
+    Section,
+    identifier,
+    language_list,
+    non_negative_int,
+    number,
+    one_of,
+    positive_int,
+    string,
+)
+
+RISK_LEVELS = ("SAFE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+THROTTLE_MODES = ("realtime", "burst", "adaptive", "disabled")
+
+
+def _opt(key: str, default: Any) -> vol.Optional:
+    return vol.Optional(key, default=default)
+
+
+def _nullable(validator: Any) -> Any:
+    return vol.Any(None, validator)
+
+
+SERVER = Section(
+    {
+        _opt("host", "127.0.0.1"): string,
+        _opt("port", 8409): vol.All(positive_int, vol.Range(max=65535)),
+        _opt("base_url", None): _nullable(vol.All(string, vol.Match(r"^https?://"))),
+        _opt("api_token", None): _nullable(string),
+        _opt("name", "ExStreamTV"): string,
+        _opt("data_directory", "data"): string,
+        _opt("timezone", None): _nullable(string),
+        _opt("tuner_count", 4): positive_int,
+        _opt("device_id", None): _nullable(vol.Match(r"^[0-9A-Fa-f]{8}$")),
+    }
+)
+
+DATABASE = Section({_opt("url", model.DatabaseConfig.url): string})
+
+
+def ffmpeg_section(with_defaults: bool) -> Section:
+    """The ffmpeg section; channel overrides use it without defaults, then merge."""
+
+    def key(name: str, default: Any) -> vol.Optional:
+        return vol.Optional(name, default=default) if with_defaults else vol.Optional(name)
+
+    video = Section(
+        {
+            key("width", 1280): vol.All(positive_int, vol.Range(min=16, max=7680)),
+            key("height", 720): vol.All(positive_int, vol.Range(min=16, max=4320)),
+            key("fps", 30): vol.All(positive_int, vol.Range(max=120)),
+            key("bitrate_kbps", 3000): vol.All(positive_int, vol.Range(min=50)),
+            key("keyframe_seconds", 2.0): number(0.25, 10),
+        }
+    )
+    audio = Section(
+        {
+            key("languages", ["eng"]): language_list,
+            key("channels", 2): vol.All(positive_int, vol.Range(max=8)),
+            key("bitrate_kbps", 160): vol.All(positive_int, vol.Range(min=16)),
+            key("sample_rate", 48000): one_of_int(32000, 44100, 48000),
+            key("picker", "default"): string,
+        }
+    )
+    subtitles = Section(
+        {
+            key("mode", "none"): one_of("none", "burn"),
+            key("languages", ["eng"]): language_list,
+            key("prefer", "text"): one_of("text", "image"),
+            key("sdh", "avoid"): one_of("avoid", "prefer", "any"),
+            key("forced_only", False): bool,
+            key("picker", "default"): string,
+        }
+    )
+    error_screen = Section(
+        {
+            key("visual", "text"): string,
+            key("audio", "silent"): string,
+            key("message", None): _nullable(str),
+            key("image", None): _nullable(string),
+        }
+    )
+    return Section(
+        {
+            key("ffmpeg_path", None): _nullable(string),
+            key("ffprobe_path", None): _nullable(string),
+            key("encoder", "software"): string,
+            key("encoder_options", {}): vol.Schema({str: object}),
+            key("video", {}): video,
+            key("audio", {}): audio,
+            key("subtitles", {}): subtitles,
+            key("error_screen", {}): error_screen,
+        }
+    )
+
+
+def one_of_int(*choices: int) -> Any:
+    def check(value: Any) -> int:
+        if value not in choices:
+            raise vol.Invalid(f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+SOURCE_ENVELOPE = vol.Schema(
+    {vol.Required("id"): identifier, vol.Required("type"): string}, extra=vol.ALLOW_EXTRA
+)
+SCHEDULE_ENVELOPE = vol.Schema({vol.Required("type"): string}, extra=vol.ALLOW_EXTRA)
+
+CHANNEL = Section(
+    {
+        vol.Required("number"): positive_int,
+        vol.Required("name"): string,
+        vol.Required("schedule"): SCHEDULE_ENVELOPE,
+        vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
+        _opt("logo", None): _nullable(string),
+        _opt("group", "ExStreamTV"): string,
+        _opt("enabled", True): bool,
+    }
+)
+
+MQTT = Section(
+    {
+        _opt("enabled", False): bool,
+        _opt("host", "127.0.0.1"): string,
+        _opt("port", 1883): vol.All(positive_int, vol.Range(max=65535)),
+        _opt("username", None): _nullable(str),
+        _opt("password", None): _nullable(str),
+        _opt("discovery_prefix", "homeassistant"): string,
+        _opt("base_topic", "exstreamtv"): vol.All(string, vol.Match(r"^[^#+]+$")),
+        _opt("client_id", None): _nullable(string),
+        _opt("keepalive", 60): vol.All(positive_int, vol.Range(min=5, max=3600)),
+        _opt("tls", {}): Section(
+            {
+                _opt("enabled", False): bool,
+                _opt("ca_certs", None): _nullable(string),
+                _opt("certfile", None): _nullable(string),
+                _opt("keyfile", None): _nullable(string),
+                _opt("insecure", False): bool,
+            }
+        ),
+    }
+)
+
+SESSION_MANAGER = Section(
+    {
+        _opt("max_sessions_per_channel", 50): positive_int,
+        _opt("idle_timeout_seconds", 300): positive_int,
+        _opt("cleanup_interval_seconds", 60): positive_int,
+    }
+)
+
+STREAM_THROTTLER = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("target_bitrate_bps", 4000000): vol.All(positive_int, vol.Range(min=64000)),
+        _opt("mode", "realtime"): one_of(*THROTTLE_MODES),
+    }
+)
+
+DATABASE_BACKUP = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("backup_directory", "backups"): string,
+        _opt("interval_hours", 24): positive_int,
+        _opt("keep_count", 7): positive_int,
+        _opt("keep_days", 30): positive_int,
+        _opt("compress", True): bool,
+    }
+)
+
+AI_AUTO_HEAL = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("log_buffer_minutes", 30): positive_int,
+        _opt("realtime_streaming", True): bool,
+        _opt("ffmpeg_monitor_enabled", True): bool,
+        _opt("ffmpeg_health_threshold", 0.8): number(0, 1),
+        _opt("pattern_detection_enabled", True): bool,
+        _opt("prediction_confidence_threshold", 0.75): number(0, 1),
+        _opt("auto_resolve_enabled", True): bool,
+        _opt("max_auto_fixes_per_hour", 50): non_negative_int,
+        _opt("require_approval_above_risk", "MEDIUM"): one_of(*RISK_LEVELS),
+        _opt("use_error_screen_fallback", True): bool,
+        _opt("hot_swap_enabled", True): bool,
+        _opt("learning_enabled", True): bool,
+    }
+)
+
+STREAMING = Section(
+    {
+        _opt("idle_stop_seconds", 15.0): number(0, 3600),
+        _opt("buffer_seconds", 6.0): number(1, 120),
+        _opt("lead_seconds", 1.5): number(0, 30),
+        _opt("prestart_seconds", 4.0): number(0.5, 60),
+    }
+)
+
+PLUGINS = Section(
+    {
+        _opt("directories", []): [string],
+        _opt("disabled", []): [string],
+    }
+)
+
+#: The fixed top-level sections, in the order the example config documents them.
+CORE_SECTIONS: Mapping[str, Any] = {
+    "server": SERVER,
+    "database": DATABASE,
+    "ffmpeg": ffmpeg_section(with_defaults=True),
+    "sources": None,  # list, validated by the loader with plugin schemas
+    "channels": None,
+    "mqtt": MQTT,
+    "session_manager": SESSION_MANAGER,
+    "stream_throttler": STREAM_THROTTLER,
+    "database_backup": DATABASE_BACKUP,
+    "ai_auto_heal": AI_AUTO_HEAL,
+    "streaming": STREAMING,
+    "plugins": PLUGINS,
+}

@@ -1,0 +1,146 @@
+"""Typed events and the in-process event bus.
+
+Components publish events (health changes, fixes, config reloads, channel and session
+changes); subscribers receive them in process. Plugins subscribe through the
+``on_event`` hook; the MQTT plugin is just such a subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event; ``kind`` names the topic suffix (``events/<kind>``)."""
+
+    kind: ClassVar[str] = "event"
+    timestamp: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as a JSON-ready mapping, with its kind."""
+        data = asdict(self)
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthEvent(Event):
+    """A component's health changed (ok, degraded, error)."""
+
+    kind: ClassVar[str] = "health"
+    component: str
+    status: str
+    message: str = ""
+    channel: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixEvent(Event):
+    """Self-healing detected, proposed, applied, verified or rolled back a fix."""
+
+    kind: ClassVar[str] = "fix"
+    issue: str
+    strategy: str
+    action: str
+    channel: int | None = None
+    risk: str = ""
+    confidence: float | None = None
+    message: str = ""
+    fix_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigEvent(Event):
+    """The configuration was loaded, reloaded, or an edit was rejected."""
+
+    kind: ClassVar[str] = "config"
+    action: str
+    version: int
+    error: str | None = None
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelEvent(Event):
+    """A channel started, stopped, changed item, failed or was added/removed."""
+
+    kind: ClassVar[str] = "channel"
+    channel: int
+    action: str
+    title: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEvent(Event):
+    """A viewer session was created, changed state or ended."""
+
+    kind: ClassVar[str] = "session"
+    session_id: str
+    channel: int
+    action: str
+    state: str = ""
+    message: str = ""
+
+
+Subscriber = Callable[[Event], None | Awaitable[None]]
+
+
+class EventBus:
+    """Publishes events to in-process subscribers; one failing subscriber harms no other."""
+
+    def __init__(self, history: int = 500) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.recent: deque[Event] = deque(maxlen=history)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it again."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber; coroutines run as tasks."""
+        self.recent.append(event)
+        for callback in list(self._subscribers):
+            try:
+                result = callback(event)
+            except Exception:
+                log.exception("Event subscriber %r failed on a %s event", callback, event.kind)
+                continue
+            if inspect.isawaitable(result):
+                self._spawn(result)
+
+    def _spawn(self, awaitable: Awaitable[None]) -> None:
+        async def runner() -> None:
+            try:
+                await awaitable
+            except Exception:
+                log.exception("Asynchronous event subscriber failed")
+
+        try:
+            task = asyncio.get_running_loop().create_task(runner())
+        except RuntimeError:
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for subscriber tasks already started (used at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""ffmpeg: finding the binaries, encoder presets, argv building, process supervision."""

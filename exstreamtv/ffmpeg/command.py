@@ -1,0 +1,207 @@
+"""One pure function from (input, output profile, encoder preset) to an ffmpeg argv.
+
+Every item and every error screen of a channel goes through :func:`build_command`, so all
+of them come out with the same codecs, size, frame rate, sample rate, channel layout
+and stream layout: MPEG-TS with one H.264 video and one AAC audio stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from exstreamtv.ffmpeg.presets import EncoderPreset
+
+if TYPE_CHECKING:
+    from exstreamtv.config.model import FFmpegConfig
+
+CHANNEL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+@dataclass(frozen=True)
+class OutputProfile:
+    """The one output format of a channel."""
+
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    video_bitrate_kbps: int = 3000
+    keyframe_seconds: float = 2.0
+    audio_channels: int = 2
+    audio_bitrate_kbps: int = 160
+    sample_rate: int = 48000
+
+    @classmethod
+    def from_config(cls, cfg: FFmpegConfig) -> OutputProfile:
+        return cls(
+            width=cfg.video.width,
+            height=cfg.video.height,
+            fps=cfg.video.fps,
+            video_bitrate_kbps=cfg.video.bitrate_kbps,
+            keyframe_seconds=cfg.video.keyframe_seconds,
+            audio_channels=cfg.audio.channels,
+            audio_bitrate_kbps=cfg.audio.bitrate_kbps,
+            sample_rate=cfg.audio.sample_rate,
+        )
+
+    @property
+    def gop(self) -> int:
+        return max(1, round(self.fps * self.keyframe_seconds))
+
+    @property
+    def channel_layout(self) -> str:
+        return CHANNEL_LAYOUTS.get(self.audio_channels, "stereo")
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """The MPEG-TS service a channel announces (its number and name)."""
+
+    number: int
+    name: str
+    provider: str = "ExStreamTV"
+
+
+@dataclass(frozen=True)
+class MediaInput:
+    """A media file or URL to play from ``offset`` for ``duration`` seconds.
+
+    ``video_stream``/``audio_stream`` are absolute stream indexes in the input; None
+    means the input has none and a slate or silence is generated instead.
+    ``audio_filter`` comes from the audio picker (a downmix), ``video_filters`` and
+    ``overlay_stream`` from the subtitle picker (burn-in).
+    """
+
+    location: str
+    offset: float = 0.0
+    duration: float | None = None
+    video_stream: int | str | None = "v:0"
+    audio_stream: int | str | None = "a:0"
+    audio_filter: str | None = None
+    video_filters: tuple[str, ...] = ()
+    overlay_stream: int | None = None
+    overlay_input: str | None = None
+
+    @property
+    def is_network(self) -> bool:
+        return "://" in self.location and not self.location.startswith("file://")
+
+
+@dataclass(frozen=True)
+class GeneratedInput:
+    """Generated picture and sound (error screens): lavfi sources or a still image.
+
+    ``video_args`` and ``audio_args`` are the input options ending in ``-i ...``;
+    ``video_filter`` is applied to the picture before scaling (e.g. drawtext).
+    """
+
+    video_args: tuple[str, ...]
+    audio_args: tuple[str, ...]
+    duration: float | None = None
+    video_filter: str | None = None
+
+
+def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
+    w, h = profile.width, profile.height
+    chain = (
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
+        f"fps={profile.fps},format={preset.pix_fmt}"
+    )
+    if preset.upload_filter:
+        chain += f",{preset.upload_filter}"
+    return chain
+
+
+def _audio_chain(profile: OutputProfile, pre: str | None) -> str:
+    parts = [pre] if pre else []
+    parts.append(f"aresample={profile.sample_rate}:async=1:first_pts=0")
+    parts.append(
+        f"aformat=sample_fmts=fltp:sample_rates={profile.sample_rate}:"
+        f"channel_layouts={profile.channel_layout}"
+    )
+    return ",".join(parts)
+
+
+def _output_args(
+    profile: OutputProfile, preset: EncoderPreset, service: ServiceInfo, duration: float | None
+) -> list[str]:
+    kbps = profile.video_bitrate_kbps
+    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", preset.codec]
+    for flag, value in preset.options:
+        args += [flag, value]
+    args += [
+        "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
+        "-g", str(profile.gop), "-keyint_min", str(profile.gop),
+        "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
+        "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate),
+    ]
+    if duration is not None:
+        args += ["-t", f"{max(duration, 0.04):.3f}"]
+    args += [
+        "-f", "mpegts",
+        "-mpegts_service_id", str(service.number),
+        "-metadata", f"service_provider={service.provider}",
+        "-metadata", f"service_name={service.name}",
+        "pipe:1",
+    ]
+    return args
+
+
+def build_command(
+    ffmpeg: str,
+    source: MediaInput | GeneratedInput,
+    profile: OutputProfile,
+    preset: EncoderPreset,
+    service: ServiceInfo,
+) -> list[str]:
+    """The complete argv for one item or error screen of a channel."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-stats",
+            "-stats_period", "1", *preset.init_args]
+    if isinstance(source, GeneratedInput):
+        argv += [*source.video_args, *source.audio_args]
+        pre = f"{source.video_filter}," if source.video_filter else ""
+        graph = f"[0:v]{pre}{_scale_chain(profile, preset)}[vout];[1:a]{_audio_chain(profile, None)}[aout]"
+        return [*argv, "-filter_complex", graph, *_output_args(profile, preset, service, source.duration)]
+
+    if source.is_network:
+        argv += ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "5",
+                 "-rw_timeout", "15000000"]
+    if source.video_stream is not None:
+        argv += list(preset.decode_args)
+    if source.offset > 0.01:
+        argv += ["-ss", f"{source.offset:.3f}"]
+    argv += ["-i", source.location]
+    next_input = 1
+    if source.video_stream is None:
+        argv += ["-f", "lavfi", "-i", f"color=c=black:s={profile.width}x{profile.height}:r={profile.fps}"]
+        video_ref = f"[{next_input}:v]"
+        next_input += 1
+    else:
+        video_ref = f"[0:{source.video_stream}]"
+    if source.audio_stream is None:
+        argv += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
+        audio_ref = f"[{next_input}:a]"
+        next_input += 1
+    else:
+        audio_ref = f"[0:{source.audio_stream}]"
+    overlay = ""
+    if source.overlay_stream is not None:
+        if source.overlay_input:
+            argv += ["-i", source.overlay_input]
+            sub_ref = f"[{next_input}:{source.overlay_stream}]"
+            next_input += 1
+        else:
+            sub_ref = f"[0:{source.overlay_stream}]"
+        overlay = f"[vsub];[vsub]{sub_ref}overlay=(W-w)/2:H-h,"
+    pre_filters = ",".join(source.video_filters)
+    vchain = f"{video_ref}{pre_filters + ',' if pre_filters else ''}"
+    if overlay:
+        vchain = f"{video_ref}{pre_filters or 'null'}{overlay}"
+    graph = (
+        f"{vchain}{_scale_chain(profile, preset)}[vout];"
+        f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]"
+    )
+    extra = ["-shortest"] if source.audio_stream is None or source.video_stream is None else []
+    return [*argv, "-filter_complex", graph, *extra,
+            *_output_args(profile, preset, service, source.duration)]

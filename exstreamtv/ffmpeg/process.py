@@ -1,0 +1,127 @@
+"""Supervising one ffmpeg process in asyncio.
+
+stderr is read line by line (``\\r`` progress lines included) into a bounded ring
+buffer and handed to listeners (the healing monitor, the log collector). Stopping is
+terminate, a timed wait, then kill. The ring buffer is what gets logged on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections import deque
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+LineListener = Callable[[str], None]
+
+
+class FFmpegProcess:
+    """One running ffmpeg with its stdout as a stream and its stderr in a ring buffer."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        name: str,
+        listeners: Sequence[LineListener] = (),
+        ring_size: int = 200,
+    ) -> None:
+        self.argv = list(argv)
+        self.name = name
+        self.listeners = list(listeners)
+        self.stderr_tail: deque[str] = deque(maxlen=ring_size)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode if self._proc else None
+
+    @property
+    def stdout(self) -> asyncio.StreamReader:
+        assert self._proc is not None and self._proc.stdout is not None
+        return self._proc.stdout
+
+    async def start(self) -> None:
+        """Start ffmpeg; raises OSError when the binary cannot be executed."""
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._stderr_task = asyncio.get_running_loop().create_task(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        pending = b""
+        while True:
+            chunk = await self._proc.stderr.read(4096)
+            if not chunk:
+                break
+            pending += chunk.replace(b"\r", b"\n")
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                self._line(raw)
+            if len(pending) > 8192:  # a runaway line without newline
+                self._line(pending)
+                pending = b""
+        if pending:
+            self._line(pending)
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            return
+        self.stderr_tail.append(line)
+        for listener in self.listeners:
+            try:
+                listener(line)
+            except Exception:
+                log.exception("ffmpeg stderr listener failed")
+
+    async def wait(self) -> int:
+        """Wait for ffmpeg to exit; returns its exit code."""
+        assert self._proc is not None
+        code = await self._proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._stderr_task, 2)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to ffmpeg if it still runs."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(sig)
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Terminate, wait up to ``timeout``, then kill. Safe to call more than once."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            self.send_signal(signal.SIGCONT)
+            self.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                self.send_signal(signal.SIGKILL)
+                await proc.wait()
+        if self._stderr_task is not None and not self._stderr_task.done():
+            self._stderr_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stderr_task
+
+    def failure_report(self, lines: int = 20) -> str:
+        """The last stderr lines, for a log message when ffmpeg failed."""
+        tail = [ln for ln in self.stderr_tail if not ln.startswith("frame=")][-lines:]
+        return "\n    ".join(tail) if tail else "(ffmpeg printed nothing)"

@@ -1,0 +1,199 @@
+"""The Hub: the running server's parts, wired together, with start, stop and reload.
+
+The hub holds references (config, plugins, registry, bus, library, channels,
+sessions) and does the lifecycle; each part's behaviour lives in its own module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exstreamtv.config.loader import load_config
+from exstreamtv.config.model import Config
+from exstreamtv.config.reload import ConfigWatcher
+from exstreamtv.errors import ConfigError
+from exstreamtv.events import ConfigEvent, Event, EventBus
+from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
+from exstreamtv.ffmpeg.process import LineListener
+from exstreamtv.media.library import Library
+from exstreamtv.media.source import MediaSource, SourceContext
+from exstreamtv.plugins import PluginHost
+from exstreamtv.registry import Registry, collect_registry
+from exstreamtv.streaming.channel_manager import ChannelManager
+from exstreamtv.streaming.session_manager import SessionManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConfigStatus:
+    """What ``GET /api/config/status`` shows."""
+
+    path: str | None
+    version: int = 1
+    loaded_at: float = field(default_factory=time.time)
+    last_reload: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "version": self.version,
+            "loaded_at": self.loaded_at,
+            "last_reload": self.last_reload,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "problems": self.problems,
+        }
+
+
+class Hub:
+    """Everything a running server has; plugins receive it in ``startup``."""
+
+    def __init__(self, config: Config, host: PluginHost, registry: Registry | None = None) -> None:
+        self.config = config
+        self.host = host
+        self.registry = registry or collect_registry(host)
+        self.bus = EventBus()
+        self.library = Library(self.bus)
+        self.channels = ChannelManager(self)
+        self.sessions = SessionManager(config.session_manager, self.bus)
+        self.config_status = ConfigStatus(str(config.path) if config.path else None)
+        self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
+        self.components: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._tools: FFmpegTools | None = None
+        self._watcher: ConfigWatcher | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.bus.subscribe(self._forward_to_plugins)
+
+    @property
+    def tools(self) -> FFmpegTools:
+        if self._tools is None:
+            self._tools = find_ffmpeg(self.config.ffmpeg.ffmpeg_path, self.config.ffmpeg.ffprobe_path)
+        return self._tools
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.config.server.data_directory)
+
+    def _forward_to_plugins(self, event: Event) -> Any:
+        return self.host.acall("on_event", event=event, hub=self)
+
+    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, watch: bool = True) -> None:
+        """Start sources, sessions, the config watcher and every plugin's startup hook."""
+        log.info("Using %s", self.tools.describe())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for source_config in self.config.sources:
+            self._add_source(source_config)
+        self.sessions.start()
+        await self.host.acall("startup", hub=self)
+        for source_id in list(self.library.sources):
+            self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+        if watch and self.config.path is not None:
+            self._watcher = ConfigWatcher(self.config.path, self.reload)
+            self._watcher.start()
+        self.bus.publish(ConfigEvent(action="loaded", version=self.config_status.version))
+
+    async def stop(self) -> None:
+        """Stop everything started by :meth:`start`, ffmpeg children included."""
+        if self._watcher is not None:
+            await self._watcher.stop()
+        await self.channels.stop_all()
+        await self.sessions.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.host.acall("shutdown", hub=self)
+        for source in list(self.library.sources.values()):
+            with contextlib.suppress(Exception):
+                await source.close()
+        await self.bus.drain()
+
+    def _add_source(self, source_config: Any) -> MediaSource | None:
+        try:
+            component = self.registry.get("source", source_config.type)
+            context = SourceContext(self.tools, self.data_dir, self.bus)
+            source: MediaSource = component.factory(source_config, context)
+        except Exception as exc:
+            log.error("Source %s could not be set up: %s", source_config.id, exc)
+            return None
+        self.library.add_source(source)
+        return source
+
+    # -- reload ------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Load the config file again; apply it if valid, else keep the running one."""
+        assert self.config.path is not None
+        status = self.config_status
+        try:
+            new = load_config(self.config.path, self.registry)
+        except ConfigError as exc:
+            status.last_error = str(exc)
+            status.last_error_at = time.time()
+            status.problems = [str(p) for p in exc.problems]
+            log.error("Config edit rejected; still running version %d. %s", status.version, exc)
+            self.bus.publish(ConfigEvent(action="rejected", version=status.version, error=str(exc)))
+            return False
+        await self.apply_config(new)
+        return True
+
+    async def apply_config(self, new: Config) -> None:
+        """Switch to ``new``: sources and channels that changed are updated live."""
+        old = self.config
+        changed = tuple(
+            name for name in (
+                "server", "database", "ffmpeg", "sources", "channels", "mqtt", "session_manager",
+                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "plugins",
+                "extra",
+            ) if getattr(old, name) != getattr(new, name)
+        )
+        self.config = new
+        self.sessions.config = new.session_manager
+        if old.plugins != new.plugins:
+            log.warning("plugins.* changed; restart the server to load or unload plugins")
+        if "ffmpeg" in changed and (
+            old.ffmpeg.ffmpeg_path != new.ffmpeg.ffmpeg_path
+            or old.ffmpeg.ffprobe_path != new.ffmpeg.ffprobe_path
+        ):
+            self._tools = None
+        old_sources = {s.id: s for s in old.sources}
+        new_sources = {s.id: s for s in new.sources}
+        for source_id in old_sources.keys() - new_sources.keys():
+            await self.library.remove_source(source_id)
+        for source_id, source_config in new_sources.items():
+            if old_sources.get(source_id) != source_config:
+                if source_id in old_sources:
+                    await self.library.remove_source(source_id)
+                if self._add_source(source_config) is not None:
+                    self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+        touched = await self.channels.apply_config(old, new)
+        status = self.config_status
+        status.version += 1
+        status.last_reload = time.time()
+        status.last_error = None
+        status.problems = []
+        log.info("Config version %d applied (changed: %s; channels restarted: %s)",
+                 status.version, ", ".join(changed) or "nothing",
+                 ", ".join(map(str, touched)) or "none")
+        self.bus.publish(ConfigEvent(action="reloaded", version=status.version, changed=changed))

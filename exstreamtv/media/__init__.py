@@ -1,0 +1,1 @@
+"""Media: items, probing, languages, sources and the library."""

@@ -1,0 +1,120 @@
+"""The library: every source's items by collection, kept across failed scans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from exstreamtv.events import EventBus, HealthEvent
+from exstreamtv.media.models import MediaItem
+from exstreamtv.media.source import MediaSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceStatus:
+    """The outcome of a source's scans."""
+
+    state: str = "pending"  # pending | scanning | ok | error
+    items: int = 0
+    last_scan: float | None = None
+    error: str | None = None
+    duration: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "items": self.items,
+            "last_scan": self.last_scan,
+            "error": self.error,
+            "scan_seconds": self.duration,
+        }
+
+
+@dataclass
+class Library:
+    """Items by source id; each source id is also a collection name."""
+
+    bus: EventBus
+    sources: dict[str, MediaSource] = field(default_factory=dict)
+    items: dict[str, list[MediaItem]] = field(default_factory=dict)
+    status: dict[str, SourceStatus] = field(default_factory=dict)
+    version: int = 0
+    _ready: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def _ready_event(self, name: str) -> asyncio.Event:
+        if name not in self._ready:
+            self._ready[name] = asyncio.Event()
+        return self._ready[name]
+
+    def add_source(self, source: MediaSource) -> None:
+        """Track ``source``; its items appear after its first scan."""
+        self.sources[source.id] = source
+        self.status.setdefault(source.id, SourceStatus())
+
+    async def remove_source(self, source_id: str) -> None:
+        """Forget a source removed from the config."""
+        source = self.sources.pop(source_id, None)
+        self.items.pop(source_id, None)
+        self.version += 1
+        self.status.pop(source_id, None)
+        if source is not None:
+            await source.close()
+
+    async def scan(self, source_id: str) -> SourceStatus:
+        """Scan one source; on failure its known items are kept and the error recorded."""
+        source = self.sources[source_id]
+        status = self.status.setdefault(source_id, SourceStatus())
+        previous_state = status.state
+        status.state = "scanning"
+        started = time.monotonic()
+        try:
+            found = await source.scan()
+        except Exception as exc:
+            status.state = "error"
+            status.error = str(exc) or type(exc).__name__
+            if previous_state != "error":
+                log.error(
+                    "Source %s could not be scanned: %s. Keeping the %d items already known; "
+                    "the next scan retries.",
+                    source_id, status.error, len(self.items.get(source_id, [])),
+                )
+                self.bus.publish(HealthEvent(component=f"source:{source_id}", status="error",
+                                             message=status.error))
+        else:
+            ordered = sorted(found, key=lambda item: item.sort_key)
+            if ordered != self.items.get(source_id):
+                self.items[source_id] = ordered
+                self.version += 1
+            status.items = len(found)
+            status.error = None
+            status.state = "ok"
+            if previous_state == "error":
+                log.info("Source %s is readable again (%d items)", source_id, len(found))
+                self.bus.publish(HealthEvent(component=f"source:{source_id}", status="ok"))
+        status.last_scan = time.time()
+        status.duration = round(time.monotonic() - started, 3)
+        self._ready_event(source_id).set()
+        return status
+
+    def collection(self, name: str) -> list[MediaItem]:
+        """The items of a collection (a source id or a named collection)."""
+        if name in self.items:
+            return list(self.items[name])
+        return [
+            item for items in self.items.values() for item in items if name in item.collections
+        ]
+
+    async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
+        """Wait until the collection's source finished its first scan."""
+        if name not in self.sources:
+            return True
+        try:
+            await asyncio.wait_for(self._ready_event(name).wait(), timeout)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,102 @@
+"""Typed media model: streams, probed media info, and library items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TEXT_SUBTITLE_CODECS = frozenset(
+    {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer", "ttml"}
+)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a media file (or a sidecar subtitle file)."""
+
+    index: int
+    type: str  # video | audio | subtitle | data | attachment
+    codec: str
+    language: str | None = None
+    title: str | None = None
+    channels: int | None = None
+    channel_layout: str | None = None
+    sample_rate: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    pix_fmt: str | None = None
+    default: bool = False
+    forced: bool = False
+    hearing_impaired: bool = False
+    comment: bool = False
+    visual_impaired: bool = False
+    attached_pic: bool = False
+    external_path: str | None = None
+
+    @property
+    def is_text_subtitle(self) -> bool:
+        return self.type == "subtitle" and self.codec in TEXT_SUBTITLE_CODECS
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.type == "subtitle":
+            data["text"] = self.is_text_subtitle
+        return data
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing a media file found."""
+
+    path: str
+    duration: float
+    format_name: str = ""
+    bit_rate: int | None = None
+    streams: tuple[StreamInfo, ...] = ()
+
+    @property
+    def video_streams(self) -> list[StreamInfo]:
+        return [s for s in self.streams if s.type == "video" and not s.attached_pic]
+
+    @property
+    def audio_streams(self) -> list[StreamInfo]:
+        return [s for s in self.streams if s.type == "audio"]
+
+    @property
+    def subtitle_streams(self) -> list[StreamInfo]:
+        return [s for s in self.streams if s.type == "subtitle"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "duration": self.duration,
+            "format": self.format_name,
+            "bit_rate": self.bit_rate,
+            "streams": [s.to_dict() for s in self.streams],
+        }
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """A playable item of a library: a file or URL plus the metadata the guide shows."""
+
+    id: str
+    source_id: str
+    title: str
+    location: str
+    duration: float
+    info: MediaInfo | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    collections: tuple[str, ...] = ()
+
+    @property
+    def sort_key(self) -> tuple[Any, ...]:
+        md = self.metadata
+        return (
+            str(md.get("show") or ""),
+            int(md.get("season") or 0),
+            int(md.get("episode") or 0),
+            self.location.lower(),
+        )

@@ -1,0 +1,213 @@
+"""Probing media files into :class:`MediaInfo`: ffprobe when present, else PyAV in-process.
+
+Sidecar subtitles next to a file (``Movie.en.srt``, ``Movie.fr.forced.ass``) are added
+as extra subtitle streams with ``external_path`` set. Many files are probed in
+parallel with a bound (:func:`probe_many`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from exstreamtv.errors import MediaError
+from exstreamtv.media.language import normalize_language
+from exstreamtv.media.models import MediaInfo, StreamInfo
+
+log = logging.getLogger(__name__)
+
+SIDECAR_EXTENSIONS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt", ".sub": "microdvd"}
+_SDH_TITLE = re.compile(r"\b(sdh|cc|hearing[ -]impaired|hi)\b", re.IGNORECASE)
+
+
+def _fps(rate: str | None) -> float | None:
+    if not rate or rate in ("0/0", "0"):
+        return None
+    try:
+        value = float(Fraction(rate))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return round(value, 3) if value > 0 else None
+
+
+def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
+    tags = {k.lower(): v for k, v in (raw.get("tags") or {}).items()}
+    disp = raw.get("disposition") or {}
+    title = tags.get("title")
+    return StreamInfo(
+        index=int(raw.get("index", 0)),
+        type=str(raw.get("codec_type", "data")),
+        codec=str(raw.get("codec_name", "unknown")),
+        language=normalize_language(tags.get("language")),
+        title=title,
+        channels=raw.get("channels"),
+        channel_layout=raw.get("channel_layout"),
+        sample_rate=int(raw["sample_rate"]) if raw.get("sample_rate") else None,
+        width=raw.get("width"),
+        height=raw.get("height"),
+        fps=_fps(raw.get("avg_frame_rate")) or _fps(raw.get("r_frame_rate")),
+        pix_fmt=raw.get("pix_fmt"),
+        default=bool(disp.get("default")),
+        forced=bool(disp.get("forced")),
+        hearing_impaired=bool(disp.get("hearing_impaired"))
+        or (raw.get("codec_type") == "subtitle" and bool(title and _SDH_TITLE.search(title))),
+        comment=bool(disp.get("comment")),
+        visual_impaired=bool(disp.get("visual_impaired")),
+        attached_pic=bool(disp.get("attached_pic")),
+    )
+
+
+def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
+    """Turn ``ffprobe -show_format -show_streams -of json`` output into MediaInfo."""
+    fmt = data.get("format") or {}
+    streams = tuple(_stream_from_ffprobe(s) for s in data.get("streams") or [])
+    duration = float(fmt.get("duration") or 0.0)
+    if duration <= 0:
+        durations = [float(s["duration"]) for s in data.get("streams") or [] if s.get("duration")]
+        duration = max(durations, default=0.0)
+    return MediaInfo(
+        path=path,
+        duration=duration,
+        format_name=str(fmt.get("format_name", "")),
+        bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
+        streams=streams,
+    )
+
+
+async def probe_with_ffprobe(ffprobe: str, location: str, timeout: float = 30.0) -> MediaInfo:
+    """Probe ``location`` (a path or URL) with the ffprobe binary."""
+    proc = await asyncio.create_subprocess_exec(
+        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", location,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise MediaError(f"probing {location} took longer than {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        reason = err.decode(errors="replace").strip().splitlines()
+        raise MediaError(f"cannot read {location}: {reason[-1] if reason else 'ffprobe failed'}")
+    try:
+        data = json.loads(out)
+    except ValueError:
+        raise MediaError(f"ffprobe gave unreadable output for {location}") from None
+    info = parse_ffprobe_json(location, data)
+    if not info.streams:
+        raise MediaError(f"{location} has no audio or video streams")
+    return info
+
+
+def probe_with_pyav(location: str) -> MediaInfo:
+    """Probe ``location`` in-process with PyAV (used when no ffprobe is installed)."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a declared dependency
+        raise MediaError("no ffprobe found and PyAV is not installed") from None
+    try:
+        container = av.open(location)
+    except Exception as exc:
+        raise MediaError(f"cannot read {location}: {exc}") from None
+    with container:
+        streams = []
+        for st in container.streams:
+            meta = {k.lower(): v for k, v in (st.metadata or {}).items()}
+            ctx = st.codec_context
+            disp = int(getattr(st, "disposition", 0) or 0)
+            rate = getattr(st, "average_rate", None)
+            layout = getattr(ctx, "layout", None)
+            streams.append(
+                StreamInfo(
+                    index=st.index,
+                    type=st.type,
+                    codec=getattr(ctx, "name", None) or "unknown",
+                    language=normalize_language(meta.get("language")),
+                    title=meta.get("title"),
+                    channels=getattr(ctx, "channels", None) if st.type == "audio" else None,
+                    channel_layout=getattr(layout, "name", None) if st.type == "audio" else None,
+                    sample_rate=getattr(ctx, "sample_rate", None) if st.type == "audio" else None,
+                    width=getattr(ctx, "width", None) if st.type == "video" else None,
+                    height=getattr(ctx, "height", None) if st.type == "video" else None,
+                    fps=float(rate) if rate else None,
+                    default=bool(disp & 0x1),
+                    forced=bool(disp & 0x40),
+                    hearing_impaired=bool(disp & 0x80),
+                    comment=bool(disp & 0x8),
+                    visual_impaired=bool(disp & 0x100),
+                    attached_pic=bool(disp & 0x400),
+                )
+            )
+        duration = (container.duration or 0) / 1_000_000
+        return MediaInfo(location, float(duration), container.format.name, container.bit_rate,
+                         tuple(streams))
+
+
+def sidecar_subtitles(path: Path, first_index: int) -> list[StreamInfo]:
+    """Subtitle files next to ``path``: ``<stem>[.<lang>][.forced|.sdh|.cc].<ext>``."""
+    found: list[StreamInfo] = []
+    try:
+        siblings = sorted(path.parent.iterdir())
+    except OSError:
+        return found
+    for sib in siblings:
+        codec = SIDECAR_EXTENSIONS.get(sib.suffix.lower())
+        if codec is None or not sib.name.startswith(path.stem + "."):
+            continue
+        parts = sib.name[len(path.stem) + 1 : -len(sib.suffix)].lower().split(".")
+        flags = {p for p in parts if p in ("forced", "sdh", "cc", "hi", "default")}
+        lang = next((normalize_language(p) for p in parts if p not in flags and p), None)
+        found.append(
+            StreamInfo(
+                index=first_index + len(found),
+                type="subtitle",
+                codec=codec,
+                language=lang,
+                title=sib.name,
+                default="default" in flags,
+                forced="forced" in flags,
+                hearing_impaired=bool(flags & {"sdh", "cc", "hi"}),
+                external_path=str(sib),
+            )
+        )
+    return found
+
+
+async def probe(location: str, ffprobe: str | None) -> MediaInfo:
+    """Probe a file or URL, adding sidecar subtitles for local files."""
+    if ffprobe:
+        info = await probe_with_ffprobe(ffprobe, location)
+    else:
+        info = await asyncio.to_thread(probe_with_pyav, location)
+    path = Path(location)
+    if "://" not in location and path.exists():
+        extra = sidecar_subtitles(path, len(info.streams))
+        if extra:
+            info = MediaInfo(info.path, info.duration, info.format_name, info.bit_rate,
+                             info.streams + tuple(extra))
+    return info
+
+
+async def probe_many(
+    locations: Iterable[str], ffprobe: str | None, concurrency: int = 4
+) -> dict[str, MediaInfo | MediaError]:
+    """Probe many files in parallel, at most ``concurrency`` at a time."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(loc: str) -> tuple[str, MediaInfo | MediaError]:
+        async with gate:
+            try:
+                return loc, await probe(loc, ffprobe)
+            except MediaError as exc:
+                return loc, exc
+
+    results = await asyncio.gather(*(one(loc) for loc in locations))
+    return dict(results)

@@ -1,0 +1,1 @@
+"""Scheduling: the scheduler contract, playout helpers and the guide."""

@@ -1,0 +1,94 @@
+"""Running the server: plugins, config, app, Hypercorn, signals, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from exstreamtv.app import create_app
+from exstreamtv.config.loader import load_config, parse_yaml, plugin_settings
+from exstreamtv.config.model import Config
+from exstreamtv.errors import ConfigError, ExStreamTVError
+from exstreamtv.plugins import PluginHost
+from exstreamtv.registry import Registry, collect_registry
+
+log = logging.getLogger("exstreamtv")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+
+
+def load_everything(path: str | Path) -> tuple[Config, PluginHost, Registry]:
+    """Plugins (from the file's ``plugins`` section), then the validated config."""
+    path = Path(path)
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise ExStreamTVError(f"cannot read the config file {path}: {exc.strerror}") from None
+    settings = plugin_settings(raw)
+    host = PluginHost()
+    host.load_plugins(settings.directories, settings.disabled)
+    registry = collect_registry(host)
+    config = load_config(path, registry)
+    return config, host, registry
+
+
+async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
+    app = create_app(config, host, registry)
+    hc = HypercornConfig()
+    hc.bind = [f"{config.server.host}:{config.server.port}"]
+    hc.accesslog = None
+    hc.graceful_timeout = 3
+    hc.keep_alive_timeout = 30
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,
+             config.server.port)
+    await serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    log.info("Stopped cleanly")
+
+
+def run(config_path: str, host: str | None = None, port: int | None = None) -> int:
+    """``exstreamtv serve``: returns the process exit code."""
+    setup_logging()
+    try:
+        config, plugin_host, registry = load_everything(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{config_path}: {problem}", file=sys.stderr)
+        print("Fix the config (check it with: exstreamtv config check PATH)", file=sys.stderr)
+        return 1
+    except ExStreamTVError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    from dataclasses import replace
+
+    server = replace(config.server, host=host or config.server.host,
+                     port=port or config.server.port)
+    config = replace(config, server=server)
+    try:
+        asyncio.run(_serve(config, plugin_host, registry))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"port {server.port} on {server.host} is already in use: stop the other "
+                  "server or pass --port", file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        pass
+    return 0

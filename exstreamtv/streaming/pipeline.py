@@ -1,0 +1,371 @@
+"""One channel's pipeline: schedule entries -> ffmpeg segments -> spliced, paced output.
+
+A pipeline runs while its channel has viewers. It plays the entry on air now (seeking
+into it), starts the next entry's ffmpeg a few seconds before the boundary so there is
+no gap, and splices every segment into one MPEG-TS stream (:mod:`.ts`). Output is
+paced to play speed by its PCR, ``lead_seconds`` ahead of the wall clock, into a
+shared :class:`ChannelBuffer` that every viewer reads.
+
+When ffmpeg dies or stalls mid-item, the pipeline restarts that item at the schedule
+position it had reached; repeated failures show the channel's error screen with a
+growing back-off and, after three failures of one item, move on to the next item.
+Viewers stay connected throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from exstreamtv.config.model import ChannelConfig, StreamingConfig
+from exstreamtv.events import ChannelEvent, EventBus
+from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.streaming.buffer import ChannelBuffer
+from exstreamtv.streaming.planner import ItemPlanner, Plan
+from exstreamtv.streaming.ts import Piece, TSSplicer
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 188 * 348  # ~64 KiB
+STALL_SECONDS = 8.0
+MAX_BACKOFF_SECONDS = 30.0
+FAILURES_BEFORE_SKIP = 3
+
+
+@dataclass
+class Segment:
+    """One ffmpeg process playing ``duration`` seconds of an entry (or an error screen)."""
+
+    entry: ScheduledItem
+    offset: float
+    duration: float
+    plan: Plan
+    process: FFmpegProcess
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def kind(self) -> str:
+        return self.plan.kind
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    produced: float
+    reason: str  # eof | stall | swap | skip
+    returncode: int | None
+
+
+LocationResolver = Callable[[ScheduledItem], "asyncio.Future[str] | None"]
+
+
+class ChannelPipeline:
+    """The running output of one channel, shared by all of its viewers."""
+
+    def __init__(
+        self,
+        channel: ChannelConfig,
+        scheduler: Scheduler,
+        planner: ItemPlanner,
+        settings: StreamingConfig,
+        bus: EventBus,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.channel = channel
+        self.scheduler = scheduler
+        self.planner = planner
+        self.settings = settings
+        self.bus = bus
+        self.clock = clock
+        self.buffer = ChannelBuffer(settings.buffer_seconds)
+        self.splicer = TSSplicer()
+        self.state = "stopped"
+        self.current: Segment | None = None
+        self.line_listeners: list[LineListener] = []
+        self.failures = 0
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.started_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._entries: Iterator[ScheduledItem] | None = None
+        self._peeked: ScheduledItem | None = None
+        self._prepared: Segment | None = None
+        self._request: str | None = None
+        self._anchor: tuple[float, float] | None = None
+        self._entry_failures = 0
+        self._retry: tuple[ScheduledItem, float] | None = None
+
+    @property
+    def number(self) -> int:
+        return self.channel.number
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- control ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start playing the entry on air now."""
+        if self.running:
+            return
+        self.state = "starting"
+        self.started_at = time.time()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"channel-{self.number}")
+
+    async def stop(self) -> None:
+        """Stop ffmpeg and end every viewer's stream."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for seg in (self.current, self._prepared):
+            if seg is not None:
+                await seg.process.stop()
+        self._prepared = None
+        self.state = "stopped"
+        self.buffer.close()
+        self.bus.publish(ChannelEvent(channel=self.number, action="stopped"))
+
+    def request_restart(self, reason: str = "restart requested") -> None:
+        """Hot-swap: replace the running ffmpeg with a fresh one at the schedule position."""
+        log.info("Channel %d: restarting its pipeline (%s)", self.number, reason)
+        self._request = "swap"
+        self._kill_current()
+
+    def request_skip(self) -> None:
+        """Move on to the next item now."""
+        self._request = "skip"
+        self._kill_current()
+
+    def _kill_current(self) -> None:
+        if self.current is not None:
+            self.current.process.send_signal(9)
+
+    # -- the loop -----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            now = self.clock()
+            self._reset_entries(now)
+            entry = self._next_entry()
+            segment = await self._open(entry, entry.offset_at(now))
+            self.state = "running"
+            self.bus.publish(ChannelEvent(channel=self.number, action="started"))
+            while True:
+                result = await self._play(segment)
+                segment = await self._after(segment, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.state = "error"
+            self.last_error = str(exc)
+            log.exception("Channel %d: pipeline failed", self.number)
+            self.bus.publish(ChannelEvent(channel=self.number, action="error", message=str(exc)))
+            self.buffer.close()
+
+    def _reset_entries(self, t: float) -> None:
+        self._entries = self.scheduler.entries(t)
+        self._peeked = None
+
+    def _next_entry(self) -> ScheduledItem:
+        if self._peeked is not None:
+            entry, self._peeked = self._peeked, None
+            return entry
+        assert self._entries is not None
+        return next(self._entries)
+
+    def _peek_entry(self) -> ScheduledItem:
+        if self._peeked is None:
+            assert self._entries is not None
+            self._peeked = next(self._entries)
+        return self._peeked
+
+    async def _open(self, entry: ScheduledItem, offset: float) -> Segment:
+        """Start the ffmpeg for ``entry`` from ``offset``; an error screen if impossible."""
+        duration = max(entry.duration - offset, 0.1)
+        if entry.item is None:
+            reason = f"{self.channel.name}: off air" + (f" ({entry.slot})" if entry.slot else "")
+            plan = self.planner.error_screen(reason, duration)
+        else:
+            plan = self.planner.media(entry, offset)
+        return await self._spawn(entry, offset, duration, plan)
+
+    async def _spawn(self, entry: ScheduledItem, offset: float, duration: float, plan: Plan) -> Segment:
+        proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}", self.line_listeners)
+        try:
+            await proc.start()
+        except OSError as exc:
+            self.last_error = f"cannot start ffmpeg: {exc}"
+            log.error("Channel %d: %s", self.number, self.last_error)
+            raise
+        return Segment(entry, offset, duration, plan, proc)
+
+    async def _play(self, seg: Segment) -> SegmentResult:
+        self.current = seg
+        if seg.kind == "program":
+            self.bus.publish(ChannelEvent(channel=self.number, action="item", title=seg.plan.title))
+        start_out = self.splicer.end_seconds or 0.0
+        self.splicer.start_segment()
+        reason = "eof"
+        prestart_at = seg.duration - self.settings.prestart_seconds
+        while True:
+            try:
+                data = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), STALL_SECONDS)
+            except TimeoutError:
+                reason = "stall"
+                log.warning("Channel %d: ffmpeg produced nothing for %.0fs; restarting it",
+                            self.number, STALL_SECONDS)
+                await seg.process.stop(timeout=1.0)
+                break
+            if not data:
+                break
+            self._publish(self.splicer.feed(data))
+            clock = self.splicer.clock_seconds
+            if (
+                self._prepared is None
+                and self._request is None
+                and seg.kind != "error"
+                and clock is not None
+                and clock - start_out >= prestart_at
+            ):
+                await self._prepare_next()
+            await self._pace(clock)
+        self._publish(self.splicer.flush_hold())
+        code = await seg.process.wait()
+        produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
+        if self._request is not None:
+            reason, self._request = self._request, None
+        return SegmentResult(produced, reason, code)
+
+    async def _prepare_next(self) -> None:
+        entry = self._peek_entry()
+        try:
+            self._prepared = await self._open(entry, 0.0)
+        except OSError:
+            self._prepared = None
+
+    async def _discard_prepared(self) -> None:
+        if self._prepared is not None:
+            await self._prepared.process.stop(timeout=1.0)
+            self._prepared = None
+
+    async def _after(self, seg: Segment, result: SegmentResult) -> Segment:
+        """Choose and start the next segment."""
+        if result.reason == "swap":
+            await self._discard_prepared()
+            self.restarts += 1
+            now = self.clock() + self.settings.lead_seconds
+            self._reset_entries(now)
+            entry = self._next_entry()
+            return await self._open(entry, entry.offset_at(now))
+        if result.reason == "skip":
+            await self._discard_prepared()
+            return await self._open(self._next_entry(), 0.0)
+        if seg.kind == "error" and self._retry is not None:
+            entry, offset = self._retry
+            self._retry = None
+            return await self._resume(entry, offset)
+
+        complete = result.reason == "eof" and result.produced >= seg.duration - 1.0
+        if complete or seg.kind == "error":
+            self._entry_failures = 0
+            if seg.kind == "program" and self.failures:
+                log.info("Channel %d: playing normally again", self.number)
+                self.failures = 0
+            prepared, self._prepared = self._prepared, None
+            if prepared is not None:
+                self._next_entry()  # the peeked entry is now playing
+                nxt = prepared
+            else:
+                nxt = await self._open(self._next_entry(), 0.0)
+            return await self._resync(nxt)
+
+        # ffmpeg ended early: a crash, a kill, a stall or an unreadable file.
+        await self._discard_prepared()
+        self.failures += 1
+        self._entry_failures += 1
+        self.last_error = (
+            f"ffmpeg {result.reason} (exit {result.returncode}) after {result.produced:.1f}s "
+            f"of '{seg.plan.title}'"
+        )
+        log.warning("Channel %d: %s\n    %s", self.number, self.last_error,
+                    seg.process.failure_report())
+        self.bus.publish(ChannelEvent(channel=self.number, action="failure",
+                                      title=seg.plan.title, message=self.last_error))
+        reached = seg.offset + result.produced
+        if self._entry_failures >= FAILURES_BEFORE_SKIP:
+            log.error("Channel %d: '%s' failed %d times; skipping to the next item",
+                      self.number, seg.plan.title, self._entry_failures)
+            self._entry_failures = 0
+            entry, reached = self._next_entry(), 0.0
+        else:
+            entry = seg.entry
+        if self.failures == 1:
+            return await self._resume(entry, reached)
+        backoff = min(2.0 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
+        self._retry = (entry, reached)
+        plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", backoff)
+        return await self._spawn(entry, reached, backoff, plan)
+
+    async def _resume(self, entry: ScheduledItem, reached: float) -> Segment:
+        """Continue ``entry`` at the later of where it stopped and where the schedule is."""
+        now = self.clock() + self.settings.lead_seconds
+        offset = max(reached, entry.offset_at(now)) if entry.start <= now else reached
+        if offset >= entry.duration - 1.0:
+            return await self._open(self._next_entry(), 0.0)
+        return await self._open(entry, offset)
+
+    async def _resync(self, nxt: Segment) -> Segment:
+        """If the pipeline fell far behind the schedule, jump to what is on now."""
+        now = self.clock()
+        if nxt.entry.end >= now:
+            return nxt
+        log.warning("Channel %d: fell behind the schedule; jumping to what is on now", self.number)
+        await nxt.process.stop(timeout=1.0)
+        self._reset_entries(now)
+        entry = self._next_entry()
+        return await self._open(entry, entry.offset_at(now))
+
+    # -- output -------------------------------------------------------------------
+
+    def _publish(self, pieces: list[Piece]) -> None:
+        for piece in pieces:
+            self.buffer.append(piece)
+
+    async def _pace(self, clock: float | None) -> None:
+        """Sleep so output runs at play speed, ``lead_seconds`` ahead of the wall clock."""
+        if clock is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._anchor is None:
+            self._anchor = (now, clock)
+            return
+        wall0, clock0 = self._anchor
+        due = wall0 + (clock - clock0) - self.settings.lead_seconds
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 3.0:
+            self._anchor = (now - self.settings.lead_seconds, clock)
+
+    def status(self) -> dict[str, object]:
+        """The pipeline's state for the API and health."""
+        seg = self.current
+        return {
+            "state": self.state,
+            "title": seg.plan.title if seg else None,
+            "kind": seg.kind if seg else None,
+            "pid": seg.process.pid if seg else None,
+            "encoder": self.planner.preset.name,
+            "failures": self.failures,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "bytes": self.buffer.total_bytes,
+            "started_at": self.started_at,
+        }

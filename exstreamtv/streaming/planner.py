@@ -1,0 +1,151 @@
+"""From a schedule entry to an ffmpeg argv, through the channel's plugins.
+
+The planner resolves the channel's encoder, audio and subtitle pickers and error
+screen modes from the registry, and builds every command with the one argv builder so
+that all of a channel's segments share its output profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from exstreamtv.config.model import ChannelConfig
+from exstreamtv.ffmpeg.command import (
+    GeneratedInput,
+    MediaInput,
+    OutputProfile,
+    ServiceInfo,
+    build_command,
+)
+from exstreamtv.ffmpeg.locate import FFmpegTools
+from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
+from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
+from exstreamtv.registry import Registry
+from exstreamtv.scheduling.base import ScheduledItem
+from exstreamtv.streaming.error_screens import ErrorScreenRequest, VisualInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An argv plus what it plays, for logs and the API."""
+
+    argv: list[str]
+    title: str
+    kind: str  # program | error
+    audio: AudioChoice | None = None
+    subtitles: SubtitleChoice | None = None
+
+
+class ItemPlanner:
+    """Builds the ffmpeg commands of one channel."""
+
+    def __init__(self, channel: ChannelConfig, registry: Registry, tools: FFmpegTools) -> None:
+        self.channel = channel
+        self.registry = registry
+        self.tools = tools
+        self.profile = OutputProfile.from_config(channel.ffmpeg)
+        self.service = ServiceInfo(channel.number, channel.name)
+        self.preset = self._resolve_preset(channel.ffmpeg.encoder)
+
+    def _resolve_preset(self, encoder: str) -> EncoderPreset:
+        try:
+            component = self.registry.get("encoder", encoder)
+            preset = component.factory(dict(self.channel.ffmpeg.encoder_options), self.tools)
+        except Exception as exc:
+            log.error(
+                "Channel %d: encoder '%s' unavailable (%s); using software encoding",
+                self.channel.number, encoder, exc,
+            )
+            return SOFTWARE
+        if not isinstance(preset, EncoderPreset):
+            log.error("Channel %d: encoder '%s' gave no preset; using software",
+                      self.channel.number, encoder)
+            return SOFTWARE
+        return preset
+
+    def use_software(self) -> None:
+        """Fall back to the software encoder (after a hardware failure)."""
+        self.preset = self._resolve_preset("software")
+
+    def media(self, entry: ScheduledItem, offset: float, location: str | None = None) -> Plan:
+        """The command that plays ``entry`` from ``offset`` seconds to its end."""
+        item = entry.item
+        assert item is not None
+        info = item.info
+        audio = self._pick_audio(item.info) if info else None
+        subs = self._pick_subtitles(item.info) if info else None
+        video_stream: int | str | None = "v:0"
+        audio_stream: int | str | None = "a:0"
+        if info is not None:
+            videos = info.video_streams
+            video_stream = videos[0].index if videos else None
+            if audio is not None and audio.stream is not None:
+                audio_stream = audio.stream.index
+            elif audio is None and info.audio_streams:
+                audio_stream = info.audio_streams[0].index
+            else:
+                audio_stream = None
+        source = MediaInput(
+            location=location or item.location,
+            offset=offset,
+            duration=max(entry.duration - offset, 0.1),
+            video_stream=video_stream,
+            audio_stream=audio_stream,
+            audio_filter=audio.filter if audio else None,
+            video_filters=subs.video_filters if subs else (),
+            overlay_stream=subs.overlay_stream if subs else None,
+            overlay_input=subs.overlay_input if subs else None,
+        )
+        argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
+        return Plan(argv, item.title, "program", audio, subs)
+
+    def error_screen(self, reason: str, duration: float | None) -> Plan:
+        """The command for the channel's error screen showing ``reason``."""
+        cfg = self.channel.ffmpeg.error_screen
+        request = ErrorScreenRequest(reason, self.channel.name, self.channel.number,
+                                     self.profile, cfg)
+        visual = self._component_input("error_screen", cfg.visual, request, "slate")
+        audio = self._component_input("error_audio", cfg.audio, request, "silent")
+        assert isinstance(visual, VisualInput)
+        source = GeneratedInput(visual.args, tuple(audio), duration, visual.filter)
+        argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
+        return Plan(argv, reason, "error")
+
+    def _component_input(self, kind: str, mode: str, request: ErrorScreenRequest,
+                         fallback: str) -> object:
+        for name in (mode, fallback):
+            try:
+                return self.registry.get(kind, name).factory(request)
+            except Exception as exc:
+                log.error("Channel %d: %s mode '%s' failed (%s)", self.channel.number,
+                          kind.replace("_", " "), name, exc)
+        p = self.profile
+        if kind == "error_screen":
+            return VisualInput(("-f", "lavfi", "-i", f"color=c=black:s={p.width}x{p.height}:r={p.fps}"))
+        return ("-f", "lavfi", "-i", f"anullsrc=r={p.sample_rate}:cl={p.channel_layout}")
+
+    def _pick_audio(self, info: object) -> AudioChoice | None:
+        try:
+            picker = self.registry.get("audio_picker", self.channel.ffmpeg.audio.picker).factory()
+            choice: AudioChoice = picker.pick(info, self.channel.ffmpeg.audio)
+            return choice
+        except Exception as exc:
+            log.error("Channel %d: audio picker failed (%s); playing the first audio stream",
+                      self.channel.number, exc)
+            return None
+
+    def _pick_subtitles(self, info: object) -> SubtitleChoice | None:
+        if self.channel.ffmpeg.subtitles.mode == "none":
+            return None
+        try:
+            picker = self.registry.get("subtitle_picker",
+                                       self.channel.ffmpeg.subtitles.picker).factory()
+            choice: SubtitleChoice = picker.pick(info, self.channel.ffmpeg.subtitles)
+            return choice
+        except Exception as exc:
+            log.error("Channel %d: subtitle picker failed (%s); no subtitles",
+                      self.channel.number, exc)
+            return None

@@ -1,0 +1,330 @@
+"""MPEG-TS splicing: successive ffmpeg outputs joined into one continuous transport stream.
+
+Each item of a channel is transcoded by its own ffmpeg process into MPEG-TS with the
+same profile, so the program map is the same every time. :class:`TSSplicer` rewrites
+the packets of each new segment so that
+
+* continuity counters continue per PID (no "continuity check failed" at a boundary),
+* PTS, DTS and PCR continue where the previous segment ended (monotonic timestamps,
+  no gap a player would stall on), and
+* the output is cut into pieces at video keyframes (with the PAT/PMT that precede
+  them), so a viewer who joins a running channel starts on a decodable picture.
+
+Timestamps are kept unwrapped internally and written modulo 2**33.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PACKET_SIZE = 188
+SYNC_BYTE = 0x47
+MASK33 = (1 << 33) - 1
+PCR_HZ = 27_000_000
+PTS_HZ = 90_000
+VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xEA})
+_NO_PES_HEADER = frozenset({0xBC, 0xBE, 0xBF, 0xF0, 0xF1, 0xF2, 0xF8, 0xFF})
+_HOLD_LIMIT = 4000  # packets held at a segment start while looking for first timestamps
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of output packets; ``keyframe`` when it starts with PSI + a video keyframe."""
+
+    data: bytes
+    keyframe: bool
+    clock: float | None  # the last PCR in it, in seconds of the output timeline
+
+
+def read_pts(b: bytearray | bytes, i: int) -> int:
+    return (
+        (((b[i] >> 1) & 0x07) << 30)
+        | (b[i + 1] << 22)
+        | ((b[i + 2] >> 1) << 15)
+        | (b[i + 3] << 7)
+        | (b[i + 4] >> 1)
+    )
+
+
+def write_pts(b: bytearray, i: int, value: int) -> None:
+    v = value & MASK33
+    b[i] = (b[i] & 0xF0) | ((v >> 29) & 0x0E) | 1
+    b[i + 1] = (v >> 22) & 0xFF
+    b[i + 2] = ((v >> 14) & 0xFE) | 1
+    b[i + 3] = (v >> 7) & 0xFF
+    b[i + 4] = ((v << 1) & 0xFE) | 1
+
+
+def read_pcr(b: bytearray | bytes, i: int) -> int:
+    base = (b[i] << 25) | (b[i + 1] << 17) | (b[i + 2] << 9) | (b[i + 3] << 1) | (b[i + 4] >> 7)
+    ext = ((b[i + 4] & 1) << 8) | b[i + 5]
+    return base * 300 + ext
+
+
+def write_pcr(b: bytearray, i: int, value: int) -> None:
+    base = (value // 300) & MASK33
+    ext = value % 300
+    b[i] = (base >> 25) & 0xFF
+    b[i + 1] = (base >> 17) & 0xFF
+    b[i + 2] = (base >> 9) & 0xFF
+    b[i + 3] = (base >> 1) & 0xFF
+    b[i + 4] = ((base & 1) << 7) | 0x7E | (ext >> 8)
+    b[i + 5] = ext & 0xFF
+
+
+def unwrap(value: int, reference: int) -> int:
+    """The unwrapped 33-bit timestamp closest to ``reference``."""
+    period = 1 << 33
+    candidate = reference - (reference % period) + value
+    if candidate - reference > period // 2:
+        candidate -= period
+    elif reference - candidate > period // 2:
+        candidate += period
+    return candidate
+
+
+class TSSplicer:
+    """Rewrites successive MPEG-TS segments into one continuous stream (see module doc)."""
+
+    def __init__(self) -> None:
+        self._cc: dict[int, int] = {}
+        self._pmt_pids: set[int] = set()
+        self.video_pid: int | None = None
+        self._delta = 0  # 90 kHz ticks added to every timestamp of the current segment
+        self._last_in: dict[int, int] = {}  # unwrapped input DTS per pid, this segment
+        self._last_out: dict[int, int] = {}  # output DTS per pid
+        self._interval: dict[int, int] = {}
+        self._clock: int | None = None  # last output PCR, 27 MHz
+        self._last_pcr_in: int | None = None
+        self._holding = False
+        self._hold: list[bytearray] = []
+        self._first_in: dict[int, int] = {}
+        self._remainder = b""
+        self.segments = 0
+        self.packets = 0
+
+    # -- segments --------------------------------------------------------------
+
+    def start_segment(self) -> None:
+        """The next bytes come from a new ffmpeg process."""
+        self._remainder = b""
+        self._last_in.clear()
+        self._last_pcr_in = None
+        self.segments += 1
+        self._first_in = {}
+        self._hold = []
+        self._holding = bool(self._last_out)
+
+    @property
+    def clock_seconds(self) -> float | None:
+        """The output timeline position (last PCR written), in seconds."""
+        return self._clock / PCR_HZ if self._clock is not None else None
+
+    @property
+    def end_seconds(self) -> float | None:
+        """Where the output timeline ends so far (last DTS + one frame), in seconds."""
+        if not self._last_out:
+            return None
+        return max(self._last_out[p] + self._interval.get(p, 3000) for p in self._last_out) / PTS_HZ
+
+    # -- feeding ---------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Piece]:
+        """Rewrite ``data`` (any length) and return the finished pieces."""
+        buf = self._remainder + data
+        usable = len(buf) - len(buf) % PACKET_SIZE
+        self._remainder = buf[usable:]
+        pieces: list[Piece] = []
+        current = bytearray()
+        psi_run_start: int | None = None
+        for offset in range(0, usable, PACKET_SIZE):
+            pkt = bytearray(buf[offset : offset + PACKET_SIZE])
+            if pkt[0] != SYNC_BYTE:
+                continue  # not aligned; ffmpeg's output always is, so drop the packet
+            if self._holding:
+                self._hold.append(pkt)
+                self._note_first(pkt)
+                if not self._hold_complete():
+                    continue
+                held, self._hold, self._holding = self._hold, [], False
+                self._begin_delta()
+            else:
+                held = [pkt]
+            for p in held:
+                keyframe, psi = self._rewrite(p)
+                if keyframe:
+                    cut = psi_run_start if psi_run_start is not None else len(current)
+                    if cut:
+                        pieces.append(Piece(bytes(current[:cut]), False, self.clock_seconds))
+                    current = current[cut:]
+                    if pieces or cut == 0:
+                        pieces.append(Piece(b"", True, None))  # marker, merged below
+                    psi_run_start = None
+                if psi:
+                    if psi_run_start is None:
+                        psi_run_start = len(current)
+                else:
+                    psi_run_start = None
+                current += p
+        if current:
+            pieces.append(Piece(bytes(current), False, self.clock_seconds))
+        return _merge_markers(pieces)
+
+    def flush_hold(self) -> list[Piece]:
+        """At a segment's end: emit packets still held (a segment with too few packets)."""
+        if not self._holding:
+            return []
+        self._holding = False
+        self._begin_delta()
+        held, self._hold = self._hold, []
+        out = bytearray()
+        for p in held:
+            self._rewrite(p)
+            out += p
+        return [Piece(bytes(out), False, self.clock_seconds)] if out else []
+
+    # -- internals -------------------------------------------------------------
+
+    def _note_first(self, pkt: bytearray) -> None:
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        if pid in self._first_in or not pkt[1] & 0x40:
+            return
+        start = _payload_start(pkt)
+        ts = _pes_dts(pkt, start) if start is not None else None
+        if ts is not None:
+            self._first_in[pid] = ts
+
+    def _hold_complete(self) -> bool:
+        wanted = set(self._last_out)
+        return wanted.issubset(self._first_in) or len(self._hold) >= _HOLD_LIMIT
+
+    def _begin_delta(self) -> None:
+        candidates = [
+            self._last_out[pid] + self._interval.get(pid, 3000) - first
+            for pid, first in self._first_in.items()
+            if pid in self._last_out
+        ]
+        if candidates:
+            self._delta = max(candidates)
+
+    def _rewrite(self, pkt: bytearray) -> tuple[bool, bool]:
+        """Rewrite one packet in place; returns (video keyframe start, is PSI)."""
+        self.packets += 1
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        pusi = bool(pkt[1] & 0x40)
+        afc = (pkt[3] >> 4) & 0x3
+        if afc & 0x1:  # has payload: continue the counter
+            cc = (self._cc.get(pid, 15) + 1) & 0x0F
+            self._cc[pid] = cc
+            pkt[3] = (pkt[3] & 0xF0) | cc
+        keyframe = False
+        payload = 4
+        if afc & 0x2:
+            af_len = pkt[4]
+            payload = 5 + af_len
+            if af_len > 0:
+                flags = pkt[5]
+                if flags & 0x10 and af_len >= 7:
+                    self._rewrite_pcr(pkt)
+                if flags & 0x40 and pusi and pid == self.video_pid:
+                    keyframe = True
+        if pid == 0 or pid in self._pmt_pids or pid == 0x11:
+            if pusi and afc & 0x1:
+                self._parse_psi(pid, pkt, payload)
+            return keyframe, True
+        if pusi and afc & 0x1 and payload + 14 <= PACKET_SIZE:
+            self._rewrite_pes(pid, pkt, payload)
+        return keyframe, False
+
+    def _rewrite_pcr(self, pkt: bytearray) -> None:
+        raw = read_pcr(pkt, 6)
+        base_in = raw // 300
+        ref = (self._last_pcr_in // 300) if self._last_pcr_in is not None else base_in
+        unwrapped = unwrap(base_in, ref) * 300 + raw % 300
+        self._last_pcr_in = unwrapped
+        out = unwrapped + self._delta * 300
+        self._clock = out if self._clock is None else max(self._clock, out)
+        write_pcr(pkt, 6, out)
+
+    def _rewrite_pes(self, pid: int, pkt: bytearray, start: int) -> None:
+        if pkt[start] != 0 or pkt[start + 1] != 0 or pkt[start + 2] != 1:
+            return
+        if pkt[start + 3] in _NO_PES_HEADER:
+            return
+        flags = pkt[start + 7] >> 6
+        if flags not in (2, 3):
+            return
+        ref = self._last_in.get(pid)
+        pts_in = read_pts(pkt, start + 9)
+        pts = unwrap(pts_in, ref) if ref is not None else pts_in
+        write_pts(pkt, start + 9, pts + self._delta)
+        dts = pts
+        if flags == 3:
+            dts_in = read_pts(pkt, start + 14)
+            dts = unwrap(dts_in, ref if ref is not None else pts)
+            write_pts(pkt, start + 14, dts + self._delta)
+        out = dts + self._delta
+        previous = self._last_out.get(pid)
+        if previous is not None and 0 < out - previous <= PTS_HZ:
+            self._interval[pid] = out - previous
+        self._last_in[pid] = dts
+        self._last_out[pid] = out
+
+    def _parse_psi(self, pid: int, pkt: bytearray, start: int) -> None:
+        pointer = pkt[start]
+        sec = start + 1 + pointer
+        if sec + 8 > PACKET_SIZE:
+            return
+        table_id = pkt[sec]
+        length = ((pkt[sec + 1] & 0x0F) << 8) | pkt[sec + 2]
+        end = min(sec + 3 + length - 4, PACKET_SIZE)
+        if pid == 0 and table_id == 0x00:
+            i = sec + 8
+            while i + 4 <= end:
+                program = (pkt[i] << 8) | pkt[i + 1]
+                if program != 0:
+                    self._pmt_pids.add(((pkt[i + 2] & 0x1F) << 8) | pkt[i + 3])
+                i += 4
+        elif table_id == 0x02 and pid in self._pmt_pids:
+            info_len = ((pkt[sec + 10] & 0x0F) << 8) | pkt[sec + 11]
+            i = sec + 12 + info_len
+            while i + 5 <= end:
+                stream_type = pkt[i]
+                es_pid = ((pkt[i + 1] & 0x1F) << 8) | pkt[i + 2]
+                es_len = ((pkt[i + 3] & 0x0F) << 8) | pkt[i + 4]
+                if stream_type in VIDEO_STREAM_TYPES:
+                    self.video_pid = es_pid
+                i += 5 + es_len
+
+
+def _payload_start(pkt: bytearray) -> int | None:
+    afc = (pkt[3] >> 4) & 0x3
+    if not afc & 0x1:
+        return None
+    return 5 + pkt[4] if afc & 0x2 else 4
+
+
+def _pes_dts(pkt: bytearray, start: int) -> int | None:
+    if start + 14 > PACKET_SIZE or pkt[start : start + 3] != b"\x00\x00\x01":
+        return None
+    if pkt[start + 3] in _NO_PES_HEADER:
+        return None
+    flags = pkt[start + 7] >> 6
+    if flags == 3 and start + 19 <= PACKET_SIZE:
+        return read_pts(pkt, start + 14)
+    if flags == 2:
+        return read_pts(pkt, start + 9)
+    return None
+
+
+def _merge_markers(pieces: list[Piece]) -> list[Piece]:
+    """Fold the empty keyframe markers into the piece that follows them."""
+    out: list[Piece] = []
+    mark = False
+    for piece in pieces:
+        if not piece.data:
+            mark = mark or piece.keyframe
+            continue
+        out.append(Piece(piece.data, piece.keyframe or mark, piece.clock))
+        mark = False
+    return out

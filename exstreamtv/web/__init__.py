@@ -1,0 +1,1 @@
+"""HTTP: IPTV endpoints, streams, the management API and the dashboard."""

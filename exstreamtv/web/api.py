@@ -1,0 +1,153 @@
+"""The JSON API: health, channels with now/next, sessions, plugins, config status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quart import Blueprint, Response
+
+from exstreamtv.errors import ChannelNotFound
+from exstreamtv.hub import Hub
+from exstreamtv.scheduling.base import ScheduledItem
+from exstreamtv.web.auth import require_token
+from exstreamtv.web.common import error, hub, json_response
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+_RANK = {"ok": 0, "degraded": 1, "error": 2}
+
+
+def _entry(entry: ScheduledItem) -> dict[str, Any]:
+    item = entry.item
+    return {
+        "title": entry.title,
+        "kind": entry.kind,
+        "start": entry.start,
+        "end": entry.end,
+        "duration": entry.duration,
+        "item_id": item.id if item else None,
+        "metadata": dict(item.metadata) if item else {},
+    }
+
+
+def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, Any]:
+    """A channel with what is on now and next."""
+    channel = h.channels.channel(number)
+    now = time.time() if now is None else now
+    data: dict[str, Any] = {
+        "number": channel.number,
+        "name": channel.name,
+        "group": channel.group,
+        "logo": channel.logo,
+        "guide_id": channel.guide_id,
+        "schedule": channel.schedule.type,
+        "stream_url": f"/stream/channels/{channel.number}.ts",
+        "hls_url": f"/stream/channels/{channel.number}.m3u8",
+        "viewers": h.channels.viewer_count(number),
+    }
+    try:
+        scheduler = h.channels.scheduler(number)
+        entries = scheduler.entries(now)
+        current, following = next(entries), next(entries)
+        data["now"] = {**_entry(current), "offset": current.offset_at(now)}
+        data["next"] = _entry(following)
+        data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
+    except Exception as exc:
+        data["now"] = data["next"] = None
+        data["schedule_health"] = {"status": "error", "reason": str(exc)}
+    pipeline = h.channels.pipelines.get(number)
+    data["pipeline"] = pipeline.status() if pipeline else {"state": "stopped"}
+    return data
+
+
+def health_report(h: Hub) -> dict[str, Any]:
+    """``{"status": ..., "components": {...}}`` from every part of the server."""
+    components: dict[str, dict[str, Any]] = {}
+    broken = [p for p in h.host.plugins.values() if p.error or p.hook_errors]
+    components["plugins"] = {
+        "status": "degraded" if broken else "ok",
+        "loaded": sum(1 for p in h.host.plugins.values() if p.loaded),
+        "failed": {p.name: p.error or p.hook_errors for p in broken},
+    }
+    components["config"] = {
+        "status": "degraded" if h.config_status.last_error else "ok",
+        "version": h.config_status.version,
+        "last_error": h.config_status.last_error,
+    }
+    try:
+        tools = h.tools
+        components["ffmpeg"] = {"status": "ok", "ffmpeg": tools.ffmpeg, "version": tools.version,
+                                "origin": tools.origin, "ffprobe": tools.ffprobe}
+    except Exception as exc:
+        components["ffmpeg"] = {"status": "error", "message": str(exc)}
+    sources = {sid: st.to_dict() for sid, st in h.library.status.items()}
+    components["library"] = {
+        "status": "degraded" if any(s["state"] == "error" for s in sources.values()) else "ok",
+        "sources": sources,
+    }
+    channels: dict[str, Any] = {}
+    worst = "ok"
+    for number, pipeline in h.channels.pipelines.items():
+        state = pipeline.status()
+        status = "ok" if pipeline.failures == 0 and state["state"] != "error" else "degraded"
+        channels[str(number)] = {"status": status, **state}
+        worst = max(worst, status, key=_RANK.__getitem__)
+    components["channels"] = {"status": worst, "running": channels}
+    for name, probe in h.components.items():
+        try:
+            components[name] = probe()
+        except Exception as exc:
+            components[name] = {"status": "error", "message": str(exc)}
+    overall = max((c.get("status", "ok") for c in components.values()),
+                  key=lambda s: _RANK.get(s, 2), default="ok")
+    return {"status": overall, "components": components, "time": time.time()}
+
+
+@bp.route("/health")
+async def health() -> tuple[Response, int]:
+    return json_response(health_report(hub()))
+
+
+@bp.route("/channels")
+async def channels() -> tuple[Response, int]:
+    h = hub()
+    now = time.time()
+    return json_response([channel_summary(h, c.number, now) for c in h.config.channels
+                          if c.enabled])
+
+
+@bp.route("/channels/<int:number>")
+async def channel(number: int) -> tuple[Response, int]:
+    try:
+        return json_response(channel_summary(hub(), number))
+    except ChannelNotFound as exc:
+        return error(404, str(exc))
+
+
+@bp.route("/sessions")
+@require_token
+async def sessions() -> tuple[Response, int]:
+    return json_response([s.to_dict() for s in hub().sessions.sessions.values()])
+
+
+@bp.route("/plugins")
+@require_token
+async def plugins() -> tuple[Response, int]:
+    return json_response(hub().host.describe())
+
+
+@bp.route("/config/status")
+@require_token
+async def config_status() -> tuple[Response, int]:
+    return json_response(hub().config_status.to_dict())
+
+
+@bp.route("/config/reload", methods=["POST"])
+@require_token
+async def config_reload() -> tuple[Response, int]:
+    h = hub()
+    if h.config.path is None:
+        return error(409, "this server was not started from a config file")
+    ok = await h.reload()
+    return json_response(h.config_status.to_dict(), 200 if ok else 422)

@@ -1,0 +1,34 @@
+"""Helpers shared by the HTTP blueprints: the hub, JSON errors, base URLs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from quart import current_app, jsonify, request
+from quart.wrappers import Response
+
+if TYPE_CHECKING:
+    from exstreamtv.hub import Hub
+
+
+def hub() -> Hub:
+    """The hub of the running app."""
+    value: Hub = current_app.extensions["exstreamtv"]
+    return value
+
+
+def error(status: int, reason: str) -> tuple[Response, int]:
+    """A JSON error response: ``{"error": reason}``."""
+    return jsonify({"error": reason}), status
+
+
+def base_url() -> str:
+    """The external URL for links: ``server.base_url`` or the request's own host."""
+    configured = hub().config.server.base_url
+    if configured:
+        return configured.rstrip("/")
+    return request.host_url.rstrip("/")
+
+
+def json_response(data: Any, status: int = 200) -> tuple[Response, int]:
+    return jsonify(data), status

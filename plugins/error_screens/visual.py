@@ -1,0 +1,49 @@
+"""Error screen pictures (spec 2.1): text, image, test_pattern, slate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exstreamtv import ErrorScreenRequest, VisualInput, escape_drawtext, hookimpl
+
+
+def _size(req: ErrorScreenRequest) -> str:
+    return f"{req.profile.width}x{req.profile.height}"
+
+
+def slate(req: ErrorScreenRequest) -> VisualInput:
+    """A plain dark-blue colour slate."""
+    return VisualInput(("-f", "lavfi", "-i", f"color=c=0x101830:s={_size(req)}:r={req.profile.fps}"))
+
+
+def text(req: ErrorScreenRequest) -> VisualInput:
+    """The slate with the channel name and the reason written on it."""
+    h = req.profile.height
+    message = req.config.message or req.reason
+    flt = (
+        f"drawtext=text='{escape_drawtext(req.channel_name)}':fontcolor=white:"
+        f"fontsize={max(h // 12, 10)}:x=(w-tw)/2:y=h/3,"
+        f"drawtext=text='{escape_drawtext(message)}':fontcolor=0xffcc00:"
+        f"fontsize={max(h // 20, 8)}:x=(w-tw)/2:y=h/2"
+    )
+    return VisualInput(slate(req).args, flt)
+
+
+def test_pattern(req: ErrorScreenRequest) -> VisualInput:
+    """SMPTE colour bars."""
+    return VisualInput(("-f", "lavfi", "-i", f"smptehdbars=s={_size(req)}:r={req.profile.fps}"))
+
+
+def image(req: ErrorScreenRequest) -> VisualInput:
+    """A still image from ``error_screen.image``, looped."""
+    if not req.config.image:
+        raise ValueError("error_screen.visual is 'image' but error_screen.image is not set")
+    return VisualInput(("-loop", "1", "-framerate", str(req.profile.fps), "-i", req.config.image))
+
+
+@hookimpl
+def register_error_screens(register: Any) -> None:
+    register("text", text, None, "the reason as text on a slate")
+    register("image", image, None, "a still image")
+    register("test_pattern", test_pattern, None, "colour bars")
+    register("slate", slate, None, "a plain colour slate")
