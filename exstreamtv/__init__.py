@@ -73,7 +73,7 @@ __all__ = [
     "SubtitleChoice",
     "SubtitleConfig",
     "VisualInput",
+    "__version__",
     "escape_drawtext",
     "hookimpl",
-    "__version__",
 ]

@@ -93,7 +93,7 @@ class SessionEvent(Event):
     message: str = ""
 
 
-Subscriber = Callable[[Event], None | Awaitable[None]]
+Subscriber = Callable[[Event], Awaitable[None] | None]
 
 
 class EventBus:

@@ -59,7 +59,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,
              config.server.port)
-    await serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, hc, shutdown_trigger=stop.wait)
     log.info("Stopped cleanly")
 
 

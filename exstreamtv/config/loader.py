@@ -80,7 +80,7 @@ def parse_yaml(text: str, source: str = "") -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem("", f"YAML syntax error{where}: {problem}")], source)
+        raise ConfigError([ConfigProblem("", f"YAML syntax error{where}: {problem}")], source) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -27,7 +27,7 @@ def _fingerprint(path: Path) -> str | None:
 class ConfigWatcher:
     """Calls ``on_change`` when the file's content changes (not merely its mtime)."""
 
-    def __init__(self, path: Path, on_change: Callable[[], Awaitable[None]],
+    def __init__(self, path: Path, on_change: Callable[[], Awaitable[object]],
                  interval: float = 1.0) -> None:
         self.path = path
         self.on_change = on_change

@@ -110,7 +110,8 @@ class ItemPlanner:
         visual = self._component_input("error_screen", cfg.visual, request, "slate")
         audio = self._component_input("error_audio", cfg.audio, request, "silent")
         assert isinstance(visual, VisualInput)
-        source = GeneratedInput(visual.args, tuple(audio), duration, visual.filter)
+        assert isinstance(audio, tuple)
+        source = GeneratedInput(visual.args, audio, duration, visual.filter)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
         return Plan(argv, reason, "error")
 

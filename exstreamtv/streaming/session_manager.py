@@ -13,7 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from exstreamtv.config.model import SessionManagerConfig
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_ERRORS = 5
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     CREATED = "created"
     ACTIVE = "active"
     IDLE = "idle"

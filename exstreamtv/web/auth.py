@@ -24,7 +24,7 @@ def token_ok() -> bool:
     if scheme.lower() == "bearer" and given:
         return hmac.compare_digest(given.strip().encode(), expected.encode())
     cookie = request.cookies.get("exstreamtv_token")
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), expected.encode())
+    return cookie is not None and hmac.compare_digest(cookie.encode(), expected.encode())
 
 
 def require_token(view: F) -> F:
