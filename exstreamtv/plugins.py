@@ -170,7 +170,7 @@ class PluginHost:
         """Call every implementation of ``hook_name``; one that raises is recorded and skipped."""
         results: list[tuple[str, Any]] = []
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in hook.get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 results.append((impl.plugin_name, impl.function(**args)))
@@ -194,7 +194,7 @@ class PluginHost:
     def call_with_registrar(self, hook_name: str, make_register: Any) -> None:
         """Call a contribution hook, handing each plugin a register callback bound to it."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in hook.get_hookimpls():
             try:
                 impl.function(register=make_register(impl.plugin_name))
             except Exception as exc:

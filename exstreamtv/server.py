@@ -51,6 +51,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     hc = HypercornConfig()
     hc.bind = [f"{config.server.host}:{config.server.port}"]
     hc.accesslog = None
+    hc.errorlog = None  # hypercorn.error propagates to our root handler: one line each
     hc.graceful_timeout = 3
     hc.keep_alive_timeout = 30
     stop = asyncio.Event()

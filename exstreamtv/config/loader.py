@@ -61,7 +61,7 @@ def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -
                         f"environment variable {name} is not set (export it or edit the value)",
                     )
                 )
-                return ""
+                return match.group(0)
             return os.environ[name]
 
         return _ENV.sub(repl, value)
@@ -142,11 +142,11 @@ def validate_config(
             problems += _problems(exc, [name])
 
     sources = _validate_sources(data.get("sources"), registry, problems)
-    channels = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
-    _check_references(sources, channels, registry, problems)
+    indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
+    _check_references(sources, indexed, registry, problems)
     if problems:
         raise ConfigError(problems, source)
-    return _build(sections, sources, channels, extra, path)
+    return _build(sections, sources, [c for _, c in indexed], extra, path)
 
 
 def _component_options(
@@ -200,13 +200,14 @@ def _validate_sources(
 def _validate_channels(
     value: Any, ffmpeg_defaults: dict[str, Any] | None, registry: Registry | None,
     problems: list[ConfigProblem],
-) -> list[model.ChannelConfig]:
+) -> list[tuple[int, model.ChannelConfig]]:
+    """Valid channels with their index in the file (for error paths)."""
     if value is None:
         return []
     if not isinstance(value, list):
         problems.append(ConfigProblem("channels", "expected a list of channels"))
         return []
-    out: list[model.ChannelConfig] = []
+    out: list[tuple[int, model.ChannelConfig]] = []
     numbers: set[int] = set()
     full_ffmpeg = schema.ffmpeg_section(with_defaults=True)
     for i, item in enumerate(value):
@@ -215,6 +216,10 @@ def _validate_channels(
             channel = schema.CHANNEL(item)
         except vol.Invalid as exc:
             problems += _problems(exc, where)
+            schedule_raw = item.get("schedule") if isinstance(item, dict) else None
+            if isinstance(schedule_raw, dict) and isinstance(schedule_raw.get("type"), str):
+                _component_options("scheduler", schedule_raw, ("type",), registry,
+                                   [*where, "schedule"], problems)
             continue
         if channel["number"] in numbers:
             problems.append(
@@ -235,8 +240,7 @@ def _validate_channels(
             continue
         if options is None:
             continue
-        out.append(
-            model.ChannelConfig(
+        out.append((i, model.ChannelConfig(
                 number=channel["number"],
                 name=channel["name"],
                 schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
@@ -245,7 +249,7 @@ def _validate_channels(
                 group=channel["group"],
                 enabled=channel["enabled"],
             )
-        )
+        ))
     return out
 
 
@@ -265,14 +269,14 @@ def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], 
 
 
 def _check_references(
-    sources: list[model.SourceConfig], channels: list[model.ChannelConfig],
+    sources: list[model.SourceConfig], channels: list[tuple[int, model.ChannelConfig]],
     registry: Registry | None, problems: list[ConfigProblem],
 ) -> None:
     known = {s.id for s in sources}
     for s in sources:
         for name in s.options.get("collections", {}) or {}:
             known.add(str(name))
-    for i, channel in enumerate(channels):
+    for i, channel in channels:
         refs = collection_references(dict(channel.schedule.options), ["channels", i, "schedule"])
         for path, name in refs:
             if name not in known:

@@ -34,7 +34,13 @@ def _opt(key: str, default: Any) -> vol.Optional:
 
 
 def _nullable(validator: Any) -> Any:
-    return vol.Any(None, validator)
+    """``null`` or a value ``validator`` accepts (keeping the validator's own message)."""
+    compiled = vol.Schema(validator)
+
+    def check(value: Any) -> Any:
+        return None if value is None else compiled(value)
+
+    return check
 
 
 SERVER = Section(

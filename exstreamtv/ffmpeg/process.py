@@ -103,11 +103,18 @@ class FFmpegProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(sig)
 
+    async def _drain_stdout(self) -> None:
+        """Read stdout to EOF: the pipe only closes (and ``wait`` only returns) once read."""
+        with contextlib.suppress(Exception):
+            while await self.stdout.read(1 << 16):
+                pass
+
     async def stop(self, timeout: float = 2.0) -> None:
         """Terminate, wait up to ``timeout``, then kill. Safe to call more than once."""
         proc = self._proc
         if proc is None:
             return
+        drain = asyncio.get_running_loop().create_task(self._drain_stdout())
         if proc.returncode is None:
             self.send_signal(signal.SIGCONT)
             self.send_signal(signal.SIGTERM)
@@ -116,6 +123,10 @@ class FFmpegProcess:
             except TimeoutError:
                 self.send_signal(signal.SIGKILL)
                 await proc.wait()
+        else:
+            await proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(drain, 2)
         if self._stderr_task is not None and not self._stderr_task.done():
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,0 +1,153 @@
+"""Config validation: defaults from the spec, path-named errors, ${ENV}, the example file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exstreamtv.config import (
+    AIAutoHealConfig,
+    DatabaseBackupConfig,
+    SessionManagerConfig,
+    StreamThrottlerConfig,
+    validate_config,
+)
+from exstreamtv.errors import ConfigError
+from exstreamtv.plugins import PluginHost
+from exstreamtv.registry import collect_registry
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def registry():
+    host = PluginHost()
+    host.load_plugins(entrypoints=False)
+    return collect_registry(host)
+
+
+def problems(raw, registry):
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw, registry)
+    return [str(p) for p in info.value.problems]
+
+
+def test_spec_defaults_exactly(registry):
+    config = validate_config({}, registry)
+    assert config.ai_auto_heal == AIAutoHealConfig(
+        enabled=True, log_buffer_minutes=30, realtime_streaming=True,
+        ffmpeg_monitor_enabled=True, ffmpeg_health_threshold=0.8,
+        pattern_detection_enabled=True, prediction_confidence_threshold=0.75,
+        auto_resolve_enabled=True, max_auto_fixes_per_hour=50,
+        require_approval_above_risk="MEDIUM", use_error_screen_fallback=True,
+        hot_swap_enabled=True, learning_enabled=True,
+    )
+    assert config.database_backup == DatabaseBackupConfig(True, "backups", 24, 7, 30, True)
+    assert config.session_manager == SessionManagerConfig(50, 300, 60)
+    assert config.stream_throttler == StreamThrottlerConfig(True, 4000000, "realtime")
+    assert config.server.port == 8409 and config.server.host == "127.0.0.1"
+    assert config.database.url == "sqlite+aiosqlite:///data/exstreamtv.db"
+    assert config.ffmpeg.audio.languages == ("eng",)
+    assert config.mqtt.discovery_prefix == "homeassistant" and config.mqtt.base_topic == "exstreamtv"
+
+
+def test_errors_name_the_path_and_what_is_allowed(registry):
+    raw = {
+        "server": {"prot": 1},
+        "sources": [{"id": "m", "type": "local", "path": "/x"}],
+        "channels": [
+            {"number": 1, "name": "A", "schedule": {"type": "ordered", "collection": "m"}},
+            {"number": 2, "name": "B", "schedule": {"type": "timeslots", "collection": "m"}},
+            {"number": 1, "name": "C", "schedule": {"type": "ordered", "collection": "nope"}},
+        ],
+        "stream_throttler": {"mode": "turbo"},
+    }
+    found = problems(raw, registry)
+    assert any(p.startswith("server.prot: unknown key 'prot' (allowed:") and "port" in p
+               for p in found), found
+    assert any(p.startswith("channels[1].schedule.type: unknown scheduler type 'timeslots'")
+               and "ordered" in p for p in found), found
+    assert "channels[2].number: channel number 1 is used twice" in found
+    assert any(p.startswith("channels[2].schedule.collection: unknown collection 'nope'")
+               for p in found), found
+    assert any(p.startswith("stream_throttler.mode: expected one of realtime, burst") for p in found)
+
+
+def test_plugin_option_typo_fails_at_load(registry):
+    raw = {"sources": [{"id": "m", "type": "local", "pth": "/x"}]}
+    found = problems(raw, registry)
+    assert any(p.startswith("sources[0].pth") for p in found), found
+    assert any(p.startswith("sources[0].path: required key") for p in found), found
+
+
+def test_channel_ffmpeg_overrides_merge_with_defaults(registry):
+    raw = {
+        "ffmpeg": {"video": {"width": 640, "height": 360}},
+        "sources": [{"id": "m", "type": "local", "path": "/x"}],
+        "channels": [{"number": 1, "name": "A", "schedule": {"type": "ordered", "collection": "m"},
+                      "ffmpeg": {"audio": {"languages": ["fre", "eng"]}}}],
+    }
+    channel = validate_config(raw, registry).channels[0]
+    assert channel.ffmpeg.audio.languages == ("fre", "eng")
+    assert channel.ffmpeg.video.width == 640 and channel.ffmpeg.video.fps == 30
+
+
+def test_env_substitution_and_missing_variable(registry, monkeypatch):
+    monkeypatch.setenv("EXS_TOKEN", "s3cret")
+    config = validate_config({"server": {"api_token": "${EXS_TOKEN}"}}, registry)
+    assert config.server.api_token == "s3cret"
+    monkeypatch.delenv("EXS_TOKEN")
+    found = problems({"server": {"api_token": "${EXS_TOKEN}"}}, registry)
+    assert found == ["server.api_token: environment variable EXS_TOKEN is not set "
+                     "(export it or edit the value)"]
+
+
+def test_unknown_section_lists_known_ones(registry):
+    found = problems({"servr": {}}, registry)
+    assert found[0].startswith("servr: unknown section (allowed: server, database")
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "exstreamtv", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False)
+
+
+def test_example_config_passes_config_check():
+    result = run_cli("config", "check", str(ROOT / "config" / "exstreamtv.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_config_check_reports_each_problem_with_exit_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("channels:\n  - number: 0\n    name: X\n    schedule: {type: ordered}\n")
+    result = run_cli("config", "check", str(bad))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert any("channels[0].number: expected a positive integer" in ln for ln in lines), lines
+    assert any("channels[0].schedule.collection: required key is missing" in ln for ln in lines)
+
+
+def test_yaml_syntax_error_has_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server:\n  port: [8409\n")
+    result = run_cli("config", "check", str(bad))
+    assert result.returncode == 1
+    assert "YAML syntax error at line" in result.stderr
+
+
+def test_serve_with_bad_config_exits_1_with_reason(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: {port: -1}\n")
+    result = run_cli("serve", "--config", str(bad))
+    assert result.returncode == 1
+    assert "server.port" in result.stderr
+
+
+def test_missing_config_file_is_a_user_error(tmp_path):
+    result = run_cli("config", "check", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr
