@@ -17,14 +17,13 @@ from pathlib import Path
 
 import httpx
 import yaml
-
-from common import KeyframeWatch, ROOT, free_port, median, result, time_process  # noqa: I001
+from common import ROOT, KeyframeWatch, free_port, median, result, time_process
 
 sys.path.insert(0, str(ROOT))
-from exstreamtv.ffmpeg.command import MediaInput, OutputProfile, ServiceInfo, build_command  # noqa: E402
-from exstreamtv.ffmpeg.locate import find_ffmpeg  # noqa: E402
-from exstreamtv.ffmpeg.presets import SOFTWARE  # noqa: E402
-from tests.helpers import clips_folder  # noqa: E402
+from exstreamtv.ffmpeg.command import MediaInput, OutputProfile, ServiceInfo, build_command
+from exstreamtv.ffmpeg.locate import find_ffmpeg
+from exstreamtv.ffmpeg.presets import SOFTWARE
+from tests.helpers import clips_folder
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 
 from exstreamtv.ffmpeg.command import MediaInput, OutputProfile, ServiceInfo, build_command
@@ -87,8 +88,8 @@ def test_two_segments_join_continuously(clips):
             dts_by_pid.setdefault(pid, []).append(dts)
     assert splicer.video_pid in dts_by_pid
     for pid, values in dts_by_pid.items():
-        assert all(b > a for a, b in zip(values, values[1:], strict=False)), f"pid {pid}"
-        gaps = [b - a for a, b in zip(values, values[1:], strict=False)]
+        assert all(b > a for a, b in itertools.pairwise(values)), f"pid {pid}"
+        gaps = [b - a for a, b in itertools.pairwise(values)]
         assert max(gaps) < 0.5 * 90000, f"pid {pid}: gap {max(gaps) / 90000:.3f}s"
         assert (values[-1] - values[0]) / 90000 > 3.5  # two 2-second segments
     keyframes = [p for p in pieces if p.keyframe]
