@@ -12,7 +12,7 @@ from exstreamtv.config.model import Config
 from exstreamtv.hub import Hub
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
-from exstreamtv.web import api, dashboard, iptv, streams
+from exstreamtv.web import api, dashboard, iptv, live, openapi, streams
 from exstreamtv.web.common import error
 
 log = logging.getLogger(__name__)
@@ -23,12 +23,12 @@ def create_app(
     watch_config: bool = True,
 ) -> Quart:
     """The server app for ``config`` with the plugins of ``plugin_host``."""
-    app = Quart("exstreamtv")
+    app = Quart("exstreamtv", static_folder=None)  # the dashboard blueprint serves /static
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
-    for blueprint in (iptv.bp, streams.bp, api.bp, dashboard.bp):
+    for blueprint in (iptv.bp, streams.bp, api.bp, live.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

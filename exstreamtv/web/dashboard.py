@@ -1,49 +1,116 @@
-"""The web dashboard at ``/``: channels with now and next, and where to tune in."""
+"""The web dashboard at ``/``: channels, guide, live preview, and the management panels.
+
+Server-rendered (Jinja2, autoescaped) with a small vanilla script; no build step. What
+M3U/XMLTV already show (channels, now/next, the guide) is open; everything that acts or
+shows viewers needs the API token, entered once in the login form and kept in an
+HttpOnly, SameSite=Strict cookie.
+"""
 
 from __future__ import annotations
 
-import html
 import time
+from typing import Any
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, redirect, render_template, request
+from quart.typing import ResponseReturnValue
 
 from exstreamtv.web.api import channel_summary, health_report
+from exstreamtv.web.auth import (
+    CSRF_COOKIE,
+    TOKEN_COOKIE,
+    _equal,
+    logged_in,
+    new_csrf_token,
+    token_required,
+)
 from exstreamtv.web.common import base_url, hub
 
-bp = Blueprint("dashboard", __name__)
+bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+GUIDE_HOURS = 3
+
+
+def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
+    """Per channel, the entries of the next ``hours`` as percentages of the grid width."""
+    h = hub()
+    start = now - now % 1800
+    end = start + hours * 3600
+    rows = []
+    for channel in h.config.channels:
+        if not channel.enabled:
+            continue
+        blocks = []
+        try:
+            entries = h.channels.scheduler(channel.number).window(start, end)
+        except Exception:
+            entries = []
+        for entry in entries:
+            left = max(entry.start, start)
+            right = min(entry.end, end)
+            blocks.append({
+                "title": entry.title,
+                "kind": entry.kind,
+                "left": round((left - start) / (end - start) * 100, 3),
+                "width": round((right - left) / (end - start) * 100, 3),
+                "start": entry.start,
+                "end": entry.end,
+            })
+        rows.append({"number": channel.number, "name": channel.name, "blocks": blocks})
+    return rows
 
 
 @bp.route("/")
 async def index() -> Response:
     h = hub()
-    base = base_url()
     now = time.time()
-    rows = []
-    for channel in h.config.channels:
-        if not channel.enabled:
-            continue
-        info = channel_summary(h, channel.number, now)
-        now_title = info["now"]["title"] if info.get("now") else "—"
-        next_title = info["next"]["title"] if info.get("next") else "—"
-        rows.append(
-            "<tr><td>{n}</td><td>{name}</td><td>{now}</td><td>{next}</td><td>{viewers}</td>"
-            "<td><a href=\"{url}\">TS</a></td></tr>".format(
-                n=channel.number, name=html.escape(channel.name), now=html.escape(now_title),
-                next=html.escape(next_title), viewers=info["viewers"],
-                url=html.escape(f"{base}/stream/channels/{channel.number}.ts"),
-            )
-        )
-    status = health_report(h)["status"]
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(h.config.server.name)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}
-table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}}</style>
-</head><body>
-<h1>{html.escape(h.config.server.name)}</h1>
-<p>Health: <strong id="health">{html.escape(status)}</strong>.
-Playlist: <a href="{html.escape(base)}/api/channels.m3u">{html.escape(base)}/api/channels.m3u</a></p>
-<table id="channels"><thead><tr><th>#</th><th>Channel</th><th>Now</th><th>Next</th><th>Viewers</th><th>Watch</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-</body></html>"""
-    return Response(page, mimetype="text/html")
+    channels = [channel_summary(h, c.number, now) for c in h.config.channels if c.enabled]
+    start = now - now % 1800
+    marks = [start + i * 1800 for i in range(GUIDE_HOURS * 2)]
+    authorised = logged_in()
+    html = await render_template(
+        "dashboard.html",
+        name=h.config.server.name,
+        base=base_url(),
+        health=health_report(h)["status"],
+        channels=channels,
+        guide=guide_rows(now),
+        marks=marks,
+        now=now,
+        authorised=authorised,
+        token_required=token_required(),
+        login_error=request.args.get("login") == "failed",
+    )
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data: https: http:; media-src 'self' blob:; "
+        "style-src 'self' 'unsafe-inline'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    if authorised and token_required() and not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, new_csrf_token(), samesite="Strict", httponly=False)
+    return response
+
+
+@bp.route("/login", methods=["POST"])
+async def login() -> ResponseReturnValue:
+    form = await request.form
+    expected = hub().config.server.api_token
+    given = str(form.get("token", ""))
+    if not expected or not given or not _equal(given, expected):
+        return redirect("/?login=failed", 303)
+    response = redirect("/", 303)
+    secure = request.scheme == "https"
+    response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", secure=secure,
+                        max_age=30 * 24 * 3600)
+    response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="Strict",
+                        secure=secure, max_age=30 * 24 * 3600)
+    return response
+
+
+@bp.route("/logout", methods=["POST"])
+async def logout() -> ResponseReturnValue:
+    response = redirect("/", 303)
+    response.delete_cookie(TOKEN_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
