@@ -40,6 +40,8 @@ def _nullable(validator: Any) -> Any:
     def check(value: Any) -> Any:
         return None if value is None else compiled(value)
 
+    check.nullable = True  # type: ignore[attr-defined]
+    check.inner = validator  # type: ignore[attr-defined]
     return check
 
 
@@ -122,6 +124,7 @@ def one_of_int(*choices: int) -> Any:
             raise vol.Invalid(f"expected one of {', '.join(map(str, choices))}, got {value!r}")
         return int(value)
 
+    check.choices = choices  # type: ignore[attr-defined]
     return check
 
 

@@ -62,6 +62,8 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Callab
             raise vol.Invalid(f"must be at most {maximum}, got {value}")
         return float(value)
 
+    bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else ""]
+    check.__doc__ = "a number " + " and ".join(b for b in bounds if b)
     return check
 
 
@@ -73,6 +75,7 @@ def one_of(*choices: str) -> Callable[[Any], str]:
             raise vol.Invalid(f"expected one of {', '.join(choices)}, got {value!r}")
         return str(value)
 
+    check.choices = choices  # type: ignore[attr-defined]
     return check
 
 

@@ -1,0 +1,170 @@
+"""The configuration reference, generated from the schemas so it cannot drift.
+
+Keys, defaults and allowed values come from the voluptuous schemas (core sections and
+every plugin's options); descriptions come from the comments in the example config.
+Regenerate docs/configuration.md with::
+
+    python -m exstreamtv.config.reference > docs/configuration.md
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from exstreamtv.config import schema
+from exstreamtv.config.validators import Section
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "exstreamtv.yaml"
+_LINE = re.compile(r"^(?P<indent>\s*)(?:- )?(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
+
+
+def example_comments(path: Path = EXAMPLE) -> dict[str, str]:
+    """``{"server.port": "comment"}`` from the example config's trailing comments."""
+    comments: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    if not path.exists():
+        return comments
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            continue
+        indent = len(match["indent"]) + (2 if line.lstrip().startswith("- ") else 0)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match["key"]))
+        key = ".".join(k for _, k in stack)
+        if "#" in match["rest"]:
+            comments.setdefault(key, match["rest"].split("#", 1)[1].strip())
+    return comments
+
+
+def describe(validator: Any) -> str:
+    """A short human description of what a validator accepts."""
+    doc = getattr(validator, "__doc__", "") or ""
+    name = getattr(validator, "__qualname__", "")
+    if isinstance(validator, type):
+        return validator.__name__
+    if isinstance(validator, list):
+        return f"list of {describe(validator[0])}" if validator else "list"
+    if isinstance(validator, vol.In):
+        return "one of " + ", ".join(str(c) for c in validator.container)  # type: ignore[union-attr]
+    if isinstance(validator, vol.All):
+        return "; ".join(describe(v) for v in validator.validators if describe(v))
+    if isinstance(validator, vol.Range):
+        lo = "" if validator.min is None else f">= {validator.min}"
+        hi = "" if validator.max is None else f"<= {validator.max}"
+        return " and ".join(x for x in (lo, hi) if x)
+    if isinstance(validator, vol.Match):
+        return f"matching {validator.pattern.pattern}"
+    if isinstance(validator, vol.Any):
+        return " or ".join(describe(v) if v is not None else "null" for v in validator.validators)
+    if isinstance(validator, vol.Schema):
+        return describe(validator.schema)
+    if isinstance(validator, Mapping):
+        return "mapping"
+    if getattr(validator, "choices", None):
+        return "one of " + ", ".join(map(str, validator.choices))
+    if "nullable" in name or getattr(validator, "nullable", False):
+        inner = getattr(validator, "inner", None)
+        return f"null or {describe(inner)}" if inner is not None else "null or value"
+    return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else ""
+
+
+def _default(key: Any) -> str:
+    if isinstance(key, vol.Required):
+        return "required"
+    default = getattr(key, "default", vol.UNDEFINED)
+    if default is vol.UNDEFINED:
+        return ""
+    value = default() if callable(default) else default
+    return json.dumps(value)
+
+
+def rows(fields: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, str, str]]:
+    """(path, default, accepts) for every key, recursing into sub-sections."""
+    for key, validator in fields.items():
+        name = str(getattr(key, "schema", key))
+        path = f"{prefix}.{name}" if prefix else name
+        if isinstance(validator, Section):
+            yield path, "", "mapping"
+            yield from rows(validator.fields, path)
+        else:
+            yield path, _default(key), describe(validator)
+
+
+def _table(lines: list[str], entries: Iterator[tuple[str, str, str]],
+           comments: Mapping[str, str], comment_prefix: str = "") -> None:
+    lines.append("| key | default | accepts | meaning |")
+    lines.append("| --- | --- | --- | --- |")
+    for path, default, accepts in entries:
+        meaning = comments.get(comment_prefix + path, "")
+        cells = [f"`{path}`", f"`{default}`" if default else "", accepts, meaning]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+
+
+def generate(registry: Any = None) -> str:
+    """The whole reference as Markdown."""
+    comments = example_comments()
+    lines = ["# Configuration reference", "",
+             "Generated from the schemas by `python -m exstreamtv.config.reference`; "
+             "do not edit by hand. See `config/exstreamtv.yaml` for a commented example.", ""]
+    for name, validator in schema.CORE_SECTIONS.items():
+        lines += [f"## {name}", ""]
+        if name == "sources":
+            lines.append("A list; each source has `id` (letters, digits, `_ . -`) and `type`, "
+                         "plus the options of its type (below).")
+        elif name == "channels":
+            _table(lines, rows(schema.CHANNEL.fields, ""), comments, "channels.")
+            lines.append("")
+            lines.append("`schedule` takes `type` plus the options of that schedule type "
+                         "(below); `ffmpeg` takes any key of the `ffmpeg` section.")
+        elif name == "ffmpeg":
+            _table(lines, rows(validator.fields, ""), comments, "ffmpeg.")
+        else:
+            _table(lines, rows(validator.fields, ""), comments, f"{name}.")
+        lines.append("")
+    if registry is not None:
+        titles = {"source": "Source types (`sources[].type`)",
+                  "scheduler": "Schedule types (`channels[].schedule.type`)",
+                  "encoder": "Encoders (`ffmpeg.encoder`, options in `ffmpeg.encoder_options`)"}
+        for kind, title in titles.items():
+            lines += [f"## {title}", ""]
+            for type_name in registry.types(kind):
+                comp = registry.get(kind, type_name)
+                lines += [f"### `{type_name}`", "", comp.description or "", ""]
+                fields = comp.schema.schema if isinstance(comp.schema.schema, Mapping) else {}
+                if fields:
+                    _table(lines, rows(fields, ""), {})
+                else:
+                    lines.append("No options.")
+                lines.append("")
+        for section, (section_schema, plugin) in sorted(registry.sections.items()):
+            lines += [f"## {section} (from plugin {plugin})", ""]
+            fields = getattr(section_schema, "schema", {})
+            inner = fields.fields if isinstance(fields, Section) else fields
+            if isinstance(inner, Mapping):
+                _table(lines, rows(inner, ""), comments, f"{section}.")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> None:
+    from exstreamtv.plugins import PluginHost
+    from exstreamtv.registry import collect_registry
+
+    host = PluginHost()
+    host.load_plugins(entrypoints=False)
+    sys.stdout.write(generate(collect_registry(host)))
+
+
+if __name__ == "__main__":
+    main()
