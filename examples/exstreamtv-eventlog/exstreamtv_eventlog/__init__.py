@@ -1,0 +1,1 @@
+"""Example ExStreamTV plugin package."""
