@@ -62,7 +62,7 @@ def test_management_needs_the_token_in_the_browser(make_server, config_for):
         assert status == 401
         page.fill("input[name=token]", "wrong")
         page.click("#login button")
-        assert page.locator("#login-error").count() == 1
+        page.wait_for_selector("#login-error")
         page.fill("input[name=token]", TOKEN)
         page.click("#login button")
         page.wait_for_selector("#manage")

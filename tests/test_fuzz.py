@@ -7,6 +7,7 @@ Random path parameters, query strings, methods, headers and bodies: no response 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ def check(response: httpx.Response) -> None:
 
 def fill(path: str, values: list[str]) -> str:
     it = iter(values)
-    return re.sub(r"\{[^}]+\}", lambda _m: httpx.URL("/" + next(it, "x")).raw_path.decode()[1:], path)
+    return re.sub(r"\{[^}]+\}", lambda _m: quote(next(it, "x"), safe=""), path)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

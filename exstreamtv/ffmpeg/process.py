@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 
 LineListener = Callable[[str], None]
 
+#: Bytes of ffmpeg output buffered in-process before ffmpeg is back-pressured (asyncio pauses
+#: reading at twice this). Small, so an encoder runs close to play speed and a failure shows
+#: up soon after it happens.
+STDOUT_BUFFER = 32 * 1024
+
 
 class FFmpegProcess:
     """One running ffmpeg with its stdout as a stream and its stderr in a ring buffer."""
@@ -57,6 +62,7 @@ class FFmpegProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            limit=STDOUT_BUFFER,
         )
         self._stderr_task = asyncio.get_running_loop().create_task(self._read_stderr())
 

@@ -31,7 +31,7 @@ from exstreamtv.streaming.ts import Piece, TSSplicer
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 188 * 348  # ~64 KiB
+READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 STALL_SECONDS = 8.0
 MAX_BACKOFF_SECONDS = 30.0
 FAILURES_BEFORE_SKIP = 3
@@ -235,7 +235,10 @@ class ChannelPipeline:
                 and clock - start_out >= prestart_at
             ):
                 await self._prepare_next()
-            await self._pace(clock)
+            if seg.process.returncode in (None, 0):
+                await self._pace(clock)
+            # else: ffmpeg died; take its remaining output at once so the replacement starts
+            # now, while viewers still play what was buffered.
         self._publish(self.splicer.flush_hold())
         code = await seg.process.wait()
         produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)

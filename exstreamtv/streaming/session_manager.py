@@ -23,6 +23,8 @@ from exstreamtv.events import EventBus, SessionEvent
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 5
+#: A session that never received a byte after this long is dropped (its client is gone).
+NEVER_STARTED_SECONDS = 30
 
 
 class SessionState(StrEnum):
@@ -160,7 +162,9 @@ class SessionManager:
         now = _now()
         for session in list(self.sessions.values()):
             quiet = (now - session.last_activity).total_seconds()
-            if session.state is SessionState.IDLE and quiet >= self.config.idle_timeout_seconds:
+            if session.state is SessionState.CREATED and quiet >= NEVER_STARTED_SECONDS:
+                self.disconnect(session, "the stream never started")
+            elif session.state is SessionState.IDLE and quiet >= self.config.idle_timeout_seconds:
                 self.disconnect(session, "idle timeout")
             elif session.state is SessionState.ACTIVE and quiet >= min(
                 30, self.config.idle_timeout_seconds

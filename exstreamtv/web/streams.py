@@ -40,6 +40,9 @@ async def channel_ts(number: int) -> Response | tuple[Response, int]:
     except (StreamUnavailable, ChannelNotFound) as exc:
         h.sessions.disconnect(session, str(exc))
         return error(503 if isinstance(exc, StreamUnavailable) else 404, str(exc))
+    except BaseException:  # the client left while the channel was starting
+        h.sessions.disconnect(session, "client left before the stream started")
+        raise
     response = Response(ts_body(pipeline.buffer, session, h.sessions), mimetype="video/mp2t",
                         headers=TS_HEADERS)
     response.timeout = None

@@ -1,0 +1,37 @@
+"""The short chaos suite (CI). The long run: python bench/chaos.py --minutes 10."""
+
+from __future__ import annotations
+
+from tests.chaos.scenarios import config_churn, connection_abuse, kill_storm, three_channels
+from tests.helpers import base_config, clips_folder
+
+
+def test_viewers_survive_ffmpeg_kills(make_server, tmp_path):
+    # 12-second items, so a kill lands while ffmpeg is still encoding.
+    config = three_channels(base_config(tmp_path, clips_folder("long", 3, 12.0)))
+    server = make_server(config)
+    summary = kill_storm(server, [1, 2, 3], [8, 6, 6], seconds=24, kill_every=4)
+    print(summary)
+    assert summary["kills"] >= 3
+    assert summary["disconnects"] == 0, summary
+    assert summary["healed"] == summary["kills"], summary
+    assert summary["min_bytes_per_viewer"] > 100_000
+
+
+def test_config_churn_keeps_last_valid_config(make_server, config_for):
+    config = three_channels(config_for())
+    server = make_server(config)
+    summary = config_churn(server, config, seconds=12, every=1.5)
+    print(summary)
+    assert summary["wrong_states"] == []
+    assert summary["unchanged_channel_restarts"] == 0
+    assert summary["viewer_disconnected"] is None
+
+
+def test_never_reading_viewers_and_storms_leak_nothing(make_server, config_for):
+    server = make_server(config_for())
+    summary = connection_abuse(server, idle_readers=20, storm=200)
+    print(summary)
+    assert summary["sessions_left"] == 0
+    assert summary["ffmpeg_left"] == 0
+    assert summary["rss_end_mib"] - summary["rss_base_mib"] < 40, summary
