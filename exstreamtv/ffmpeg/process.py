@@ -108,18 +108,32 @@ class FFmpegProcess:
         proc = self._proc
         if proc is None:
             return
-        if proc.returncode is None:
-            self.send_signal(signal.SIGCONT)
-            self.send_signal(signal.SIGTERM)
+        # Process.wait() also waits for stdout to close (Python 3.11); an unread, full pipe
+        # (a pre-started segment) never closes, so drain it while waiting.
+        drain = asyncio.get_running_loop().create_task(self._drain_stdout())
+        try:
+            if proc.returncode is None:
+                self.send_signal(signal.SIGCONT)
+                self.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 self.send_signal(signal.SIGKILL)
                 await proc.wait()
+        finally:
+            drain.cancel()
         if self._stderr_task is not None and not self._stderr_task.done():
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._stderr_task
+
+    async def _drain_stdout(self) -> None:
+        """Read and drop what is left on stdout (nothing if someone else is reading it)."""
+        if self._proc is None or self._proc.stdout is None:
+            return
+        with contextlib.suppress(RuntimeError, OSError):
+            while await self._proc.stdout.read(65536):
+                pass
 
     def failure_report(self, lines: int = 20) -> str:
         """The last stderr lines, for a log message when ffmpeg failed."""
