@@ -268,3 +268,19 @@ def test_broker_down_never_blocks_the_server(make_server, config_for, tmp_path):
     assert health["components"]["mqtt"]["status"] == "degraded"
     assert server.get("/api/channels").status_code == 200
     assert server.stop() == 0
+
+
+def test_channel_removed_while_stopped_loses_its_entities_at_start(make_server, mqtt_config,
+                                                                   watcher):
+    config = mqtt_config()
+    server = make_server(config)
+    configs = wait_discovery(watcher)
+    channel2 = {t for t, p in configs.items() if p["device"].get("name") == f"2 {WEIRD}"}
+    assert server.stop() == 0
+    config["channels"] = [c for c in config["channels"] if c["number"] != 2]
+    make_server(config, name="without-2.yaml")
+    for topic in channel2:
+        watcher.wait_message(topic, "")
+    retained = retained_snapshot(watcher.broker, "homeassistant/")
+    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS)
+    assert not channel2 & set(retained)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import ssl
 import time
 from typing import Any
@@ -42,6 +43,7 @@ DEBOUNCE_SECONDS = 0.3
 MIN_RECONNECT_DELAY = 1
 MAX_RECONNECT_DELAY = 30
 OFFLINE_TIMEOUT = 3.0
+SWEEP_SECONDS = 5.0
 
 
 def _json(data: Any) -> str:
@@ -71,6 +73,8 @@ class MqttBridge:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._stopping = False
+        self._sweeping = False
+        self._stale = re.compile(rf"^exstreamtv_{re.escape(sanitize_id(self.device_id))}_ch(\d+)_")
         self.client = self._make_client()
 
     # -- set-up ------------------------------------------------------------------
@@ -213,6 +217,35 @@ class MqttBridge:
         self._retained.clear()
         self._announced.clear()
         self._spawn(self.announce())
+        self._start_sweep()
+
+    # -- entities of channels removed while the server was down ------------------------
+
+    def _start_sweep(self) -> None:
+        """Read the retained discovery configs for a while to find our stale channels."""
+        if self._sweeping:
+            return
+        self._sweeping = True
+        self.client.subscribe(self.topics.discovery("+", "+"), qos=1)
+        self.loop.call_later(SWEEP_SECONDS, self._end_sweep)
+
+    def _end_sweep(self) -> None:
+        self._sweeping = False
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe(self.topics.discovery("+", "+"))
+
+    def _sweep(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        match = self._stale.match(parts[-2]) if len(parts) >= 4 and payload else None
+        if match is None or int(match.group(1)) in self._announced:
+            return
+        number = int(match.group(1))
+        channel = self.hub.config.channel(number)
+        if channel is not None and channel.enabled:
+            return
+        log.info("MQTT: removing a stale Home Assistant entity of channel %d", number)
+        self._publish(topic, "", retain=True, qos=1)
+        self._publish(self.topics.channel_state(number), "", retain=True, qos=1)
 
     async def announce(self) -> None:
         """Publish every discovery config, then every state."""
@@ -297,6 +330,10 @@ class MqttBridge:
     # -- commands --------------------------------------------------------------------
 
     def _on_loop_message(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(self.topics.discovery_prefix + "/") and topic.endswith("/config"):
+            if self._sweeping:
+                self._sweep(topic, payload)
+            return
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
                 log.info("MQTT: Home Assistant came online; publishing discovery again")
