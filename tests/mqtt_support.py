@@ -23,10 +23,12 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 class Broker:
     """``mosquitto -c <generated config>`` in ``folder``; restartable on the same port."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None,
+                 tls: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
         self.users = users or {}
+        self.ca: Path | None = make_certificates(folder) if tls else None
         self.proc: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         # Stay the current user: started as root, mosquitto would switch to "mosquitto",
@@ -42,6 +44,9 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        if self.ca is not None:
+            lines += [f"cafile {self.ca}", f"certfile {folder / 'server.crt'}",
+                      f"keyfile {folder / 'server.key'}"]
         self.config = folder / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
 
@@ -52,6 +57,8 @@ class Broker:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             probe = mqtt.Client(CallbackAPIVersion.VERSION2)
+            if self.ca is not None:
+                probe.tls_set(ca_certs=str(self.ca))
             if self.users:
                 user, password = next(iter(self.users.items()))
                 probe.username_pw_set(user, password)
@@ -68,6 +75,23 @@ class Broker:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+def make_certificates(folder: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1; returns the CA file."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=ExStreamTV test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return folder / "ca.crt"
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,8 @@ class Watcher:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if broker.ca is not None:
+            self.client.tls_set(ca_certs=str(broker.ca))
         if user:
             self.client.username_pw_set(*user)
         self.client.on_message = self._on_message

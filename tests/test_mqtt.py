@@ -284,3 +284,29 @@ def test_channel_removed_while_stopped_loses_its_entities_at_start(make_server, 
     retained = retained_snapshot(watcher.broker, "homeassistant/")
     assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS)
     assert not channel2 & set(retained)
+
+
+def test_tls_with_password(make_server, config_for, tmp_path):
+    broker = Broker(tmp_path / "tls", users={"tv": "tls-password"}, tls=True).start()
+    try:
+        watcher = Watcher(broker, ("tv", "tls-password"))
+        try:
+            tls = {"enabled": True, "ca_certs": str(broker.ca)}
+            server = make_server(config_for(mqtt={
+                "enabled": True, "port": broker.port, "username": "tv",
+                "password": "tls-password", "tls": tls}))
+            watcher.wait_message("exstreamtv/status", "online")
+            assert len(wait_discovery(watcher, len(SERVER_KEYS) + len(CHANNEL_KEYS))) == \
+                len(SERVER_KEYS) + len(CHANNEL_KEYS)
+            assert server.get("/api/health").json()["components"]["mqtt"]["state"] == "connected"
+        finally:
+            watcher.close()
+        # A CA file that does not exist: the server runs, health says why MQTT does not.
+        broken = make_server(config_for(mqtt={
+            "enabled": True, "port": broker.port,
+            "tls": {"enabled": True, "ca_certs": str(tmp_path / "missing.crt")}}),
+            name="broken.yaml")
+        mqtt = broken.get("/api/health").json()["components"]["mqtt"]
+        assert mqtt["status"] == "error" and "cannot start" in mqtt["message"]
+    finally:
+        broker.stop()

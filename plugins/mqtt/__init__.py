@@ -26,24 +26,29 @@ class MqttPlugin:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.bridge: MqttBridge | None = None
+        self.error: str | None = None
         self.fixes = FixCounter()
         for event in hub.bus.recent:
             self.fixes.note(event)
         hub.components["mqtt"] = self.health
 
     def health(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"status": "error", "state": "failed", "message": self.error}
         if self.bridge is None:
             return {"status": "ok", "state": "disabled"}
         return self.bridge.health()
 
     def start(self) -> None:
         config = self.hub.config.mqtt
+        self.error = None
         if not config.enabled:
             return
         try:
             self.bridge = MqttBridge(self.hub, config, asyncio.get_running_loop(), self.fixes)
             self.bridge.start()
         except Exception as exc:  # a bad TLS file or the like must not stop the server
+            self.error = f"cannot start: {exc}"
             log.error("MQTT could not start: %s; fix the mqtt section and save the config", exc)
             self.bridge = None
 
