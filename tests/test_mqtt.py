@@ -179,6 +179,12 @@ def test_restart_button_restarts_the_channel_and_junk_is_ignored(make_server, mq
                                        if m.json.get("channel") == 1 and m.json["ok"]],
                               what="restart result")
         assert ok[0]["command"] == "restart"
+        watcher.publish("exstreamtv/channel/1/command/skip", "PRESS")
+        watcher.wait_for(lambda: [m for m in watcher.on("exstreamtv/command/result")
+                                  if m.json["command"] == "skip" and m.json["ok"]],
+                         what="skip result")
+        assert "Channel 1" in server.log and server.get("/api/channels/1").json()[
+            "pipeline"]["state"] == "running"
     finally:
         stop.set()
         viewer.join(10)
