@@ -15,6 +15,7 @@ hookimpl = pluggy.HookimplMarker("exstreamtv")
 from exstreamtv.config.model import (  # noqa: E402
     AudioConfig,
     ChannelConfig,
+    MqttConfig,
     SourceConfig,
     SubtitleConfig,
 )
@@ -29,6 +30,7 @@ from exstreamtv.events import (  # noqa: E402
 )
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
 from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
+from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
@@ -43,6 +45,7 @@ from exstreamtv.streaming.error_screens import (  # noqa: E402
     VisualInput,
     escape_drawtext,
 )
+from exstreamtv.web.api import channel_summary, health_report  # noqa: E402
 
 __all__ = [
     "AudioChoice",
@@ -56,11 +59,13 @@ __all__ = [
     "ExStreamTVError",
     "FixEvent",
     "HealthEvent",
+    "Hub",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",
     "MediaItem",
     "MediaSource",
+    "MqttConfig",
     "OutputProfile",
     "PluginError",
     "ScheduledItem",
@@ -74,6 +79,8 @@ __all__ = [
     "SubtitleConfig",
     "VisualInput",
     "__version__",
+    "channel_summary",
     "escape_drawtext",
+    "health_report",
     "hookimpl",
 ]

@@ -109,12 +109,6 @@ class FFmpegProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(sig)
 
-    async def _drain_stdout(self) -> None:
-        """Read stdout to EOF: the pipe only closes (and ``wait`` only returns) once read."""
-        with contextlib.suppress(Exception):
-            while await self.stdout.read(1 << 16):
-                pass
-
     async def stop(self, timeout: float = 2.0) -> None:
         """Terminate, wait up to ``timeout``, then kill. Safe to call more than once."""
         proc = self._proc
@@ -137,6 +131,18 @@ class FFmpegProcess:
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._stderr_task
+
+    async def _drain_stdout(self) -> None:
+        """Read and drop what is left on stdout (nothing if someone else is reading it).
+
+        On Python 3.11 ``Process.wait()`` also waits for stdout to close, and an unread,
+        full pipe (a pre-started segment) never closes: so stopping drains it.
+        """
+        if self._proc is None or self._proc.stdout is None:
+            return
+        with contextlib.suppress(RuntimeError, OSError):
+            while await self._proc.stdout.read(65536):
+                pass
 
     def failure_report(self, lines: int = 20) -> str:
         """The last stderr lines, for a log message when ffmpeg failed."""

@@ -1,0 +1,159 @@
+"""The MQTT plugin in an in-process hub: approvals, fix events, secrets, command parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exstreamtv_plugins.mqtt.commands import BadCommand, parse
+from exstreamtv_plugins.mqtt.entities import Topics, sanitize_id
+from exstreamtv_plugins.mqtt.state import redact
+
+from exstreamtv import FixEvent, HealthEvent
+from exstreamtv.hub import Hub
+from exstreamtv.server import load_everything
+from tests.helpers import base_config, write_config
+from tests.mqtt_support import Broker, Watcher
+
+SECRET = "hunter2-very-secret"
+
+
+class Healing:
+    """The approval surface the MQTT plugin expects of ``hub.healing``."""
+
+    def __init__(self) -> None:
+        self.waiting = {"fix-1": {"id": "fix-1", "issue": "stall", "strategy": "restart",
+                                  "channel": 1, "risk": "low"}}
+        self.decisions: list[tuple[str, str]] = []
+
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self.waiting.values())
+
+    async def approve(self, fix_id: str) -> bool:
+        if fix_id not in self.waiting:
+            raise KeyError(fix_id)
+        del self.waiting[fix_id]
+        self.decisions.append(("approve", fix_id))
+        return True
+
+    def reject(self, fix_id: str) -> bool:
+        self.waiting.pop(fix_id)
+        self.decisions.append(("reject", fix_id))
+        return True
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+async def _until(predicate: Any, timeout: float = 15.0) -> Any:
+    for _ in range(int(timeout / 0.05)):
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met")
+
+
+def _results(watcher: Watcher) -> list[dict[str, Any]]:
+    return [m.json for m in watcher.on("exstreamtv/command/result")]
+
+
+def test_approvals_fix_events_and_no_secrets(tmp_path: Path, clips: Path, broker: Broker) -> None:
+    config = base_config(tmp_path, clips, mqtt={"enabled": True, "port": broker.port,
+                                               "password": SECRET, "username": "tv"})
+    config["server"]["api_token"] = SECRET + "-token"
+    path = write_config(tmp_path / "exstreamtv.yaml", config)
+    watcher = Watcher(broker)
+
+    async def scenario() -> None:
+        cfg, host, registry = load_everything(path)
+        hub = Hub(cfg, host, registry)
+        hub.healing = Healing()  # type: ignore[attr-defined]
+        await hub.start(watch=False)
+        try:
+            select = await _until(lambda: [m.json for t, m in watcher.latest().items()
+                                           if t.startswith("homeassistant/select/") and m.payload])
+            assert select[0]["options"] == ["none", "fix-1"]
+            state = await _until(lambda: watcher.on("exstreamtv/state"))
+            assert state[-1].json["fixes_pending"] == 1
+            assert state[-1].json["pending"][0]["issue"] == "stall"
+            # Choose the fix in the select, then press approve.
+            watcher.publish("exstreamtv/command/fix/select", "fix-1")
+            await _until(lambda: [m for m in watcher.on("exstreamtv/state")
+                                  if m.json["selected_fix"] == "fix-1"])
+            watcher.publish("exstreamtv/command/fix/approve", "PRESS")
+            result = await _until(lambda: _results(watcher))
+            assert result[0] == {**result[0], "command": "fix/approve", "fix_id": "fix-1",
+                                 "ok": True}
+            assert hub.healing.decisions == [("approve", "fix-1")]  # type: ignore[attr-defined]
+            # Approving it again: a clear failure, no crash.
+            watcher.publish("exstreamtv/command/fix/approve", "fix-1")
+            again = await _until(lambda: len(r := _results(watcher)) > 1 and r)
+            assert again[1]["ok"] is False and "no pending fix" in again[1]["message"]
+            # A fix applied to channel 1: the channel's event entity and the hourly count.
+            hub.bus.publish(FixEvent(issue="stall", strategy="restart", action="applied",
+                                     channel=1, fix_id="fix-2"))
+            fired = await _until(lambda: watcher.on("exstreamtv/channel/1/fix"))
+            assert fired[0].json["event_type"] == "applied"
+            assert json.loads(fired[0].payload)["fix_id"] == "fix-2"
+            await _until(lambda: [m for m in watcher.on("exstreamtv/state")
+                                  if m.json["fixes_last_hour"] == 1])
+            # Secrets never leave the process, even inside an event message.
+            hub.bus.publish(HealthEvent(component="mqtt", status="degraded",
+                                        message=f"login with {SECRET} failed"))
+            health = await _until(lambda: watcher.on("exstreamtv/events/health"))
+            assert SECRET not in health[0].text and "***" in health[0].text
+        finally:
+            await hub.stop()
+        await _until(lambda: watcher.latest()["exstreamtv/status"].text == "offline")
+        everything = b"".join(m.payload for m in watcher.messages)
+        assert SECRET.encode() not in everything
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        watcher.close()
+
+
+@pytest.mark.parametrize("topic,payload", [
+    ("exstreamtv/command/reload", b"\xff\xfe"),
+    ("exstreamtv/command/reload", b"rm -rf /"),
+    ("exstreamtv/command/nope", b"PRESS"),
+    ("exstreamtv/command/result", b"{}"),
+    ("exstreamtv/channel/1/command/explode", b"PRESS"),
+    ("exstreamtv/channel/one/command/restart", b"PRESS"),
+    ("exstreamtv/channel/1/extra/command/restart", b"PRESS"),
+    ("exstreamtv/command/fix/approve", b"../../etc/passwd"),
+    ("exstreamtv/command/fix/approve", b"x" * 300),
+])
+def test_junk_commands_are_refused(topic: str, payload: bytes) -> None:
+    with pytest.raises(BadCommand):
+        parse(Topics.of("exstreamtv", "homeassistant"), topic, payload)
+
+
+def test_valid_commands_parse() -> None:
+    topics = Topics.of("exstreamtv", "homeassistant")
+    restart = parse(topics, "exstreamtv/channel/12/command/restart", b"PRESS")
+    assert (restart.name, restart.channel) == ("restart", 12)
+    approve = parse(topics, "exstreamtv/command/fix/approve", b"fix-42")
+    assert (approve.name, approve.payload) == ("fix/approve", "fix-42")
+
+
+def test_ids_are_sanitized() -> None:
+    assert sanitize_id("News + Sport #1 / Ünïcode") == "News_Sport_1_Unicode"
+    assert sanitize_id("日本") == "x"
+    assert sanitize_id("ABC-12_x") == "ABC-12_x"
+
+
+def test_redact_masks_keys_and_values() -> None:
+    data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss here"}]}
+    assert redact(data, ["p4ss"]) == {"password": "***",
+                                     "nested": [{"api_token": "***", "note": "uses *** here"}]}
