@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 10.0
 DEBOUNCE_SECONDS = 0.3
 MIN_RECONNECT_DELAY = 1
-MAX_RECONNECT_DELAY = 30
+MAX_RECONNECT_DELAY = 4  # a local broker that comes back is found within seconds
 OFFLINE_TIMEOUT = 3.0
 SWEEP_SECONDS = 5.0
 

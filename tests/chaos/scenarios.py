@@ -209,3 +209,35 @@ def three_channels(config: dict[str, Any]) -> dict[str, Any]:
     config["channels"] = [channel(1, "One", "clips"), channel(2, "Two", "clips"),
                           channel(3, "Three", "clips")]
     return config
+
+
+def broker_outage(server: Server, broker: Any, down_seconds: float) -> dict[str, Any]:
+    """Stop the MQTT broker under a viewer, start it again: streaming must not notice,
+    and the server must be back online (birth + discovery) soon after the broker returns."""
+    from tests.mqtt_support import Watcher
+
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts").start()
+    time.sleep(2)
+    broker.stop()
+    bytes_at_stop = viewer.bytes
+    time.sleep(down_seconds)
+    bytes_during = viewer.bytes - bytes_at_stop
+    broker.start()
+    returned = time.monotonic()
+    watcher = Watcher(broker)
+    try:
+        watcher.wait_message("exstreamtv/status", "online", timeout=60)
+        online_after = time.monotonic() - returned
+        watcher.wait_message("exstreamtv/state", timeout=30)
+        republished_after = time.monotonic() - returned
+    finally:
+        watcher.close()
+    viewer.stop()
+    return {
+        "scenario": "MQTT broker outage",
+        "down_seconds": down_seconds,
+        "bytes_streamed_while_down": bytes_during,
+        "viewer_disconnected": viewer.ended,
+        "online_after_return_s": round(online_after, 2),
+        "state_republished_after_s": round(republished_after, 2),
+    }

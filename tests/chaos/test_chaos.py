@@ -35,3 +35,20 @@ def test_never_reading_viewers_and_storms_leak_nothing(make_server, config_for):
     assert summary["sessions_left"] == 0
     assert summary["ffmpeg_left"] == 0
     assert summary["rss_end_mib"] - summary["rss_base_mib"] < 40, summary
+
+
+def test_broker_outage_does_not_touch_streaming(make_server, config_for, tmp_path):
+    from tests.chaos.scenarios import broker_outage
+    from tests.mqtt_support import Broker
+
+    broker = Broker(tmp_path / "broker").start()
+    try:
+        config = config_for(mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port})
+        server = make_server(config)
+        summary = broker_outage(server, broker, down_seconds=6)
+        print(summary)
+        assert summary["viewer_disconnected"] is None
+        assert summary["bytes_streamed_while_down"] > 50_000
+        assert summary["state_republished_after_s"] < 5.0, summary
+    finally:
+        broker.stop()
