@@ -32,12 +32,19 @@ from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
+from exstreamtv.scheduling.balance import SCHEMA as BALANCE_SCHEMA  # noqa: E402
+from exstreamtv.scheduling.balance import BalanceScheduler  # noqa: E402
 from exstreamtv.scheduling.base import (  # noqa: E402
     LoopingSequence,
     ScheduledItem,
     Scheduler,
     SchedulerContext,
 )
+from exstreamtv.scheduling.blocks import RANDOM_SCHEMA, RandomScheduler  # noqa: E402
+from exstreamtv.scheduling.options import epoch_option, parse_epoch, seed_option  # noqa: E402
+from exstreamtv.scheduling.sequences import ShuffledSequence, skip_missing  # noqa: E402
+from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
+from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
@@ -45,8 +52,12 @@ from exstreamtv.streaming.error_screens import (  # noqa: E402
 )
 
 __all__ = [
+    "BALANCE_SCHEMA",
+    "RANDOM_SCHEMA",
+    "TIME_SLOTS_SCHEMA",
     "AudioChoice",
     "AudioConfig",
+    "BalanceScheduler",
     "ChannelConfig",
     "ChannelEvent",
     "ConfigEvent",
@@ -63,17 +74,25 @@ __all__ = [
     "MediaSource",
     "OutputProfile",
     "PluginError",
+    "RandomScheduler",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
     "SessionEvent",
+    "ShuffledSequence",
     "SourceConfig",
     "SourceContext",
     "StreamInfo",
     "SubtitleChoice",
     "SubtitleConfig",
+    "TimeSlot",
+    "TimeSlotScheduler",
     "VisualInput",
     "__version__",
+    "epoch_option",
     "escape_drawtext",
     "hookimpl",
+    "parse_epoch",
+    "seed_option",
+    "skip_missing",
 ]

@@ -1,0 +1,166 @@
+"""The programme guide as XMLTV, built from each channel's scheduler.
+
+The document follows /usr/share/xmltv/xmltv.dtd (element order included). Channel ids
+are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
+filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
+before them, so a guide is not cluttered with two-minute gaps.
+
+Metadata a programme shows when its item has it: ``show`` (then the item title is the
+sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
+``category``; ``season``/``episode`` as xmltv_ns and onscreen episode-num; ``year`` as
+date; ``thumb``/``poster``/``icon`` as icon; ``aired``/``originally_available`` as
+previously-shown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from exstreamtv.config.model import ChannelConfig
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+
+GENERATOR = "ExStreamTV"
+
+
+@dataclass(frozen=True)
+class GuideChannel:
+    """A channel with its scheduler and the base URL for icons."""
+
+    channel: ChannelConfig
+    scheduler: Scheduler | None
+    logo: str | None = None
+
+
+class _DayCache:
+    """Formats POSIX seconds as XMLTV times (UTC) fast: one strftime per day."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, t: float) -> str:
+        whole = round(t)
+        day, rest = divmod(whole, 86400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = time.strftime("%Y%m%d", time.gmtime(day * 86400))
+            self.days[day] = prefix
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{prefix}{hours:02d}{minutes:02d}{seconds:02d} +0000"
+
+
+def _text(value: Any) -> str:
+    return escape(str(value).strip())
+
+
+def _date_attr(value: Any) -> str | None:
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    return digits[:8] if len(digits) >= 4 else None
+
+
+def programme_body(entry: ScheduledItem, channel_name: str) -> str:
+    """The children of a ``<programme>`` for ``entry``, in DTD order."""
+    item = entry.item
+    if item is None:
+        title = f"{channel_name}: off air"
+        return f"<title>{_text(title)}</title>"
+    md: Mapping[str, Any] = item.metadata or {}
+    parts: list[str] = []
+    show = md.get("show")
+    parts.append(f'<title>{_text(show or item.title)}</title>')
+    subtitle = md.get("episode_title") or (item.title if show and item.title != show else None)
+    if subtitle:
+        parts.append(f"<sub-title>{_text(subtitle)}</sub-title>")
+    desc = md.get("description") or md.get("summary")
+    if desc:
+        parts.append(f"<desc>{_text(desc)}</desc>")
+    year = md.get("year")
+    if year:
+        parts.append(f"<date>{_text(year)}</date>")
+    genres = md.get("genres") or md.get("category") or ()
+    if isinstance(genres, str):
+        genres = [genres]
+    for genre in genres:
+        parts.append(f"<category>{_text(genre)}</category>")
+    if entry.kind == "filler":
+        parts.append("<category>Filler</category>")
+    icon = md.get("thumb") or md.get("poster") or md.get("icon")
+    if icon:
+        parts.append(f"<icon src={quoteattr(str(icon))} />")
+    season, episode = md.get("season"), md.get("episode")
+    if season is not None or episode is not None:
+        s_ns = f"{int(season) - 1}" if season else ""
+        e_ns = f"{int(episode) - 1}" if episode else ""
+        parts.append(f'<episode-num system="xmltv_ns">{s_ns}.{e_ns}.</episode-num>')
+        onscreen = (f"S{int(season):02d}" if season else "") + (
+            f"E{int(episode):02d}" if episode else "")
+        parts.append(f'<episode-num system="onscreen">{onscreen}</episode-num>')
+    aired = md.get("aired") or md.get("originally_available")
+    if aired:
+        start = _date_attr(aired)
+        parts.append(f'<previously-shown start="{start}" />' if start else "<previously-shown />")
+    elif md.get("previously_shown"):
+        parts.append("<previously-shown />")
+    return "".join(parts)
+
+
+def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[ScheduledItem]:
+    """Entries with short offline/filler entries folded into the one before them."""
+    out: list[ScheduledItem] = []
+    for entry in entries:
+        short = entry.kind in ("offline", "filler") and entry.duration < merge_seconds
+        if out and (short or (entry.item is None and out[-1].item is None)):
+            last = out[-1]
+            out[-1] = ScheduledItem(last.item, last.start, entry.end - last.start, last.kind,
+                                    last.slot)
+        else:
+            out.append(entry)
+    return out
+
+
+def render_xmltv(
+    channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
+    base_url: str = "",
+) -> str:
+    """The XMLTV document for ``channels`` over ``[start, end)``."""
+    fmt = _DayCache()
+    head = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<!DOCTYPE tv SYSTEM "xmltv.dtd">',
+        f'<tv generator-info-name="{GENERATOR}" source-info-name="{GENERATOR}">',
+    ]
+    channel_parts: list[str] = []
+    programme_parts: list[str] = []
+    for gc in channels:
+        channel = gc.channel
+        cid = quoteattr(channel.guide_id)
+        icon = f"<icon src={quoteattr(gc.logo)} />" if gc.logo else ""
+        channel_parts.append(
+            f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
+            f"<display-name>{channel.number}</display-name>{icon}</channel>"
+        )
+        if gc.scheduler is None:
+            continue
+        bodies: dict[tuple[str | None, str], str] = {}
+        for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
+            key = (entry.item.id if entry.item else None, entry.kind)
+            body = bodies.get(key)
+            if body is None:
+                body = programme_body(entry, channel.name)
+                bodies[key] = body
+            programme_parts.append(
+                f'<programme start="{fmt(entry.start)}" stop="{fmt(entry.end)}" '
+                f"channel={cid}>{body}</programme>"
+            )
+    return "\n".join([*head, *channel_parts, *programme_parts, "</tv>"]) + "\n"
+
+
+def logo_url(channel: ChannelConfig, base: str) -> str | None:
+    """A channel's logo as an absolute URL (as the M3U gives it)."""
+    if not channel.logo:
+        return None
+    return channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
