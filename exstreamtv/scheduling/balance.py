@@ -11,9 +11,10 @@ every source is cooling down, the one whose cooldown ends first plays (the chann
 never goes dark for a cooldown).
 
 Source selector: inside the chosen source, items come in a seeded shuffle (each once
-before any repeats). Plans are made per block (see blocks.py): counts and the tracker
-start afresh at each block boundary (midnight of the epoch's clock with the default
-24-hour blocks), so a source may repeat across that boundary inside its cooldown.
+before any repeats). Plans are made per block (see blocks.py; a week by default):
+counts and the tracker start afresh at each block boundary, so a source may repeat
+across that boundary inside its cooldown, and the last minutes of a block go to
+whatever still fits (a few picks a week away from the weights).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class BalancePicker(Picker):
 class BalanceScheduler(BlockScheduler):
     """``type: balance``: spec 3.2; see the module docstring."""
 
+    default_block_hours = 168.0
+
     def picker(self, rng: random.Random, block: int) -> Picker:
         cooldown = float(self.options.get("cooldown_minutes", 0)) * 60.0
         return BalancePicker(self.sources, cooldown, rng)
@@ -124,7 +127,7 @@ class BalanceScheduler(BlockScheduler):
 SCHEMA = vol.Schema({
     vol.Required("sources"): weighted_sources,
     vol.Optional("cooldown_minutes", default=0): non_negative_int,
-    **block_options(),
+    **block_options(hours=168),
 })
 
 __all__ = ["SCHEMA", "BalancePicker", "BalanceScheduler", "CooldownTracker"]

@@ -74,11 +74,13 @@ class BlockPlan:
 class BlockScheduler(Scheduler):
     """Base of ``random`` and ``balance``: plans blocks with a :class:`Picker`."""
 
+    default_block_hours = 24.0
+
     def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
         super().__init__(options, context)
         self.seed = int(options.get("seed", 0))
         self.epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
-        self.block = float(options.get("block_hours", 24)) * 3600.0
+        self.block = float(options.get("block_hours", self.default_block_hours)) * 3600.0
         if options.get("sources"):
             specs = [(s["collection"], float(s.get("weight", 1))) for s in options["sources"]]
         else:
@@ -217,11 +219,11 @@ def _collection_or_sources(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def block_options() -> dict[Any, Any]:
+def block_options(hours: float = 24) -> dict[Any, Any]:
     """Options every block scheduler takes: filler, block_hours, seed, epoch."""
     return {
         vol.Optional("filler"): string,
-        vol.Optional("block_hours", default=24): _block_hours,
+        vol.Optional("block_hours", default=hours): _block_hours,
         **seed_option(),
         **epoch_option(),
     }

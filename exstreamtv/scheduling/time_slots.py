@@ -274,19 +274,21 @@ class TimeSlotScheduler(Scheduler):
             yield from self.occurrences(day)
             day += timedelta(days=1)
 
-    def _around(self, t: float) -> Iterator[Occurrence]:
-        """Occurrences from the last one starting at or before ``t`` (or the first after)."""
+    def _around(self, t: float, back: int = 1) -> Iterator[Occurrence]:
+        """Occurrences from ``back`` before the last one starting at or before ``t``.
+
+        ``back=1`` includes the slot before, whose overrun may still be on air at t.
+        """
         day = self._local_day(t) - timedelta(days=2)
         walk = self._walk(day)
-        previous: Occurrence | None = None
+        recent: list[Occurrence] = []
         for occ in walk:
             if occ.start > t:
-                if previous is not None:
-                    yield previous
+                yield from recent[-(back + 1):]
                 yield occ
                 yield from walk
                 return
-            previous = occ
+            recent.append(occ)
 
     def _before(self, occ: Occurrence) -> Occurrence | None:
         """The occurrence just before ``occ`` (within the last week)."""
@@ -299,7 +301,7 @@ class TimeSlotScheduler(Scheduler):
 
     def get_active_slot(self, t: float) -> TimeSlot | None:
         """The slot whose wall-clock window contains ``t``, or None between slots."""
-        for occ in self._around(t):
+        for occ in self._around(t, back=0):
             if occ.start <= t < occ.end:
                 return occ.slot
             if occ.start > t:
@@ -308,7 +310,7 @@ class TimeSlotScheduler(Scheduler):
 
     def get_next_slot(self, t: float) -> TimeSlot | None:
         """The next slot to start after ``t``."""
-        return next((occ.slot for occ in self._around(t) if occ.start > t), None)
+        return next((occ.slot for occ in self._around(t, back=0) if occ.start > t), None)
 
     def get_current_item(self, t: float) -> ScheduledItem:
         """The entry on air at ``t`` (an item, filler or offline)."""
