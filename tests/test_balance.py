@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -74,4 +75,4 @@ def test_zero_cooldown_sources_can_follow_themselves() -> None:
                       _lib())
     assert isinstance(sched, BalanceScheduler)
     sources = [s for _, s in sched.picks_between(EPOCH, EPOCH + 7 * 86400)]
-    assert any(a == b == "movies" for a, b in zip(sources, sources[1:], strict=False))
+    assert any(a == b == "movies" for a, b in itertools.pairwise(sources))

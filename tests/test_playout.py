@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import UTC, datetime
@@ -45,7 +46,7 @@ def test_ordered_loop_position_at_several_times() -> None:
     # Entries follow each other without gaps.
     window = sched.window(EPOCH, EPOCH + 1800)
     assert [e.item.id for e in window if e.item] == ["shows-1", "shows-2", "shows-3"] * 3
-    assert all(a.end == b.start for a, b in zip(window, window[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(window))
 
 
 def test_shuffle_plays_every_item_once_per_round_and_matches_a_walk() -> None:

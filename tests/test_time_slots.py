@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -41,14 +42,14 @@ def test_items_align_to_slot_boundaries() -> None:
         assert news[0].start == at(UTC, 2026, 5, day, 6, 0)
         assert movies[0].start == at(UTC, 2026, 5, day, 9, 0)
         assert all(e.end <= at(UTC, 2026, 5, day, 9, 0) for e in news)
-        assert all(a.end == b.start for a, b in zip(news, news[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(news))
         # 180 min of 25-min news: 7 whole items, then either an 8th cut at 09:00 (flex
         # none) when its turn came in this slot, or a 5-minute gap shown offline.
         assert [e.duration for e in news[:7]] == [1500] * 7
         if len(news) == 8:
             assert news[7].duration == 300 and news[7].end == movies[0].start
         else:
-            gap = [e for e in entries if e.start == news[-1].end][0]
+            gap = next(e for e in entries if e.start == news[-1].end)
             assert gap.item is None and gap.end == movies[0].start
         assert sched.get_active_slot(at(UTC, 2026, 5, day, 7, 0)).name == "News"  # type: ignore[union-attr]
         assert sched.get_active_slot(at(UTC, 2026, 5, day, 20, 0)) is None
@@ -68,7 +69,7 @@ def test_ordered_slot_continues_where_yesterday_stopped() -> None:
     # Two 30-minute items a day, continuing the collection in order from day to day.
     numbers = [int(i.split("-")[1]) for i in seen]
     assert len(numbers) == 20
-    assert all(b == a % 10 + 1 for a, b in zip(numbers, numbers[1:], strict=False)), numbers
+    assert all(b == a % 10 + 1 for a, b in itertools.pairwise(numbers)), numbers
 
 
 def test_overrunning_item_by_flex_mode() -> None:
@@ -107,7 +108,7 @@ def test_overrunning_item_by_flex_mode() -> None:
     assert sum(e.duration for e in pad) <= 600 and pad[0].start == at(UTC, *day, 10, 40)
     # No entry overlaps another, in any mode.
     for entries in (cut, late, tight):
-        assert all(a.end <= b.start + 1e-6 for a, b in zip(entries, entries[1:], strict=False))
+        assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(entries))
 
 
 def test_padding_modes() -> None:
@@ -152,7 +153,7 @@ def test_days_of_week() -> None:
             aired.append((day.strftime("%a"), entries[0].item.id))  # type: ignore[union-attr]
     assert [day for day, _ in aired] == ["Mon", "Sat", "Mon", "Sat"]
     numbers = [int(item.split("-")[1]) for _, item in aired]
-    assert all(b == a % 3 + 1 for a, b in zip(numbers, numbers[1:], strict=False)), aired
+    assert all(b == a % 3 + 1 for a, b in itertools.pairwise(numbers)), aired
 
 
 def _paris_day(sched: TimeSlotScheduler, y: int, m: int, d: int) -> list[ScheduledItem]:
@@ -179,7 +180,7 @@ def test_dst_spring_and_autumn_keep_wall_clock_slots() -> None:
         assert real == (7 if day[1] == 3 else 9) * 3600  # spring loses an hour, autumn gains one
         # 30-minute items fill the whole night, with no gap or overlap.
         full = [e for e in entries if e.start < at(PARIS, *day, 6, 0)]
-        assert all(a.end == b.start for a, b in zip(full, full[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(full))
         assert all(e.item is not None for e in full)
     # The day after each change the grid is back to normal.
     for day in ((2026, 3, 30), (2026, 10, 26)):
@@ -201,7 +202,7 @@ def test_what_is_on_matches_the_guide_at_random_times() -> None:
          "days_of_week": 0b0011111}]}
     start = at(PARIS, 2026, 3, 27, 0, 0)
     guide = scheduler(options, lib, PARIS).window(start, start + 5 * 86400)
-    assert all(a.end == b.start for a, b in zip(guide, guide[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(guide))
     rng = random.Random(11)
     for _ in range(60):
         t = rng.uniform(start + 86400, start + 4 * 86400)
