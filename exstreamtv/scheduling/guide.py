@@ -66,8 +66,9 @@ def programme_body(entry: ScheduledItem, channel_name: str) -> str:
     """The children of a ``<programme>`` for ``entry``, in DTD order."""
     item = entry.item
     if item is None:
-        title = f"{channel_name}: off air"
-        return f"<title>{_text(title)}</title>"
+        if entry.kind == "filler":
+            return f"<title>{_text(channel_name)}: between programmes</title><category>Filler</category>"
+        return f"<title>{_text(channel_name)}: off air</title>"
     md: Mapping[str, Any] = item.metadata or {}
     parts: list[str] = []
     show = md.get("show")
@@ -109,16 +110,35 @@ def programme_body(entry: ScheduledItem, channel_name: str) -> str:
 
 
 def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[ScheduledItem]:
-    """Entries with short offline/filler entries folded into the one before them."""
+    """Entries with flex time (offline or filler) tidied for a guide.
+
+    A run of flex entries shorter than ``merge_seconds`` is folded into the programme
+    before it; a longer run becomes one entry (filler if any part of it is filler).
+    """
     out: list[ScheduledItem] = []
-    for entry in entries:
-        short = entry.kind in ("offline", "filler") and entry.duration < merge_seconds
-        if out and (short or (entry.item is None and out[-1].item is None)):
+    run: list[ScheduledItem] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        start, end = run[0].start, run[-1].end
+        if out and end - start < merge_seconds:
             last = out[-1]
-            out[-1] = ScheduledItem(last.item, last.start, entry.end - last.start, last.kind,
-                                    last.slot)
+            out[-1] = ScheduledItem(last.item, last.start, end - last.start, last.kind, last.slot)
+        elif len(run) == 1:
+            out.append(run[0])
         else:
+            kind = "filler" if any(e.kind == "filler" for e in run) else "offline"
+            out.append(ScheduledItem(None, start, end - start, kind, run[0].slot))
+        run.clear()
+
+    for entry in entries:
+        if entry.kind in ("offline", "filler"):
+            run.append(entry)
+        else:
+            flush()
             out.append(entry)
+    flush()
     return out
 
 
