@@ -89,22 +89,27 @@ class BalancePicker(Picker):
         self.queues = {s.collection: _SourceQueue(s.items, rng) for s in self.sources}
         self.rng = rng
         self.picks = 0
-
-    def _deficit(self, source: WeightedSource) -> float:
-        owed = (self.picks + 1) * source.weight / self.total_weight
-        return owed - self.counts[source.collection]
+        self.shortest = {s.collection: min(length(i) for i in s.items) for s in self.sources}
 
     def pick(self, t: float, room: float) -> Pick | None:
-        fitting = [s for s in self.sources
-                   if any(length(i) <= room + 1e-6 for i in s.items)]
+        fitting = [s for s in self.sources if self.shortest[s.collection] <= room + 1e-6]
         if not fitting:
             return None
         eligible = [s for s in fitting if self.tracker.eligible(s.collection, t)]
         if not eligible:
             soonest = min(self.tracker.ready_at(s.collection) for s in fitting)
             eligible = [s for s in fitting if self.tracker.ready_at(s.collection) == soonest]
-        jitter = {s.collection: self.rng.random() for s in eligible}
-        chosen = max(eligible, key=lambda s: (round(self._deficit(s), 9), jitter[s.collection]))
+        # Weight calculator: the source furthest behind what it is owed goes next.
+        scale = (self.picks + 1) / self.total_weight
+        best: list[WeightedSource] = []
+        best_deficit = float("-inf")
+        for source in eligible:
+            deficit = round(scale * source.weight - self.counts[source.collection], 9)
+            if deficit > best_deficit:
+                best, best_deficit = [source], deficit
+            elif deficit == best_deficit:
+                best.append(source)
+        chosen = best[0] if len(best) == 1 else self.rng.choice(best)
         item = self.queues[chosen.collection].take(room)
         if item is None:
             return None

@@ -40,9 +40,13 @@ class _DayCache:
 
     def __init__(self) -> None:
         self.days: dict[int, str] = {}
+        self.seen: dict[int, str] = {}
 
     def __call__(self, t: float) -> str:
         whole = round(t)
+        known = self.seen.get(whole)
+        if known is not None:
+            return known
         day, rest = divmod(whole, 86400)
         prefix = self.days.get(day)
         if prefix is None:
@@ -50,7 +54,9 @@ class _DayCache:
             self.days[day] = prefix
         hours, rest = divmod(rest, 3600)
         minutes, seconds = divmod(rest, 60)
-        return f"{prefix}{hours:02d}{minutes:02d}{seconds:02d} +0000"
+        text = f"{prefix}{hours:02d}{minutes:02d}{seconds:02d} +0000"
+        self.seen[whole] = text
+        return text
 
 
 def _text(value: Any) -> str:
@@ -155,6 +161,8 @@ def render_xmltv(
     ]
     channel_parts: list[str] = []
     programme_parts: list[str] = []
+    # Items recur across channels and days: each programme body is rendered once.
+    bodies: dict[tuple[str | None, str, str], str] = {}
     for gc in channels:
         channel = gc.channel
         cid = quoteattr(channel.guide_id)
@@ -165,9 +173,9 @@ def render_xmltv(
         )
         if gc.scheduler is None:
             continue
-        bodies: dict[tuple[str | None, str], str] = {}
         for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
-            key = (entry.item.id if entry.item else None, entry.kind)
+            key = ((entry.item.id, entry.kind, "") if entry.item
+                   else (None, entry.kind, channel.name))
             body = bodies.get(key)
             if body is None:
                 body = programme_body(entry, channel.name)

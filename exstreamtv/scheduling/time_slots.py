@@ -25,8 +25,9 @@ What is on at t needs only the occurrences of t's day and its neighbours: arithm
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -330,15 +331,28 @@ class TimeSlotScheduler(Scheduler):
             rng = seeded_rng(self.seed, slot.slot_id, occ.number)
             while True:
                 yield rng.choice(items)
-        source = (self._shuffled[slot.slot_id] if slot.order_mode == "shuffle"
-                  else self._ordered[slot.collection_id])
-        for entry in source.entries(window_start):
-            if entry.start < window_start - 1e-6:
-                continue  # began in the previous occurrence
-            if entry.start >= window_start + nominal - 1e-6 and slot.padding_mode != "loop":
+        window_end = window_start + nominal
+        cycle_of: Callable[[int], tuple[list[MediaItem], list[float]]]
+        if slot.order_mode == "shuffle":
+            shuffled = self._shuffled[slot.slot_id]
+            total, cycle_of = shuffled.total, shuffled.cycle
+        else:
+            looping = self._ordered[slot.collection_id]
+            fixed = (looping.items, looping.starts)
+            total, cycle_of = looping.total, (lambda _number: fixed)
+        # Walk the private clock from the first item starting at or after window_start.
+        cycle, pos = divmod(window_start, total)
+        order, starts = cycle_of(int(cycle))
+        index = bisect.bisect_left(starts, pos - 1e-6)
+        base = cycle * total
+        while True:
+            if index == len(order):
+                cycle, index, base = cycle + 1, 0, base + total
+                order, starts = cycle_of(int(cycle))
+            if base + starts[index] >= window_end - 1e-6 and slot.padding_mode != "loop":
                 return
-            assert entry.item is not None
-            yield entry.item
+            yield order[index]
+            index += 1
 
     def _content(self, occ: Occurrence, start: float) -> list[ScheduledItem]:
         """The slot's items from ``start``, ended by its flex rule (no padding)."""
