@@ -62,12 +62,12 @@ def main() -> None:
         warm = make_scheduler(reg, options, lib)
         for age_name, age in AGES.items():
             times = [EPOCH + rng.uniform(0, age) for _ in range(args.queries)]
-            cold = per_query(lambda t: make_scheduler(reg, options, lib).item_at(t),
+            cold = per_query(lambda t, o=options: make_scheduler(reg, o, lib).item_at(t),
                              times[: max(5, args.queries // 10)])
             hot = per_query(warm.item_at, times)
             line = f"{name:<11} {age_name:<9} {cold * 1e3:8.3f} {hot * 1e3:8.3f}"
             if age <= 365 * 86400:
-                naive = per_query(lambda t: naive_at(warm, t), times[:5])
+                naive = per_query(lambda t, w=warm: naive_at(w, t), times[:5])
                 line += f" {naive * 1e3:10.2f} {naive / hot:7.0f}x"
             else:
                 line += f" {'(skipped)':>10}"

@@ -11,7 +11,7 @@ every source is cooling down, the one whose cooldown ends first plays (the chann
 never goes dark for a cooldown).
 
 Source selector: inside the chosen source, items come in a seeded shuffle (each once
-before any repeats). Plans are made per block (see blocks.py; a week by default):
+before any repeats). Plans are made per block (see blocks.py; 72 hours by default):
 counts and the tracker start afresh at each block boundary, so a source may repeat
 across that boundary inside its cooldown, and the last minutes of a block go to
 whatever still fits (a few picks a week away from the weights).
@@ -58,23 +58,41 @@ class CooldownTracker:
 
 
 class _SourceQueue:
-    """A source's items in seeded shuffles, each once before any repeats."""
+    """A source's items in a seeded shuffle drawn lazily, each once before any repeats.
+
+    Draws are a Fisher-Yates shuffle done one step at a time (O(1) each), so a block
+    that needs a hundred picks from a 100,000-item source does not shuffle it all. An
+    item drawn when it does not fit the time left waits for the next pick.
+    """
 
     def __init__(self, items: Sequence[MediaItem], rng: random.Random) -> None:
-        self.items = list(items)
+        self.items = items
         self.rng = rng
-        self.queue: list[MediaItem] = []
+        self.swaps: dict[int, int] = {}
+        self.drawn = 0
+        self.waiting: list[MediaItem] = []
+
+    def _draw(self) -> MediaItem:
+        n = len(self.items)
+        if self.drawn >= n:
+            self.swaps, self.drawn = {}, 0
+        j = self.rng.randrange(self.drawn, n)
+        chosen = self.swaps.get(j, j)
+        self.swaps[j] = self.swaps.get(self.drawn, self.drawn)
+        self.drawn += 1
+        return self.items[chosen]
 
     def take(self, room: float) -> MediaItem | None:
-        for _ in range(2):
-            if not self.queue:
-                self.queue = list(self.items)
-                self.rng.shuffle(self.queue)
-            for i, item in enumerate(self.queue):
-                if length(item) <= room + 1e-6:
-                    return self.queue.pop(i)
-            self.queue = []
-        return None
+        for i, item in enumerate(self.waiting):
+            if length(item) <= room + 1e-6:
+                return self.waiting.pop(i)
+        for _ in range(min(len(self.items), 32)):
+            item = self._draw()
+            if length(item) <= room + 1e-6:
+                return item
+            self.waiting.append(item)
+        fitting = [i for i in self.items if length(i) <= room + 1e-6]
+        return self.rng.choice(fitting) if fitting else None
 
 
 class BalancePicker(Picker):
@@ -89,7 +107,7 @@ class BalancePicker(Picker):
         self.queues = {s.collection: _SourceQueue(s.items, rng) for s in self.sources}
         self.rng = rng
         self.picks = 0
-        self.shortest = {s.collection: min(length(i) for i in s.items) for s in self.sources}
+        self.shortest = {s.collection: s.shortest for s in self.sources}
 
     def pick(self, t: float, room: float) -> Pick | None:
         fitting = [s for s in self.sources if self.shortest[s.collection] <= room + 1e-6]
@@ -122,7 +140,7 @@ class BalancePicker(Picker):
 class BalanceScheduler(BlockScheduler):
     """``type: balance``: spec 3.2; see the module docstring."""
 
-    default_block_hours = 168.0
+    default_block_hours = 72.0
 
     def picker(self, rng: random.Random, block: int) -> Picker:
         cooldown = float(self.options.get("cooldown_minutes", 0)) * 60.0
@@ -132,7 +150,7 @@ class BalanceScheduler(BlockScheduler):
 SCHEMA = vol.Schema({
     vol.Required("sources"): weighted_sources,
     vol.Optional("cooldown_minutes", default=0): non_negative_int,
-    **block_options(hours=168),
+    **block_options(hours=72),
 })
 
 __all__ = ["SCHEMA", "BalancePicker", "BalanceScheduler", "CooldownTracker"]

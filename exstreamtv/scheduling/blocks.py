@@ -45,6 +45,15 @@ class WeightedSource:
     weight: float
     items: tuple[MediaItem, ...]
 
+    @property
+    def shortest(self) -> float:
+        """The shortest item's length (inf when empty); computed once."""
+        cached: float | None = self.__dict__.get("_shortest")
+        if cached is None:
+            cached = min((length(i) for i in self.items), default=float("inf"))
+            object.__setattr__(self, "_shortest", cached)
+        return cached
+
 
 @dataclass
 class Pick:
