@@ -176,6 +176,8 @@ def test_dst_spring_and_autumn_keep_wall_clock_slots() -> None:
         night = [e for e in programs(entries, "Night") if e.start < at(PARIS, *day, 6, 0)]
         # The night slot (22:00 the day before) ends at 06:00 local time.
         assert night[-1].end == at(PARIS, *day, 6, 0)
+        assert sched.get_active_slot(at(PARIS, *day, 3, 30)).name == "Night"  # type: ignore[union-attr]
+        assert sched.get_next_slot(at(PARIS, *day, 3, 30)).name == "Day"  # type: ignore[union-attr]
         real = at(PARIS, *day, 6, 0) - at(PARIS, day[0], day[1], day[2] - 1, 22, 0)
         assert real == (7 if day[1] == 3 else 9) * 3600  # spring loses an hour, autumn gains one
         # 30-minute items fill the whole night, with no gap or overlap.

@@ -87,13 +87,15 @@ def fill_gap(
     """
     out: list[ScheduledItem] = []
     t = start
-    fitting = [i for i in filler if max(i.duration, MIN_DURATION) <= end - start]
+    fitting = sorted((i for i in filler if max(i.duration, MIN_DURATION) <= end - start),
+                     key=lambda i: (max(i.duration, MIN_DURATION), i.id))
+    lengths = [max(i.duration, MIN_DURATION) for i in fitting]
     rng = seeded_rng(seed, "filler", round(start, 3))
     while fitting:
-        fitting = [i for i in fitting if max(i.duration, MIN_DURATION) <= end - t]
-        if not fitting:
+        count = bisect.bisect_right(lengths, end - t + 1e-9)
+        if count == 0:
             break
-        item = rng.choice(fitting)
+        item = fitting[rng.randrange(count)]
         out.append(ScheduledItem(item, t, max(item.duration, MIN_DURATION), kind="filler"))
         t += max(item.duration, MIN_DURATION)
     if end - t > 1e-6:
