@@ -150,7 +150,6 @@ def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[S
 
 def render_xmltv(
     channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
-    base_url: str = "",
 ) -> str:
     """The XMLTV document for ``channels`` over ``[start, end)``."""
     fmt = _DayCache()

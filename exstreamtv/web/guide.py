@@ -40,7 +40,7 @@ def render_guide(h: Hub, base: str, now: float | None = None) -> str:
     start = now - settings.hours_behind * 3600
     end = now + settings.days_ahead * 86400
     return render_xmltv(guide_channels(h, base), start, end,
-                        merge_seconds=settings.merge_flex_seconds, base_url=base)
+                        merge_seconds=settings.merge_flex_seconds)
 
 
 @bp.route("/api/xmltv.xml")
