@@ -211,3 +211,15 @@ def test_what_is_on_matches_the_guide_at_random_times() -> None:
         on = scheduler(options, lib, PARIS).item_at(t)
         expected = next(e for e in guide if e.start <= t < e.end)
         assert (on.item, on.start, on.end) == (expected.item, expected.start, expected.end)
+
+
+def test_slot_starting_in_the_skipped_or_repeated_hour() -> None:
+    lib = library({"shows": items("shows", [600] * 6)})
+    sched = grid(lib, [{"name": "Early", "start_time": "02:30", "duration_minutes": 60,
+                        "collection": "shows"}], tz=PARIS)
+    spring = programs(_paris_day(sched, 2026, 3, 29), "Early")
+    assert local(spring[0])[0] == "2026-03-29 03:30"  # 02:30 does not exist that night
+    autumn = programs(_paris_day(sched, 2026, 10, 25), "Early")
+    first = autumn[0].start
+    assert local(autumn[0])[0] == "2026-10-25 02:30"
+    assert first == datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()  # the first 02:30 (CEST)
