@@ -218,7 +218,10 @@ def test_slot_starting_in_the_skipped_or_repeated_hour() -> None:
     sched = grid(lib, [{"name": "Early", "start_time": "02:30", "duration_minutes": 60,
                         "collection": "shows"}], tz=PARIS)
     spring = programs(_paris_day(sched, 2026, 3, 29), "Early")
-    assert local(spring[0])[0] == "2026-03-29 03:30"  # 02:30 does not exist that night
+    # 02:30-03:30 that night: 02:00-03:00 does not exist, the slot keeps 03:00-03:30.
+    assert [local(e) for e in spring] == [("2026-03-29 03:00", "2026-03-29 03:10"),
+                                          ("2026-03-29 03:10", "2026-03-29 03:20"),
+                                          ("2026-03-29 03:20", "2026-03-29 03:30")]
     autumn = programs(_paris_day(sched, 2026, 10, 25), "Early")
     first = autumn[0].start
     assert local(autumn[0])[0] == "2026-10-25 02:30"

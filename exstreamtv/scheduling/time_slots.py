@@ -206,8 +206,26 @@ def slots_from_options(options: Mapping[str, Any]) -> list[TimeSlot]:
 
 
 def wall_clock(day: date, at: time, tz: tzinfo) -> float:
-    """POSIX seconds of the local wall-clock ``at`` on ``day`` (a DST gap moves it later)."""
-    return datetime.combine(day, at, tzinfo=tz).timestamp()
+    """POSIX seconds of the local wall-clock ``at`` on ``day``.
+
+    A time in the repeated hour (autumn) is its first occurrence. A time skipped by a
+    DST change (spring) is the end of the gap: the first instant that exists after it.
+    """
+    naive = datetime.combine(day, at)
+    early = naive.replace(tzinfo=tz).timestamp()
+    if datetime.fromtimestamp(early, tz).replace(tzinfo=None) == naive:
+        return early
+    # In a gap: fold=1 lands before the change, fold=0 after it; bisect for the change.
+    low, high = naive.replace(tzinfo=tz, fold=1).timestamp(), early
+    low, high = min(low, high), max(low, high)
+    offset = datetime.fromtimestamp(low, tz).utcoffset()
+    while high - low > 0.5:
+        middle = (low + high) / 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == offset:
+            low = middle
+        else:
+            high = middle
+    return float(round(high))
 
 
 class TimeSlotScheduler(Scheduler):
