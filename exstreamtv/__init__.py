@@ -34,12 +34,19 @@ from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
+from exstreamtv.scheduling.balance import SCHEMA as BALANCE_SCHEMA  # noqa: E402
+from exstreamtv.scheduling.balance import BalanceScheduler  # noqa: E402
 from exstreamtv.scheduling.base import (  # noqa: E402
     LoopingSequence,
     ScheduledItem,
     Scheduler,
     SchedulerContext,
 )
+from exstreamtv.scheduling.blocks import RANDOM_SCHEMA, RandomScheduler  # noqa: E402
+from exstreamtv.scheduling.options import epoch_option, parse_epoch, seed_option  # noqa: E402
+from exstreamtv.scheduling.sequences import ShuffledSequence, skip_missing  # noqa: E402
+from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
+from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
@@ -48,8 +55,12 @@ from exstreamtv.streaming.error_screens import (  # noqa: E402
 from exstreamtv.web.api import channel_summary, health_report  # noqa: E402
 
 __all__ = [
+    "BALANCE_SCHEMA",
+    "RANDOM_SCHEMA",
+    "TIME_SLOTS_SCHEMA",
     "AudioChoice",
     "AudioConfig",
+    "BalanceScheduler",
     "ChannelConfig",
     "ChannelEvent",
     "ConfigEvent",
@@ -68,19 +79,27 @@ __all__ = [
     "MqttConfig",
     "OutputProfile",
     "PluginError",
+    "RandomScheduler",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
     "SessionEvent",
+    "ShuffledSequence",
     "SourceConfig",
     "SourceContext",
     "StreamInfo",
     "SubtitleChoice",
     "SubtitleConfig",
+    "TimeSlot",
+    "TimeSlotScheduler",
     "VisualInput",
     "__version__",
     "channel_summary",
+    "epoch_option",
     "escape_drawtext",
     "health_report",
     "hookimpl",
+    "parse_epoch",
+    "seed_option",
+    "skip_missing",
 ]

@@ -164,7 +164,7 @@ class Hub:
         changed = tuple(
             name for name in (
                 "server", "database", "ffmpeg", "sources", "channels", "mqtt", "session_manager",
-                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "plugins",
+                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "guide", "plugins",
                 "extra",
             ) if getattr(old, name) != getattr(new, name)
         )

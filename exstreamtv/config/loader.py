@@ -351,6 +351,7 @@ def _build(
         database_backup=model.DatabaseBackupConfig(**s["database_backup"]),
         ai_auto_heal=model.AIAutoHealConfig(**s["ai_auto_heal"]),
         streaming=model.StreamingConfig(**s["streaming"]),
+        guide=model.GuideConfig(**s["guide"]),
         plugins=model.PluginsConfig(
             tuple(s["plugins"]["directories"]), tuple(s["plugins"]["disabled"])
         ),

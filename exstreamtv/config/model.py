@@ -180,6 +180,15 @@ class StreamingConfig:
 
 
 @dataclass(frozen=True)
+class GuideConfig:
+    """The XMLTV guide: how far ahead and behind it reaches, and gap merging."""
+
+    days_ahead: int = 2
+    hours_behind: int = 2
+    merge_flex_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     directories: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
@@ -200,6 +209,7 @@ class Config:
     database_backup: DatabaseBackupConfig = field(default_factory=DatabaseBackupConfig)
     ai_auto_heal: AIAutoHealConfig = field(default_factory=AIAutoHealConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    guide: GuideConfig = field(default_factory=GuideConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None

@@ -222,6 +222,14 @@ STREAMING = Section(
     }
 )
 
+GUIDE = Section(
+    {
+        _opt("days_ahead", 2): vol.All(positive_int, vol.Range(max=14)),
+        _opt("hours_behind", 2): vol.All(non_negative_int, vol.Range(max=48)),
+        _opt("merge_flex_seconds", 300): number(0, 3600),
+    }
+)
+
 PLUGINS = Section(
     {
         _opt("directories", []): [string],
@@ -242,5 +250,6 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "database_backup": DATABASE_BACKUP,
     "ai_auto_heal": AI_AUTO_HEAL,
     "streaming": STREAMING,
+    "guide": GUIDE,
     "plugins": PLUGINS,
 }

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from exstreamtv.config.model import ChannelConfig
     from exstreamtv.media.library import Library
     from exstreamtv.media.models import MediaItem
+    from exstreamtv.scheduling.sequences import PlayoutMemory
 
 #: How long one "offline" entry lasts when a channel has nothing to play.
 OFFLINE_BLOCK_SECONDS = 300.0
@@ -50,11 +51,27 @@ class ScheduledItem:
 
 @dataclass(frozen=True)
 class SchedulerContext:
-    """What a scheduler may read: its channel, the library, the server's timezone."""
+    """What a scheduler may read: its channel, the library, the server's timezone.
+
+    ``memory`` (kept by the channel manager across scheduler rebuilds) remembers items
+    removed from a collection so a scheduler can skip them without moving the rest.
+    """
 
     channel: ChannelConfig
     library: Library
     timezone: tzinfo
+    memory: PlayoutMemory | None = None
+
+    def collection(self, name: str) -> list[MediaItem]:
+        """The items of collection ``name``, removed ones kept in place when remembered."""
+        if self.memory is None:
+            return self.library.collection(name)
+        return self.memory.collection(self.library, name)
+
+    @property
+    def missing(self) -> frozenset[str]:
+        """Ids of remembered items no longer in the library."""
+        return frozenset(self.memory.missing) if self.memory is not None else frozenset()
 
 
 class Scheduler(ABC):
@@ -84,6 +101,10 @@ class Scheduler(ABC):
     def health(self) -> tuple[str, str]:
         """("ok"|"degraded", reason) for the channel's health component."""
         return "ok", ""
+
+    def stats(self, start: float, end: float) -> dict[str, Any] | None:
+        """Distribution stats over ``[start, end)`` where a scheduler keeps them, else None."""
+        return None
 
 
 def offline_entries(t: float, reason: str = "") -> Iterator[ScheduledItem]:

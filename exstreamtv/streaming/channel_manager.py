@@ -19,6 +19,7 @@ from exstreamtv.config.model import ChannelConfig, Config
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
+from exstreamtv.scheduling.sequences import PlayoutMemory
 from exstreamtv.streaming.pipeline import ChannelPipeline
 from exstreamtv.streaming.planner import ItemPlanner
 
@@ -48,6 +49,7 @@ class ChannelManager:
         self.hub = hub
         self.pipelines: dict[int, ChannelPipeline] = {}
         self._schedulers: dict[int, tuple[ChannelConfig, int, Scheduler]] = {}
+        self._memories: dict[int, PlayoutMemory] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         hub.bus.subscribe(self._on_event)
@@ -70,7 +72,10 @@ class ChannelManager:
         if cached is not None and cached[0] == channel and cached[1] == version:
             return cached[2]
         component = self.hub.registry.get("scheduler", channel.schedule.type)
-        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config))
+        if cached is None or cached[0] != channel:
+            self._memories[number] = PlayoutMemory()
+        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
+                                   self._memories[number])
         scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
         self._schedulers[number] = (channel, version, scheduler)
         return scheduler

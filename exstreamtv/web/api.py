@@ -16,6 +16,8 @@ from exstreamtv.web.common import error, hub, json_response
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 _RANK = {"ok": 0, "degraded": 1, "error": 2}
+#: Schedulers with distribution stats (balance, random) report them over this window.
+STATS_WINDOW = 7 * 86400.0
 
 
 def _entry(entry: ScheduledItem) -> dict[str, Any]:
@@ -53,6 +55,9 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         data["now"] = {**_entry(current), "offset": current.offset_at(now)}
         data["next"] = _entry(following)
         data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
+        stats = scheduler.stats(now - STATS_WINDOW, now)
+        if stats is not None:
+            data["schedule_stats"] = stats
     except Exception as exc:
         data["now"] = data["next"] = None
         data["schedule_health"] = {"status": "error", "reason": str(exc)}

@@ -33,6 +33,7 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/channels/{number}", "One channel with now and next",
           params=(("number", "integer"),)),
     Route("get", "/api/channels.m3u", "M3U playlist", content="audio/x-mpegurl"),
+    Route("get", "/api/xmltv.xml", "XMLTV guide", content="application/xml"),
     Route("get", "/api/sessions", "Active viewer sessions", token=True),
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),

@@ -3,41 +3,29 @@
 What is on at time t depends only on the config, the library and ``epoch``, so it
 survives restarts. Options: ``collection`` (a source id or collection name) and
 ``epoch`` (an ISO date-time the loop is counted from; default 2024-01-01T00:00:00Z).
+An item removed from the library while the server runs keeps its place and airs as
+the offline screen, so nothing else moves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import LoopingSequence, ScheduledItem, Scheduler, SchedulerContext, hookimpl
+from exstreamtv import (
+    LoopingSequence,
+    ScheduledItem,
+    Scheduler,
+    SchedulerContext,
+    epoch_option,
+    hookimpl,
+    parse_epoch,
+    skip_missing,
+)
 
-DEFAULT_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def parse_epoch(value: Any) -> datetime:
-    """An aware datetime from an ISO string (naive values are UTC)."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise vol.Invalid(
-                f"expected an ISO date-time like 2024-01-01T00:00:00Z, got {value!r}"
-            ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-SCHEMA = {
-    vol.Required("collection"): str,
-    vol.Optional("epoch", default=DEFAULT_EPOCH.isoformat()): vol.All(
-        parse_epoch, lambda d: d.isoformat()
-    ),
-}
+SCHEMA = {vol.Required("collection"): str, **epoch_option()}
 
 
 class OrderedScheduler(Scheduler):
@@ -46,11 +34,12 @@ class OrderedScheduler(Scheduler):
     def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
         super().__init__(options, context)
         self.collection = str(options["collection"])
-        self.epoch = parse_epoch(options.get("epoch", DEFAULT_EPOCH)).timestamp()
-        self.sequence = LoopingSequence(context.library.collection(self.collection), self.epoch)
+        self.epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
+        self.sequence = LoopingSequence(context.collection(self.collection), self.epoch)
+        self.missing = context.missing
 
     def entries(self, t: float) -> Iterator[ScheduledItem]:
-        return self.sequence.entries(t)
+        return skip_missing(self.sequence.entries(t), self.missing)
 
     def health(self) -> tuple[str, str]:
         if not self.sequence.items:

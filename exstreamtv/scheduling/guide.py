@@ -1,0 +1,193 @@
+"""The programme guide as XMLTV, built from each channel's scheduler.
+
+The document follows /usr/share/xmltv/xmltv.dtd (element order included). Channel ids
+are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
+filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
+before them, so a guide is not cluttered with two-minute gaps.
+
+Metadata a programme shows when its item has it: ``show`` (then the item title is the
+sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
+``category``; ``season``/``episode`` as xmltv_ns and onscreen episode-num; ``year`` as
+date; ``thumb``/``poster``/``icon`` as icon; ``aired``/``originally_available`` as
+previously-shown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from exstreamtv.config.model import ChannelConfig
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+
+GENERATOR = "ExStreamTV"
+
+
+@dataclass(frozen=True)
+class GuideChannel:
+    """A channel with its scheduler and the base URL for icons."""
+
+    channel: ChannelConfig
+    scheduler: Scheduler | None
+    logo: str | None = None
+
+
+class _DayCache:
+    """Formats POSIX seconds as XMLTV times (UTC) fast: one strftime per day."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+        self.seen: dict[int, str] = {}
+
+    def __call__(self, t: float) -> str:
+        whole = round(t)
+        known = self.seen.get(whole)
+        if known is not None:
+            return known
+        day, rest = divmod(whole, 86400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = time.strftime("%Y%m%d", time.gmtime(day * 86400))
+            self.days[day] = prefix
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        text = f"{prefix}{hours:02d}{minutes:02d}{seconds:02d} +0000"
+        self.seen[whole] = text
+        return text
+
+
+def _text(value: Any) -> str:
+    return escape(str(value).strip())
+
+
+def _date_attr(value: Any) -> str | None:
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    return digits[:8] if len(digits) >= 4 else None
+
+
+def programme_body(entry: ScheduledItem, channel_name: str) -> str:
+    """The children of a ``<programme>`` for ``entry``, in DTD order."""
+    item = entry.item
+    if item is None:
+        if entry.kind == "filler":
+            return f"<title>{_text(channel_name)}: between programmes</title><category>Filler</category>"
+        return f"<title>{_text(channel_name)}: off air</title>"
+    md: Mapping[str, Any] = item.metadata or {}
+    parts: list[str] = []
+    show = md.get("show")
+    parts.append(f'<title>{_text(show or item.title)}</title>')
+    subtitle = md.get("episode_title") or (item.title if show and item.title != show else None)
+    if subtitle:
+        parts.append(f"<sub-title>{_text(subtitle)}</sub-title>")
+    desc = md.get("description") or md.get("summary")
+    if desc:
+        parts.append(f"<desc>{_text(desc)}</desc>")
+    year = md.get("year")
+    if year:
+        parts.append(f"<date>{_text(year)}</date>")
+    genres = md.get("genres") or md.get("category") or ()
+    if isinstance(genres, str):
+        genres = [genres]
+    for genre in genres:
+        parts.append(f"<category>{_text(genre)}</category>")
+    if entry.kind == "filler":
+        parts.append("<category>Filler</category>")
+    icon = md.get("thumb") or md.get("poster") or md.get("icon")
+    if icon:
+        parts.append(f"<icon src={quoteattr(str(icon))} />")
+    season, episode = md.get("season"), md.get("episode")
+    if season is not None or episode is not None:
+        s_ns = f"{int(season) - 1}" if season else ""
+        e_ns = f"{int(episode) - 1}" if episode else ""
+        parts.append(f'<episode-num system="xmltv_ns">{s_ns}.{e_ns}.</episode-num>')
+        onscreen = (f"S{int(season):02d}" if season else "") + (
+            f"E{int(episode):02d}" if episode else "")
+        parts.append(f'<episode-num system="onscreen">{onscreen}</episode-num>')
+    aired = md.get("aired") or md.get("originally_available")
+    if aired:
+        start = _date_attr(aired)
+        parts.append(f'<previously-shown start="{start}" />' if start else "<previously-shown />")
+    elif md.get("previously_shown"):
+        parts.append("<previously-shown />")
+    return "".join(parts)
+
+
+def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[ScheduledItem]:
+    """Entries with flex time (offline or filler) tidied for a guide.
+
+    A run of flex entries shorter than ``merge_seconds`` is folded into the programme
+    before it; a longer run becomes one entry (filler if any part of it is filler).
+    """
+    out: list[ScheduledItem] = []
+    run: list[ScheduledItem] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        start, end = run[0].start, run[-1].end
+        if out and end - start < merge_seconds:
+            last = out[-1]
+            out[-1] = ScheduledItem(last.item, last.start, end - last.start, last.kind, last.slot)
+        elif len(run) == 1:
+            out.append(run[0])
+        else:
+            kind = "filler" if any(e.kind == "filler" for e in run) else "offline"
+            out.append(ScheduledItem(None, start, end - start, kind, run[0].slot))
+        run.clear()
+
+    for entry in entries:
+        if entry.kind in ("offline", "filler"):
+            run.append(entry)
+        else:
+            flush()
+            out.append(entry)
+    flush()
+    return out
+
+
+def render_xmltv(
+    channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
+) -> str:
+    """The XMLTV document for ``channels`` over ``[start, end)``."""
+    fmt = _DayCache()
+    head = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<!DOCTYPE tv SYSTEM "xmltv.dtd">',
+        f'<tv generator-info-name="{GENERATOR}" source-info-name="{GENERATOR}">',
+    ]
+    channel_parts: list[str] = []
+    programme_parts: list[str] = []
+    # Items recur across channels and days: each programme body is rendered once.
+    bodies: dict[tuple[str | None, str, str], str] = {}
+    for gc in channels:
+        channel = gc.channel
+        cid = quoteattr(channel.guide_id)
+        icon = f"<icon src={quoteattr(gc.logo)} />" if gc.logo else ""
+        channel_parts.append(
+            f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
+            f"<display-name>{channel.number}</display-name>{icon}</channel>"
+        )
+        if gc.scheduler is None:
+            continue
+        for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
+            key = ((entry.item.id, entry.kind, "") if entry.item
+                   else (None, entry.kind, channel.name))
+            body = bodies.get(key)
+            if body is None:
+                body = programme_body(entry, channel.name)
+                bodies[key] = body
+            programme_parts.append(
+                f'<programme start="{fmt(entry.start)}" stop="{fmt(entry.end)}" '
+                f"channel={cid}>{body}</programme>"
+            )
+    return "\n".join([*head, *channel_parts, *programme_parts, "</tv>"]) + "\n"
+
+
+def logo_url(channel: ChannelConfig, base: str) -> str | None:
+    """A channel's logo as an absolute URL (as the M3U gives it)."""
+    if not channel.logo:
+        return None
+    return channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"

@@ -1,0 +1,155 @@
+"""Playout building blocks: seeded shuffles, gap fillers, removed-item memory.
+
+Everything here is a pure function of (items, seed, time): what is on at t is computed
+with arithmetic and a binary search, never by walking the playout from its epoch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import random
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from exstreamtv.scheduling.base import ScheduledItem, offline_entries
+
+if TYPE_CHECKING:
+    from exstreamtv.media.library import Library
+    from exstreamtv.media.models import MediaItem
+
+#: Shortest duration an item counts for (a zero-length item would stall the arithmetic).
+MIN_DURATION = 1.0
+
+
+def seeded_rng(*parts: object) -> random.Random:
+    """A ``random.Random`` seeded from ``parts`` (stable across runs and Python versions)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+class ShuffledSequence:
+    """Every item once per cycle, in a seeded order that changes each cycle.
+
+    A cycle lasts the sum of all durations whatever its order, so the cycle at t is a
+    division; the order inside it is a permutation seeded by (seed, cycle), and the
+    entry is a binary search. The few most recent cycles are cached.
+    """
+
+    def __init__(self, items: Sequence[MediaItem], epoch: float, seed: object) -> None:
+        self.items = list(items)
+        self.epoch = epoch
+        self.seed = seed
+        self.total = sum(max(i.duration, MIN_DURATION) for i in self.items)
+        self._cycles: OrderedDict[int, tuple[list[MediaItem], list[float]]] = OrderedDict()
+
+    def cycle(self, number: int) -> tuple[list[MediaItem], list[float]]:
+        """The items of cycle ``number`` in play order, and their start offsets."""
+        cached = self._cycles.get(number)
+        if cached is not None:
+            self._cycles.move_to_end(number)
+            return cached
+        order = list(self.items)
+        seeded_rng(self.seed, number).shuffle(order)
+        durations = [max(i.duration, MIN_DURATION) for i in order]
+        starts = [0.0, *itertools.accumulate(durations)][:-1]
+        self._cycles[number] = (order, starts)
+        if len(self._cycles) > 4:
+            self._cycles.popitem(last=False)
+        return order, starts
+
+    def entries(self, t: float) -> Iterator[ScheduledItem]:
+        if not self.items:
+            yield from offline_entries(t, "the collection is empty")
+            return
+        number, pos = divmod(t - self.epoch, self.total)
+        cycle = int(number)
+        order, starts = self.cycle(cycle)
+        index = bisect.bisect_right(starts, pos) - 1
+        while True:
+            base = self.epoch + cycle * self.total
+            for i in range(index, len(order)):
+                yield ScheduledItem(order[i], base + starts[i], max(order[i].duration, MIN_DURATION))
+            cycle += 1
+            index = 0
+            order, starts = self.cycle(cycle)
+
+
+def fill_gap(
+    start: float, end: float, filler: Sequence[MediaItem], seed: object, reason: str,
+) -> list[ScheduledItem]:
+    """Entries covering ``[start, end)``: filler items that fit, then offline for the rest.
+
+    The choice is seeded by (seed, start), so the same gap is always filled the same way.
+    """
+    out: list[ScheduledItem] = []
+    t = start
+    fitting = sorted((i for i in filler if max(i.duration, MIN_DURATION) <= end - start),
+                     key=lambda i: (max(i.duration, MIN_DURATION), i.id))
+    lengths = [max(i.duration, MIN_DURATION) for i in fitting]
+    rng = seeded_rng(seed, "filler", round(start, 3))
+    while fitting:
+        count = bisect.bisect_right(lengths, end - t + 1e-9)
+        if count == 0:
+            break
+        item = fitting[rng.randrange(count)]
+        out.append(ScheduledItem(item, t, max(item.duration, MIN_DURATION), kind="filler"))
+        t += max(item.duration, MIN_DURATION)
+    if end - t > 1e-6:
+        out.append(ScheduledItem(None, t, end - t, kind="offline", slot=reason or None))
+    return out
+
+
+@dataclass
+class PlayoutMemory:
+    """What a channel's schedulers have seen, kept in memory across scheduler rebuilds.
+
+    When an item disappears from a collection (a file deleted), the memory keeps it in
+    its place as a *missing* item with its old duration. Schedulers build on the
+    remembered list, so no other entry moves, and :func:`skip_missing` airs the missing
+    item's time as filler or offline. New items are appended at the end. The memory
+    lives as long as the server process: a restart plans from the library as it is.
+    """
+
+    collections: dict[str, list[MediaItem]] = field(default_factory=dict)
+    missing: set[str] = field(default_factory=set)
+
+    def collection(self, library: Library, name: str) -> list[MediaItem]:
+        """The remembered items of ``name``: current ones in place, removed ones kept."""
+        current = library.collection(name)
+        known = self.collections.get(name)
+        if known is None or not current:
+            # First sight, or the whole collection is gone (an emptied folder is a run
+            # time problem the scheduler reports, not a hole to paper over).
+            self.collections[name] = list(current)
+            return list(current)
+        by_id = {item.id: item for item in current}
+        merged: list[MediaItem] = []
+        for old in known:
+            new = by_id.pop(old.id, None)
+            if new is None:
+                self.missing.add(old.id)
+                merged.append(old)
+            else:
+                self.missing.discard(old.id)
+                # A re-probed item may have a new duration; keep the old one so the
+                # playout does not shift.
+                merged.append(replace(new, duration=old.duration))
+        merged += [item for item in current if item.id in by_id]
+        self.collections[name] = merged
+        return list(merged)
+
+
+def skip_missing(
+    entries: Iterator[ScheduledItem], missing: set[str] | frozenset[str],
+) -> Iterator[ScheduledItem]:
+    """``entries`` with each missing item's time shown as offline (reason: removed)."""
+    for entry in entries:
+        if entry.item is not None and entry.item.id in missing:
+            yield ScheduledItem(None, entry.start, entry.duration, kind="offline",
+                                slot=f"'{entry.item.title}' was removed from the library")
+        else:
+            yield entry
