@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from exstreamtv import __version__
 from exstreamtv.config.model import DatabaseBackupConfig
 from exstreamtv.database.connection import DatabaseConnectionManager, sqlite_path
-from exstreamtv.database.migrate import check_not_newer, migrate, schema_revision
+from exstreamtv.database.migrate import SchemaTooNew, check_not_newer, migrate, schema_revision
 from exstreamtv.errors import ExStreamTVError
 
 log = logging.getLogger(__name__)
@@ -118,19 +118,25 @@ def _sqlite_snapshot(live: Path, target: Path) -> None:
         src.close()
 
 
-def _sqlite_verify(path: Path) -> None:
-    """Raise :class:`BackupError` unless ``path`` is a SQLite database that passes integrity_check."""
+def _sqlite_verify(path: Path) -> str | None:
+    """The schema revision of the SQLite database at ``path`` once it passed
+    ``PRAGMA integrity_check``; :class:`BackupError` when it does not."""
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             rows = conn.execute("PRAGMA integrity_check").fetchall()
+            result = "; ".join(str(r[0]) for r in rows[:5])
+            if result != "ok":
+                raise BackupError(f"the backup's database fails PRAGMA integrity_check: {result}")
+            stamped = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = 'alembic_version'").fetchone()
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone() \
+                if stamped else None
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"the backup's database is unreadable: {exc}") from None
-    result = "; ".join(str(r[0]) for r in rows[:5])
-    if result != "ok":
-        raise BackupError(f"the backup's database fails PRAGMA integrity_check: {result}")
+    return str(row[0]) if row else None
 
 
 def _pg_env_and_url(url: str) -> tuple[dict[str, str], str]:
@@ -314,7 +320,10 @@ class DatabaseBackupManager:
             work = self.directory / f".restore-{name}"
             work.mkdir(parents=True, exist_ok=True)
             try:
-                member = await asyncio.to_thread(self._validate, info, work)
+                try:
+                    member = await asyncio.to_thread(self._validate, info, work)
+                except SchemaTooNew as exc:
+                    raise BackupError(str(exc)) from None
                 pre = await self._create("pre-restore")
                 if self.backend == "sqlite":
                     await self._swap_sqlite(member)
@@ -356,7 +365,7 @@ class DatabaseBackupManager:
                               "match its checksum")
         check_not_newer(inner.get("schema_version"), f"Backup {info.name}")
         if self.backend == "sqlite":
-            _sqlite_verify(target)
+            check_not_newer(_sqlite_verify(target), f"Backup {info.name}")
         else:
             _run([_pg_tool("pg_restore"), "--list", str(target)], dict(os.environ))
         return target
