@@ -9,6 +9,7 @@ from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
 from exstreamtv.config.model import Config
+from exstreamtv.errors import ExStreamTVError
 from exstreamtv.hub import Hub
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
@@ -38,7 +39,11 @@ def create_app(
 
     @app.before_serving
     async def start() -> None:
-        await hub.start(watch=watch_config)
+        try:
+            await hub.start(watch=watch_config)
+        except ExStreamTVError as exc:  # reported by the CLI as a user error (exit 1)
+            app.extensions["exstreamtv_startup_error"] = exc
+            raise
 
     @app.after_serving
     async def stop() -> None:

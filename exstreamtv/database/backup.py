@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 KINDS = ("scheduled", "manual", "pre-restore")
+#: With no scheduled backup yet, the first one is taken this long after start.
+FIRST_BACKUP_DELAY = 600.0
 _CHUNK = 1024 * 1024
 
 
@@ -179,6 +181,7 @@ class DatabaseBackupManager:
         self.last_backup: BackupInfo | None = None
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
+        self._started = time.time()
 
     @property
     def backend(self) -> str:
@@ -393,12 +396,12 @@ class DatabaseBackupManager:
 
     # -- schedule ----------------------------------------------------------------
 
-    def next_due(self, now: float | None = None) -> float:
-        """When the next scheduled backup is due (now when none was ever taken)."""
-        now = time.time() if now is None else now
+    def next_due(self) -> float:
+        """When the next scheduled backup is due: ``interval_hours`` after the newest
+        scheduled one, or :data:`FIRST_BACKUP_DELAY` after start when there is none."""
         scheduled = [b.created for b in self.list_backups() if b.kind == "scheduled"]
         if not scheduled:
-            return now
+            return self._started + FIRST_BACKUP_DELAY
         return max(scheduled) + self.config.interval_hours * 3600
 
     async def run_schedule(self) -> None:
