@@ -111,10 +111,16 @@ class Database:
         except Exception as exc:
             log.error("Could not load the library from the database: %s", exc)
             return
-        restored = [sid for sid, items in known.items()
-                    if self.hub.library.restore_items(sid, items)]
+        library = self.hub.library
+        restored = [sid for sid, items in known.items() if library.restore_items(sid, items)]
         if restored:
             log.info("Loaded known items of %s from the database", ", ".join(restored))
+        # Scans that finished while the database was still unavailable are saved now.
+        for source_id, source in list(library.sources.items()):
+            status = library.status.get(source_id)
+            if status is not None and status.state == "ok" and source_id not in restored:
+                with contextlib.suppress(Exception):
+                    await self._save_scan(source, library.items.get(source_id, []))
 
     async def _save_scan(self, source: MediaSource, items: list[MediaItem]) -> None:
         if self.ready:
