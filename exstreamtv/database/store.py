@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,6 +137,16 @@ class LibraryStore:
                 metadata=dict(row.item_metadata or {}),
                 collections=tuple(sorted(collections.get(key, ())))))
         return {sid: sorted(items, key=lambda i: i.sort_key) for sid, items in result.items()}
+
+
+    async def counts(self) -> dict[str, int]:
+        """How many sources, items and streams the database holds."""
+        async with self.manager.session() as session:
+            return {
+                name: int(await session.scalar(select(func.count()).select_from(model)) or 0)
+                for name, model in (("sources", MediaSourceRow), ("items", MediaItemRow),
+                                    ("streams", MediaStreamRow))
+            }
 
 
 def _chunks(values: list[Any], size: int) -> list[list[Any]]:

@@ -1,4 +1,7 @@
-"""The backup API: list, create and restore database backups (behind the API token)."""
+"""The database API: status with a live query, and list, create and restore backups.
+
+Every route needs the API token when ``server.api_token`` is set.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,28 @@ from exstreamtv.database.backup import BackupError, BackupNotFound, InvalidBacku
 from exstreamtv.web.auth import require_token
 from exstreamtv.web.common import error, hub, json_response
 
-bp = Blueprint("backups", __name__, url_prefix="/api/backups")
+bp = Blueprint("backups", __name__, url_prefix="/api")
 
 
-@bp.route("", methods=["GET"])
+@bp.route("/database", methods=["GET"])
+@require_token
+async def database_status() -> tuple[Response, int]:
+    """Pool statistics, a fresh latency measurement and the library's size in the database."""
+    database = hub().database
+    if not database.ready:
+        return error(503, f"the database is not available: {database.error or database.state}")
+    await database.manager.check()
+    counts = await database.store.counts()
+    return json_response({**database.health(), "rows": counts})
+
+
+@bp.route("/backups", methods=["GET"])
 @require_token
 async def list_backups() -> tuple[Response, int]:
     return json_response([b.to_dict() for b in hub().database.backups.list_backups()])
 
 
-@bp.route("", methods=["POST"])
+@bp.route("/backups", methods=["POST"])
 @require_token
 async def create_backup() -> tuple[Response, int]:
     database = hub().database
@@ -31,7 +46,7 @@ async def create_backup() -> tuple[Response, int]:
     return json_response(info.to_dict(), 201)
 
 
-@bp.route("/<path:name>/restore", methods=["POST"])
+@bp.route("/backups/<path:name>/restore", methods=["POST"])
 @require_token
 async def restore_backup(name: str) -> tuple[Response, int]:
     database = hub().database

@@ -34,12 +34,16 @@ def test_health_backup_api_and_resize_on_reload(
     assert TOKEN not in server.get("/api/health").text
 
     for call in (lambda: server.get("/api/backups"), lambda: server.post("/api/backups"),
+                 lambda: server.get("/api/database"),
                  lambda: server.post("/api/backups/anything/restore")):
         response = call()
         assert response.status_code == 401
         assert "token" in response.json()["error"]
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    live = server.get("/api/database", headers=auth).json()
+    assert live["state"] == "ok" and live["latency_ms"] is not None
+    server.wait_for(lambda: server.get("/api/database", headers=auth).json()["rows"]["items"] == 3)
     created = server.post("/api/backups", headers=auth, timeout=60)
     assert created.status_code == 201, created.text
     name = created.json()["name"]
