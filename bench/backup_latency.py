@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import Server, free_port, write_config  # noqa: E402
+from tests.helpers import Server, free_port, write_config
 
 
 def fill(db: Path, size_mb: int) -> None:

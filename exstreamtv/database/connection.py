@@ -235,7 +235,7 @@ class DatabaseConnectionManager:
         slot, self._slot = self._slot, None
         self._online.clear()
         if slot is not None:
-            await self._retire(slot)
+            await self._retire(slot, wait=POOL_TIMEOUT_SECONDS)
         for task in list(self._retiring):
             with contextlib.suppress(Exception):
                 await task
@@ -270,11 +270,16 @@ class DatabaseConnectionManager:
         task.add_done_callback(self._retiring.discard)
         return True
 
-    async def _retire(self, slot: _EngineSlot) -> None:
+    async def _retire(self, slot: _EngineSlot, wait: float = 300.0) -> None:
+        """Dispose of ``slot``'s engine once its sessions finished (or ``wait`` passed)."""
         slot.retired = True
         if slot.active:
             slot.idle.clear()
-            await slot.idle.wait()
+            try:
+                await asyncio.wait_for(slot.idle.wait(), wait)
+            except TimeoutError:
+                log.warning("Closing the database pool with %d session(s) still running",
+                            slot.active)
         await slot.engine.dispose()
 
     # -- sessions ----------------------------------------------------------------

@@ -125,3 +125,22 @@ def test_database_from_a_newer_version_refuses_to_start(tmp_path: Path, clips: P
         server.start()
     assert server.proc is not None and server.proc.returncode == 1
     assert "written by a newer version" in str(caught.value)
+
+
+def test_locked_database_at_start_is_retried(
+        tmp_path: Path, clips: Path, make_server: Callable[..., Server]) -> None:
+    db_file = tmp_path / "data" / "test.db"
+    db_file.parent.mkdir(parents=True)
+    holder = sqlite3.connect(db_file, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE squatter (x INTEGER)")
+    try:
+        server = make_server(base_config(tmp_path, clips))
+        db = _database(server)
+        assert db["status"] == "error" and db["state"] != "ok"
+        assert server.get("/api/health").status_code == 200
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    db = server.wait_for(lambda: (d := _database(server))["state"] == "ok" and d, timeout=40)
+    assert db["schema"] == "0001"
