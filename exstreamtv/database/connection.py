@@ -230,12 +230,12 @@ class DatabaseConnectionManager:
             raise
         self._online.set()
 
-    async def close(self) -> None:
-        """Wait for sessions in flight, then close every connection."""
+    async def close(self, wait: float = POOL_TIMEOUT_SECONDS) -> None:
+        """Wait (up to ``wait`` seconds) for sessions in flight, then close every connection."""
         slot, self._slot = self._slot, None
         self._online.clear()
         if slot is not None:
-            await self._retire(slot, wait=POOL_TIMEOUT_SECONDS)
+            await self._retire(slot, wait)
         for task in list(self._retiring):
             with contextlib.suppress(Exception):
                 await task

@@ -147,7 +147,7 @@ class Database:
     async def stop(self) -> None:
         """Stop the schedule and close every connection."""
         self._stop_schedule()
-        await self.manager.close()
+        await self.manager.close(wait=5.0)
 
     async def apply_config(self, old: Config, new: Config) -> None:
         """Resize the pool for a new channel count; pick up backup settings."""
