@@ -181,6 +181,11 @@ class DatabaseConnectionManager:
     def _listen(self, engine: AsyncEngine) -> None:
         metrics = self.metrics
         sqlite = engine.dialect.name == "sqlite"
+        # Pool records outlive their DB-API connections (and SQLAlchemy clears
+        # record.info on recycle), so remember records by identity: a record that
+        # connects again without having been invalidated was recycled.
+        opened: set[int] = set()
+        invalidated: set[int] = set()
 
         @event.listens_for(engine.sync_engine, "connect")
         def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -191,10 +196,11 @@ class DatabaseConnectionManager:
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
-            if record.info.pop("exstreamtv_opened", False) and not record.info.pop(
-                    "exstreamtv_invalidated", False):
+            key = id(record)
+            if key in opened and key not in invalidated:
                 metrics.recycled += 1
-            record.info["exstreamtv_opened"] = True
+            invalidated.discard(key)
+            opened.add(key)
             metrics.created += 1
 
         @event.listens_for(engine.sync_engine, "checkout")
@@ -211,7 +217,7 @@ class DatabaseConnectionManager:
         @event.listens_for(engine.sync_engine, "invalidate")
         def on_invalidate(dbapi_connection: Any, record: Any, exc: Any) -> None:
             metrics.invalidated += 1
-            record.info["exstreamtv_invalidated"] = True
+            invalidated.add(id(record))
 
         @event.listens_for(engine.sync_engine, "close")
         def on_close(dbapi_connection: Any, record: Any) -> None:

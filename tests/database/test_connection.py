@@ -143,3 +143,17 @@ def test_invalidated_connections_are_counted(sqlite_url: str) -> None:
     invalidated, created = asyncio.run(run())
     assert invalidated == 1
     assert created == 2
+
+
+def test_recycled_connections_are_counted(sqlite_url: str) -> None:
+    async def run() -> tuple[int, int, int]:
+        manager = DatabaseConnectionManager(sqlite_url, pool_recycle=1)
+        await manager.open()
+        await asyncio.sleep(1.1)  # older than pool_recycle: re-opened at the next checkout
+        async with manager.connection() as conn:
+            await conn.execute(text("SELECT 1"))
+        metrics = manager.metrics
+        await manager.close()
+        return metrics.recycled, metrics.created, metrics.invalidated
+
+    assert asyncio.run(run()) == (1, 2, 0)
