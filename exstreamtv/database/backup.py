@@ -35,6 +35,7 @@ from exstreamtv import __version__
 from exstreamtv.config.model import DatabaseBackupConfig
 from exstreamtv.database.connection import DatabaseConnectionManager, sqlite_path
 from exstreamtv.database.migrate import SchemaTooNew, check_not_newer, migrate, schema_revision
+from exstreamtv.database.models import BackupRow
 from exstreamtv.errors import ExStreamTVError
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,21 @@ class DatabaseBackupManager:
             raise BackupError(f"backup failed: {exc}") from exc
         self.last_backup, self.last_error = info, None
         log.info("Backup %s written (%d bytes, %s)", name, info.size, kind)
+        await self._record(info)
         return info
+
+    async def _record(self, info: BackupInfo) -> None:
+        """Add the backup to the database's history (the files stay authoritative)."""
+        if not self.manager.is_open:
+            return
+        try:
+            async with self.manager.session() as session, session.begin():
+                session.add(BackupRow(name=info.name, kind=info.kind, created=info.created,
+                                      size=info.size, sha256=info.sha256,
+                                      schema_version=info.schema_version,
+                                      app_version=info.app_version))
+        except Exception as exc:
+            log.warning("Backup %s is not in the database's history: %s", info.name, exc)
 
     def _write(self, name: str, kind: str, created: float, revision: str | None) -> BackupInfo:
         self.directory.mkdir(parents=True, exist_ok=True)

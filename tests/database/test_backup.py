@@ -26,7 +26,7 @@ from exstreamtv.database.backup import (
 )
 from exstreamtv.database.connection import DatabaseConnectionManager
 from exstreamtv.database.migrate import migrate
-from exstreamtv.database.models import PlayHistoryRow
+from exstreamtv.database.models import BackupRow, PlayHistoryRow
 
 DAY = 86400.0
 
@@ -90,6 +90,10 @@ def test_backup_while_writing_then_restore(db_url: str, tmp_path: Path) -> None:
             assert tar.extractfile("config.yaml").read() == config_file.read_bytes()  # type: ignore[union-attr]
         assert {"backup.json", "config.yaml"} <= names
         assert [b.name for b in backups.list_backups()] == [info.name]
+        async with manager.session() as session:
+            recorded = (await session.scalars(select(BackupRow))).all()
+        assert [(r.name, r.sha256, r.size) for r in recorded] == [(info.name, info.sha256,
+                                                                   info.size)]
 
         pre = await backups.restore_backup(info.name)
         assert pre.kind == "pre-restore"
