@@ -257,7 +257,9 @@ class DatabaseBackupManager:
                      "database_member": member, "database_sha256": db_sha}
             mode = "w:gz" if compressed else "w"
             with open(part, "wb") as raw:
-                kwargs: dict[str, Any] = {"compresslevel": 6} if compressed else {}
+                kwargs: dict[str, Any] = {"copybufsize": _CHUNK}
+                if compressed:
+                    kwargs["compresslevel"] = 6
                 with tarfile.open(fileobj=raw, mode=mode, **kwargs) as tar:  # type: ignore[call-overload]
                     _add_bytes(tar, "backup.json", json.dumps(inner, indent=2).encode())
                     if self.config_path is not None and self.config_path.is_file():
