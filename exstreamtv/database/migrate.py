@@ -97,6 +97,8 @@ async def _sqlite_lock(db: Path) -> AsyncIterator[None]:
 
 async def migrate(manager: DatabaseConnectionManager) -> str:
     """Bring the schema to the newest revision; returns it. Serialised across servers."""
+    # Alembic narrates every start at INFO; our own line below says what changed.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     path = sqlite_path(manager.url)
     lock: Any = _sqlite_lock(path) if path is not None else contextlib.nullcontext()
     async with lock, manager.engine.connect() as conn:

@@ -250,9 +250,8 @@ def test_restore_refusals_leave_the_live_database_untouched(sqlite_url: str,
 
 
 def test_postgres_backup_without_pg_dump_says_what_to_install(
-        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL only")
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_url = pg_url
 
     async def run() -> str:
         manager = await _open(db_url)
