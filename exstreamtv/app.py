@@ -9,10 +9,21 @@ from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
 from exstreamtv.config.model import Config
+from exstreamtv.errors import ExStreamTVError
 from exstreamtv.hub import Hub
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
-from exstreamtv.web import api, dashboard, guide, hdhomerun, iptv, live, openapi, streams
+from exstreamtv.web import (
+    api,
+    backups,
+    dashboard,
+    guide,
+    hdhomerun,
+    iptv,
+    live,
+    openapi,
+    streams,
+)
 from exstreamtv.web.common import error
 
 log = logging.getLogger(__name__)
@@ -28,8 +39,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
-    for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, live.bp, openapi.bp,
-                      dashboard.bp):
+    for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp, live.bp,
+                      openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:
@@ -39,7 +50,11 @@ def create_app(
 
     @app.before_serving
     async def start() -> None:
-        await hub.start(watch=watch_config)
+        try:
+            await hub.start(watch=watch_config)
+        except ExStreamTVError as exc:  # reported by the CLI as a user error (exit 1)
+            app.extensions["exstreamtv_startup_error"] = exc
+            raise
 
     @app.after_serving
     async def stop() -> None:

@@ -1,4 +1,4 @@
-"""The ``exstreamtv`` command line: serve, config check, plugins list, probe."""
+"""The ``exstreamtv`` command line: serve, config check, plugins list, probe, backup."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="print the stream analysis of a media file as JSON")
     probe.add_argument("file")
+
+    backup = sub.add_parser("backup", help="database backups")
+    backup_sub = backup.add_subparsers(dest="backup_command", required=True)
+    bcreate = backup_sub.add_parser("create", help="take a backup now")
+    blist = backup_sub.add_parser("list", help="list backups, newest first")
+    blist.add_argument("--json", action="store_true")
+    brestore = backup_sub.add_parser("restore", help="restore a backup (stop the server first, "
+                                     "or use POST /api/backups/NAME/restore)")
+    brestore.add_argument("name")
+    for p in (bcreate, blist, brestore):
+        p.add_argument("--config", default=DEFAULT_CONFIG)
     return parser
 
 
@@ -101,6 +112,48 @@ def _probe(file: str) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from exstreamtv.database.backup import check_name
+    from exstreamtv.database.migrate import migrate
+    from exstreamtv.database.service import make_managers
+    from exstreamtv.server import load_everything
+
+    try:
+        config, _host, _registry = load_everything(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return 1
+    manager, backups = make_managers(config)
+    if args.backup_command == "list":
+        rows = [b.to_dict() for b in backups.list_backups()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for row in [] if args.json else rows:
+            print(f"{row['name']:<52} {row['created_iso'][:19]}  {row['size']:>12}  "
+                  f"{row['kind']:<11} schema {row['schema_version']}")
+        return 0
+    if args.backup_command == "restore":
+        check_name(args.name)
+        backups.get(args.name)
+
+    async def run() -> str:
+        await manager.open()
+        try:
+            if args.backup_command == "create":
+                info = await backups.create_backup("manual")
+                backups.cleanup_old_backups()
+                return f"{info.name} ({backups.directory / info.file}, {info.size} bytes)"
+            await migrate(manager)
+            pre = await backups.restore_backup(args.name)
+            return f"restored {args.name}; the previous database is in backup {pre.name}"
+        finally:
+            await manager.close()
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns 0 on success, 1 on a user error, 2 on an internal error."""
     args = _parser().parse_args(argv)
@@ -115,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins_list(args.config, args.json)
         if args.command == "probe":
             return _probe(args.file)
+        if args.command == "backup":
+            return _backup(args)
     except ExStreamTVError as exc:
         print(str(exc), file=sys.stderr)
         return 1

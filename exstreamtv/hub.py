@@ -18,6 +18,7 @@ from typing import Any
 from exstreamtv.config.loader import load_config
 from exstreamtv.config.model import Config
 from exstreamtv.config.reload import ConfigWatcher
+from exstreamtv.database.service import Database
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
@@ -67,6 +68,7 @@ class Hub:
         self.library = Library(self.bus)
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
+        self.database = Database(self)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {}
@@ -103,6 +105,7 @@ class Hub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for source_config in self.config.sources:
             self._add_source(source_config)
+        await self.database.start()
         self.sessions.start()
         await self.host.acall("startup", hub=self)
         for source_id in list(self.library.sources):
@@ -124,6 +127,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.host.acall("shutdown", hub=self)
+        await self.database.stop()
         for source in list(self.library.sources.values()):
             with contextlib.suppress(Exception):
                 await source.close()
@@ -188,6 +192,7 @@ class Hub:
                 if self._add_source(source_config) is not None:
                     self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
         touched = await self.channels.apply_config(old, new)
+        await self.database.apply_config(old, new)
         status = self.config_status
         status.version += 1
         status.last_reload = time.time()

@@ -60,7 +60,13 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,
              config.server.port)
-    await serve(app, hc, shutdown_trigger=stop.wait)
+    try:
+        await serve(app, hc, shutdown_trigger=stop.wait)
+    except Exception:
+        startup_error = app.extensions.get("exstreamtv_startup_error")
+        if startup_error is not None:
+            raise startup_error from None
+        raise
     log.info("Stopped cleanly")
 
 
@@ -90,6 +96,9 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
                   "server or pass --port", file=sys.stderr)
             return 1
         raise
+    except ExStreamTVError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,9 @@ from exstreamtv.media.models import MediaItem
 from exstreamtv.media.source import MediaSource
 
 log = logging.getLogger(__name__)
+
+#: Called with (source, items) after each successful scan, e.g. to persist them.
+ScanListener = Callable[[MediaSource, list[MediaItem]], Awaitable[None]]
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Library:
     items: dict[str, list[MediaItem]] = field(default_factory=dict)
     status: dict[str, SourceStatus] = field(default_factory=dict)
     version: int = 0
+    scan_listeners: list[ScanListener] = field(default_factory=list)
     _ready: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def _ready_event(self, name: str) -> asyncio.Event:
@@ -96,10 +101,29 @@ class Library:
             if previous_state == "error":
                 log.info("Source %s is readable again (%d items)", source_id, len(found))
                 self.bus.publish(HealthEvent(component=f"source:{source_id}", status="ok"))
+            for listener in self.scan_listeners:
+                try:
+                    await listener(source, ordered)
+                except Exception as exc:
+                    log.error("Saving the scan of %s failed: %s", source_id, exc)
         status.last_scan = time.time()
         status.duration = round(time.monotonic() - started, 3)
         self._ready_event(source_id).set()
         return status
+
+    def restore_items(self, source_id: str, items: list[MediaItem]) -> bool:
+        """Use items known from an earlier run until the source's first scan finishes.
+
+        Only fills a configured source that has no items yet; returns True if it did.
+        """
+        if source_id not in self.sources or source_id in self.items or not items:
+            return False
+        self.items[source_id] = sorted(items, key=lambda item: item.sort_key)
+        self.version += 1
+        status = self.status.setdefault(source_id, SourceStatus())
+        status.items = len(items)
+        self._ready_event(source_id).set()
+        return True
 
     def collection(self, name: str) -> list[MediaItem]:
         """The items of a collection (a source id or a named collection)."""

@@ -38,6 +38,11 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),
     Route("post", "/api/config/reload", "Reload the config file now", token=True),
+    Route("get", "/api/database", "Database pool, schema version and latency", token=True),
+    Route("get", "/api/backups", "Backups, newest first", token=True),
+    Route("post", "/api/backups", "Create a backup now", token=True),
+    Route("post", "/api/backups/{name}/restore", "Restore a backup (a pre-restore backup is "
+          "taken first)", token=True, params=(("name", "string"),)),
     Route("get", "/api/events/stream", "Live events (server-sent events)", token=True,
           content="text/event-stream"),
     Route("get", "/api/openapi.json", "This document"),

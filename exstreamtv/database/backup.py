@@ -1,0 +1,462 @@
+"""DatabaseBackupManager (spec 5.1): scheduled, manual and pre-restore backups.
+
+A backup is one archive ``<name>.tar.gz`` (``.tar`` without ``compress``) holding the
+database (a SQLite snapshot taken with the online backup API, or a ``pg_dump`` custom
+archive), the config file, and ``backup.json``; next to it ``<name>.json`` holds the
+:class:`BackupInfo` with the archive's SHA-256. Files are written under a ``.part`` name
+and renamed when complete, so a failed backup leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from exstreamtv import __version__
+from exstreamtv.config.model import DatabaseBackupConfig
+from exstreamtv.database.connection import DatabaseConnectionManager, sqlite_path
+from exstreamtv.database.migrate import SchemaTooNew, check_not_newer, migrate, schema_revision
+from exstreamtv.database.models import BackupRow
+from exstreamtv.errors import ExStreamTVError
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+KINDS = ("scheduled", "manual", "pre-restore")
+#: With no scheduled backup yet, the first one is taken this long after start.
+FIRST_BACKUP_DELAY = 600.0
+_CHUNK = 1024 * 1024
+
+
+class BackupError(ExStreamTVError):
+    """A backup or restore that could not be done; the message says why."""
+
+
+class InvalidBackupName(BackupError):
+    """A name with a path separator, ``..`` or other characters a backup never has."""
+
+
+class BackupNotFound(BackupError):
+    """No backup with that name."""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What is known about one backup (stored as ``<name>.json``)."""
+
+    name: str
+    created: float
+    size: int
+    sha256: str
+    schema_version: str | None
+    app_version: str
+    kind: str
+    database: str  # sqlite | postgresql
+    compressed: bool
+    file: str
+    database_sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_iso"] = datetime.fromtimestamp(self.created, UTC).isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackupInfo:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can name a backup, else :class:`InvalidBackupName`."""
+    if "/" in name or "\\" in name or ".." in name or not NAME_PATTERN.match(name):
+        raise InvalidBackupName(
+            f"invalid backup name {name!r}: use letters, digits, '.', '_' and '-' only "
+            "(no path separators, no '..')")
+    return name
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sqlite_snapshot(live: Path, target: Path) -> None:
+    """Copy ``live`` to ``target`` with SQLite's online backup API.
+
+    One step (``pages=-1``) copies everything inside a single read transaction: a
+    consistent snapshot, and in WAL mode writers carry on meanwhile.
+    """
+    src = sqlite3.connect(str(live), timeout=30)
+    try:
+        dst = sqlite3.connect(str(target))
+        try:
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _sqlite_verify(path: Path) -> str | None:
+    """The schema revision of the SQLite database at ``path`` once it passed
+    ``PRAGMA integrity_check``; :class:`BackupError` when it does not."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+            result = "; ".join(str(r[0]) for r in rows[:5])
+            if result != "ok":
+                raise BackupError(f"the backup's database fails PRAGMA integrity_check: {result}")
+            stamped = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = 'alembic_version'").fetchone()
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone() \
+                if stamped else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the backup's database is unreadable: {exc}") from None
+    return str(row[0]) if row else None
+
+
+def _pg_env_and_url(url: str) -> tuple[dict[str, str], str]:
+    """A libpq URL without the password, which goes to PGPASSWORD instead of argv."""
+    parsed = make_url(url)
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    plain = parsed.set(drivername="postgresql", password=None)
+    return env, plain.render_as_string(hide_password=False)
+
+
+def _pg_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupError(
+            f"PostgreSQL backups need {name} on PATH (Debian/Ubuntu: apt install "
+            "postgresql-client, the same major version as the server)")
+    return path
+
+
+def _run(argv: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip().splitlines()
+        raise BackupError(f"{Path(argv[0]).name} failed: {message[-1] if message else proc.returncode}")
+
+
+class DatabaseBackupManager:
+    """Creates, lists, restores and prunes backups of one database."""
+
+    def __init__(self, manager: DatabaseConnectionManager, config: DatabaseBackupConfig,
+                 directory: Path, config_path: Path | None = None,
+                 after_restore: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.manager = manager
+        self.config = config
+        self.directory = directory
+        self.config_path = config_path
+        self.after_restore = after_restore
+        self.last_backup: BackupInfo | None = None
+        self.last_error: str | None = None
+        self._lock = asyncio.Lock()
+        self._started = time.time()
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.manager.is_sqlite else "postgresql"
+
+    def _archive(self, name: str, compressed: bool) -> Path:
+        return self.directory / (f"{name}.tar.gz" if compressed else f"{name}.tar")
+
+    # -- create ------------------------------------------------------------------
+
+    async def create_backup(self, kind: str = "manual") -> BackupInfo:
+        """Take a backup now; nothing is left behind when it fails."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown backup kind {kind!r}")
+        async with self._lock:
+            return await self._create(kind)
+
+    async def _create(self, kind: str) -> BackupInfo:
+        created = time.time()
+        stamp = datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"exstreamtv-{stamp}-{kind}"
+        revision = await schema_revision(self.manager) if self.manager.is_open else None
+        try:
+            info = await asyncio.to_thread(self._write, name, kind, created, revision)
+        except Exception as exc:
+            self.last_error = f"backup failed: {exc}"
+            log.error("Backup %s failed, nothing kept: %s", name, exc)
+            if isinstance(exc, BackupError):
+                raise
+            raise BackupError(f"backup failed: {exc}") from exc
+        self.last_backup, self.last_error = info, None
+        log.info("Backup %s written (%d bytes, %s)", name, info.size, kind)
+        await self._record(info)
+        return info
+
+    async def _record(self, info: BackupInfo) -> None:
+        """Add the backup to the database's history (the files stay authoritative)."""
+        if not self.manager.is_open:
+            return
+        try:
+            async with self.manager.session() as session, session.begin():
+                session.add(BackupRow(name=info.name, kind=info.kind, created=info.created,
+                                      size=info.size, sha256=info.sha256,
+                                      schema_version=info.schema_version,
+                                      app_version=info.app_version))
+        except Exception as exc:
+            log.warning("Backup %s is not in the database's history: %s", info.name, exc)
+
+    def _write(self, name: str, kind: str, created: float, revision: str | None) -> BackupInfo:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        compressed = self.config.compress
+        final = self._archive(name, compressed)
+        part = final.with_name(f".{final.name}.part")
+        dump = self.directory / f".{name}.db.part"
+        sidecar = self.directory / f"{name}.json"
+        sidecar_part = self.directory / f".{name}.json.part"
+        try:
+            if self.backend == "sqlite":
+                live = sqlite_path(self.manager.url)
+                if live is None:
+                    raise BackupError("an in-memory SQLite database cannot be backed up")
+                _sqlite_snapshot(live, dump)
+                member = "database.sqlite"
+            else:
+                env, url = _pg_env_and_url(self.manager.url)
+                _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner",
+                      f"--file={dump}", f"--dbname={url}"], env)
+                member = "database.pgdump"
+            db_sha = sha256_file(dump)
+            inner = {"name": name, "created": created, "kind": kind, "database": self.backend,
+                     "schema_version": revision, "app_version": __version__,
+                     "database_member": member, "database_sha256": db_sha}
+            mode = "w:gz" if compressed else "w"
+            with open(part, "wb") as raw:
+                kwargs: dict[str, Any] = {"copybufsize": _CHUNK}
+                if compressed:
+                    kwargs["compresslevel"] = 6
+                with tarfile.open(fileobj=raw, mode=mode, **kwargs) as tar:  # type: ignore[call-overload]
+                    _add_bytes(tar, "backup.json", json.dumps(inner, indent=2).encode())
+                    if self.config_path is not None and self.config_path.is_file():
+                        tar.add(str(self.config_path), arcname="config.yaml")
+                    tar.add(str(dump), arcname=member)
+                raw.flush()
+                os.fsync(raw.fileno())
+            info = BackupInfo(name=name, created=created, size=part.stat().st_size,
+                              sha256=sha256_file(part), schema_version=revision,
+                              app_version=__version__, kind=kind, database=self.backend,
+                              compressed=compressed, file=final.name, database_sha256=db_sha)
+            sidecar_part.write_text(json.dumps(info.to_dict(), indent=2))
+            os.replace(part, final)
+            os.replace(sidecar_part, sidecar)
+            return info
+        except BaseException:
+            for path in (part, sidecar_part, final, sidecar):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                dump.unlink()
+
+    # -- list and prune ----------------------------------------------------------
+
+    def list_backups(self) -> list[BackupInfo]:
+        """Every complete backup, newest first (by the creation time in its metadata)."""
+        found = []
+        if not self.directory.is_dir():
+            return []
+        for sidecar in self.directory.glob("*.json"):
+            try:
+                info = BackupInfo.from_dict(json.loads(sidecar.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if (self.directory / info.file).is_file():
+                found.append(info)
+        return sorted(found, key=lambda i: i.created, reverse=True)
+
+    def get(self, name: str) -> BackupInfo:
+        check_name(name)
+        for info in self.list_backups():
+            if info.name == name:
+                return info
+        raise BackupNotFound(f"no backup named {name!r} in {self.directory}")
+
+    def cleanup_old_backups(self, now: float | None = None) -> list[str]:
+        """Delete backups beyond ``keep_count`` or older than ``keep_days``.
+
+        The newest backup is always kept. Returns the names deleted.
+        """
+        now = time.time() if now is None else now
+        horizon = now - self.config.keep_days * 86400
+        deleted = []
+        for position, info in enumerate(self.list_backups()):
+            if position == 0:
+                continue
+            if position >= self.config.keep_count or info.created < horizon:
+                for path in (self.directory / info.file, self.directory / f"{info.name}.json"):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                deleted.append(info.name)
+        if deleted:
+            log.info("Removed %d old backup(s): %s", len(deleted), ", ".join(deleted))
+        return deleted
+
+    # -- restore -----------------------------------------------------------------
+
+    async def restore_backup(self, name: str) -> BackupInfo:
+        """Validate ``name``, take a pre-restore backup, swap it in, reconnect.
+
+        Returns the pre-restore backup. The live database is not touched unless the
+        backup passed every check.
+        """
+        info = self.get(name)
+        async with self._lock:
+            work = self.directory / f".restore-{name}"
+            work.mkdir(parents=True, exist_ok=True)
+            try:
+                try:
+                    member = await asyncio.to_thread(self._validate, info, work)
+                except SchemaTooNew as exc:
+                    raise BackupError(str(exc)) from None
+                pre = await self._create("pre-restore")
+                if self.backend == "sqlite":
+                    await self._swap_sqlite(member)
+                else:
+                    await self._restore_postgres(member)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        log.info("Restored backup %s (the previous database is in %s)", name, pre.name)
+        if self.after_restore is not None:
+            await self.after_restore()
+        return pre
+
+    def _validate(self, info: BackupInfo, work: Path) -> Path:
+        archive = self.directory / info.file
+        if info.database != self.backend:
+            raise BackupError(f"backup {info.name} is of a {info.database} database; this "
+                              f"server uses {self.backend}")
+        actual = sha256_file(archive)
+        if actual != info.sha256:
+            raise BackupError(f"backup {info.name} is corrupt: its SHA-256 is {actual}, "
+                              f"the metadata says {info.sha256}")
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                inner = json.loads(_read_member(tar, "backup.json"))
+                member = str(inner["database_member"])
+                if member not in ("database.sqlite", "database.pgdump"):
+                    raise BackupError(f"backup {info.name} names an unexpected member {member}")
+                target = work / member
+                source = tar.extractfile(member)
+                if source is None:
+                    raise KeyError(member)
+                with source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, _CHUNK)
+        except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile, KeyError, ValueError) as exc:
+            raise BackupError(f"backup {info.name} is unreadable (truncated or corrupt): "
+                              f"{exc}") from None
+        if sha256_file(target) != inner.get("database_sha256"):
+            raise BackupError(f"backup {info.name} is corrupt: the database inside does not "
+                              "match its checksum")
+        check_not_newer(inner.get("schema_version"), f"Backup {info.name}")
+        if self.backend == "sqlite":
+            check_not_newer(_sqlite_verify(target), f"Backup {info.name}")
+        else:
+            _run([_pg_tool("pg_restore"), "--list", str(target)], dict(os.environ))
+        return target
+
+    async def _swap_sqlite(self, restored: Path) -> None:
+        live = sqlite_path(self.manager.url)
+        assert live is not None
+        staged = live.with_name(f".{live.name}.restore")
+        shutil.copyfile(restored, staged)
+        async with self.manager.offline():
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    live.with_name(live.name + suffix).unlink()
+            os.replace(staged, live)
+        await migrate(self.manager)
+
+    async def _restore_postgres(self, dump: Path) -> None:
+        env, url = _pg_env_and_url(self.manager.url)
+        tool = _pg_tool("pg_restore")
+        async with self.manager.offline():
+            await asyncio.to_thread(_run, [tool, "--clean", "--if-exists", "--no-owner",
+                                           "--single-transaction", f"--dbname={url}",
+                                           str(dump)], env)
+        await migrate(self.manager)
+
+    # -- schedule ----------------------------------------------------------------
+
+    def next_due(self) -> float:
+        """When the next scheduled backup is due: ``interval_hours`` after the newest
+        scheduled one, or :data:`FIRST_BACKUP_DELAY` after start when there is none."""
+        scheduled = [b.created for b in self.list_backups() if b.kind == "scheduled"]
+        if not scheduled:
+            return self._started + FIRST_BACKUP_DELAY
+        return max(scheduled) + self.config.interval_hours * 3600
+
+    async def run_schedule(self) -> None:
+        """Take a backup every ``interval_hours`` (forever; cancel to stop)."""
+        while True:
+            delay = max(0.0, self.next_due() - time.time())
+            await asyncio.sleep(min(delay, 3600.0))
+            if time.time() < self.next_due():
+                continue
+            try:
+                await self.create_backup("scheduled")
+                self.cleanup_old_backups()
+            except Exception as exc:
+                log.error("Scheduled backup failed; retrying in 10 minutes: %s", exc)
+                await asyncio.sleep(600)
+
+    def status(self) -> dict[str, Any]:
+        backups = self.list_backups()
+        return {
+            "status": "degraded" if self.last_error else "ok",
+            "enabled": self.config.enabled,
+            "directory": str(self.directory),
+            "count": len(backups),
+            "newest": backups[0].name if backups else None,
+            "next_due": self.next_due() if self.config.enabled else None,
+            "last_error": self.last_error,
+        }
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    member.mtime = int(time.time())
+    tar.addfile(member, io.BytesIO(data))
+
+
+def _read_member(tar: tarfile.TarFile, name: str) -> bytes:
+    handle = tar.extractfile(name)
+    if handle is None:
+        raise KeyError(name)
+    return handle.read()

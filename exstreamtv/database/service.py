@@ -1,0 +1,182 @@
+"""The database as a part of the hub: connect (with retries), migrate, persist, back up.
+
+``Database.start`` connects in the background with backoff, so a database that is
+locked or unreachable at start is reported in health instead of crashing the server;
+only a database written by a newer ExStreamTV stops the start (:class:`SchemaTooNew`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exstreamtv.config.model import Config
+from exstreamtv.database.backup import DatabaseBackupManager
+from exstreamtv.database.connection import DatabaseConnectionManager, safe_url
+from exstreamtv.database.migrate import SchemaTooNew, migrate
+from exstreamtv.database.store import LibraryStore
+from exstreamtv.media.models import MediaItem
+from exstreamtv.media.source import MediaSource
+
+if TYPE_CHECKING:
+    from exstreamtv.hub import Hub
+
+log = logging.getLogger(__name__)
+
+#: How long ``start`` waits for the first connection before serving anyway.
+START_WAIT_SECONDS = 5.0
+HEALTH_INTERVAL_SECONDS = 15.0
+RETRY_MAX_SECONDS = 30.0
+
+
+def backup_directory(config: Config) -> Path:
+    """``database_backup.backup_directory``; a relative one is under the data directory."""
+    path = Path(config.database_backup.backup_directory)
+    return path if path.is_absolute() else Path(config.server.data_directory) / path
+
+
+def make_managers(config: Config) -> tuple[DatabaseConnectionManager, DatabaseBackupManager]:
+    """The connection and backup managers for ``config`` (also used by the CLI)."""
+    manager = DatabaseConnectionManager(config.database.url, len(config.channels))
+    backups = DatabaseBackupManager(manager, config.database_backup, backup_directory(config),
+                                    config.path)
+    return manager, backups
+
+
+class Database:
+    """Owns the connection manager, the library store and the backup manager."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.manager, self.backups = make_managers(hub.config)
+        self.backups.after_restore = self._after_restore
+        self.store = LibraryStore(self.manager)
+        self.state = "connecting"  # connecting | ok | error
+        self.error: str | None = None
+        self.schema: str | None = None
+        self.attempts = 0
+        self._schedule: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ok"
+
+    async def start(self) -> None:
+        """Connect, migrate and load the library; keep retrying in the background."""
+        self.hub.components["database"] = self.health
+        self.hub.components["backups"] = self.backups.status
+        self.hub.library.scan_listeners.append(self._save_scan)
+        task = self.hub.spawn(self._connect_loop(), name="database-connect")
+        await asyncio.wait({task}, timeout=START_WAIT_SECONDS)
+        if task.done() and not task.cancelled() and isinstance(task.exception(), SchemaTooNew):
+            raise task.exception()  # type: ignore[misc]
+
+    async def _connect_loop(self) -> None:
+        delay = 0.5
+        while True:
+            self.attempts += 1
+            try:
+                await self.manager.open()
+                self.schema = await migrate(self.manager)
+            except SchemaTooNew as exc:
+                self.state, self.error = "error", str(exc)
+                log.error("%s", exc)
+                await self.manager.close()
+                raise
+            except Exception as exc:
+                await self.manager.close()
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if self.state != "error":
+                    log.error("Database %s is unavailable (%s); retrying in the background",
+                              safe_url(self.manager.url), message)
+                self.state, self.error = "error", message
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            break
+        if self.state == "error":
+            log.info("Database %s is available again", safe_url(self.manager.url))
+        self.state, self.error = "ok", None
+        await self._load_library()
+        self.hub.spawn(self._health_loop(), name="database-health")
+        self._start_schedule()
+
+    async def _load_library(self) -> None:
+        try:
+            known = await self.store.load()
+        except Exception as exc:
+            log.error("Could not load the library from the database: %s", exc)
+            return
+        library = self.hub.library
+        restored = [sid for sid, items in known.items() if library.restore_items(sid, items)]
+        if restored:
+            log.info("Loaded known items of %s from the database", ", ".join(restored))
+        # Scans that finished while the database was still unavailable are saved now.
+        for source_id, source in list(library.sources.items()):
+            status = library.status.get(source_id)
+            if status is not None and status.state == "ok" and source_id not in restored:
+                with contextlib.suppress(Exception):
+                    await self._save_scan(source, library.items.get(source_id, []))
+
+    async def _save_scan(self, source: MediaSource, items: list[MediaItem]) -> None:
+        if self.ready:
+            await self.store.save(source.id, source.config.type, items)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.manager.check()
+
+    async def _after_restore(self) -> None:
+        await self._load_library()
+
+    def _start_schedule(self) -> None:
+        if self.hub.config.database_backup.enabled and self._schedule is None:
+            self._schedule = self.hub.spawn(self.backups.run_schedule(), name="database-backups")
+
+    def _stop_schedule(self) -> None:
+        if self._schedule is not None:
+            self._schedule.cancel()
+            self._schedule = None
+
+    async def stop(self) -> None:
+        """Stop the schedule and close every connection."""
+        self._stop_schedule()
+        await self.manager.close(wait=5.0)
+
+    async def apply_config(self, old: Config, new: Config) -> None:
+        """Resize the pool for a new channel count; pick up backup settings."""
+        if old.database != new.database:
+            log.warning("database.url changed; restart the server to use the new database")
+        self.backups.config = new.database_backup
+        self.backups.config_path = new.path
+        if old.database_backup != new.database_backup:
+            self._stop_schedule()
+            if self.ready:
+                self._start_schedule()
+        if len(new.channels) != self.manager.channel_count:
+            if self.manager.is_open:
+                await self.manager.resize(len(new.channels))
+            else:
+                self.manager.channel_count = len(new.channels)
+
+    def health(self) -> dict[str, Any]:
+        """The ``database`` component of ``GET /api/health``."""
+        stats = self.manager.stats()
+        status = "ok" if self.ready else "error"
+        if self.ready and stats["saturation"] >= 0.9:
+            status = "degraded"
+        return {
+            "status": status,
+            "state": self.state,
+            "error": self.error,
+            "attempts": self.attempts,
+            "schema": self.schema,
+            "checked_at": time.time(),
+            **stats,
+        }
