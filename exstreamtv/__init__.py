@@ -31,6 +31,17 @@ from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
 from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
+from exstreamtv.media.remote import (  # noqa: E402
+    COMMON_OPTIONS as COMMON_REMOTE_OPTIONS,
+)
+from exstreamtv.media.remote import (  # noqa: E402
+    RemoteError,
+    RemoteLibrary,
+    RemoteSource,
+    collection_name,
+    genres_of,
+    replace_path,
+)
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
 from exstreamtv.scheduling.base import (  # noqa: E402
     LoopingSequence,
@@ -38,6 +49,7 @@ from exstreamtv.scheduling.base import (  # noqa: E402
     Scheduler,
     SchedulerContext,
 )
+from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
@@ -45,6 +57,7 @@ from exstreamtv.streaming.error_screens import (  # noqa: E402
 )
 
 __all__ = [
+    "COMMON_REMOTE_OPTIONS",
     "AudioChoice",
     "AudioConfig",
     "ChannelConfig",
@@ -63,6 +76,9 @@ __all__ = [
     "MediaSource",
     "OutputProfile",
     "PluginError",
+    "RemoteError",
+    "RemoteLibrary",
+    "RemoteSource",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
@@ -74,6 +90,10 @@ __all__ = [
     "SubtitleConfig",
     "VisualInput",
     "__version__",
+    "collection_name",
     "escape_drawtext",
+    "genres_of",
     "hookimpl",
+    "register_secret",
+    "replace_path",
 ]

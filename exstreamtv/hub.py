@@ -106,7 +106,7 @@ class Hub:
         self.sessions.start()
         await self.host.acall("startup", hub=self)
         for source_id in list(self.library.sources):
-            self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+            self._start_scans(source_id)
         if watch and self.config.path is not None:
             self._watcher = ConfigWatcher(self.config.path, self.reload)
             self._watcher.start()
@@ -139,6 +139,15 @@ class Hub:
             return None
         self.library.add_source(source)
         return source
+
+    def _start_scans(self, source_id: str) -> None:
+        """The first scan of a source now, then every ``scan_interval_minutes`` (if > 0)."""
+        self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+        source = self.library.sources[source_id]
+        minutes = source.config.options.get("scan_interval_minutes") or 0
+        if minutes > 0:
+            self.spawn(self.library.rescan_periodically(source_id, float(minutes)),
+                       name=f"rescan-{source_id}")
 
     # -- reload ------------------------------------------------------------------
 
@@ -186,7 +195,7 @@ class Hub:
                 if source_id in old_sources:
                     await self.library.remove_source(source_id)
                 if self._add_source(source_config) is not None:
-                    self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+                    self._start_scans(source_id)
         touched = await self.channels.apply_config(old, new)
         status = self.config_status
         status.version += 1
