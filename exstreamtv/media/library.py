@@ -141,7 +141,12 @@ class Library:
         ]
 
     async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
-        """Wait until the collection's source finished its first scan."""
+        """Wait until the collection's source finished its first scan.
+
+        ``<source id>:<kind>:<name>`` collections (a show, a genre) wait for their source.
+        """
+        if name not in self.sources:
+            name = name.partition(":")[0]
         if name not in self.sources:
             return True
         try:

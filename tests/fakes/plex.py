@@ -63,7 +63,17 @@ def plex_streams(item: FakeItem) -> list[dict[str, Any]]:
 class FakePlex(FakeServer):
     """Plex's library API over a set of FakeLibrary objects."""
 
+    cache: dict[tuple[str, int, bool], dict[str, Any]] | None = None  # benchmark speed-up
+
     def metadata(self, library: FakeLibrary, item: FakeItem, streams: bool) -> dict[str, Any]:
+        if self.cache is not None:
+            key = (item.id, item.updated, streams)
+            if key not in self.cache:
+                self.cache[key] = self._metadata(library, item, streams)
+            return self.cache[key]
+        return self._metadata(library, item, streams)
+
+    def _metadata(self, library: FakeLibrary, item: FakeItem, streams: bool) -> dict[str, Any]:
         duration, _ = item.probed()
         ms = int(duration * 1000)
         part: dict[str, Any] = {
@@ -184,7 +194,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="bench-token")
     args = parser.parse_args()
-    fake = FakePlex(args.token, [synthetic_library(args.items, args.file)]).start(args.port)
+    fake = FakePlex(args.token, [synthetic_library(args.items, args.file)])
+    fake.cache = {}
+    fake.start(args.port)
     print(fake.url, flush=True)
     while True:
         time.sleep(3600)
