@@ -191,11 +191,20 @@ class Hub:
         for source_id in old_sources.keys() - new_sources.keys():
             await self.library.remove_source(source_id)
         for source_id, source_config in new_sources.items():
-            if old_sources.get(source_id) != source_config:
-                if source_id in old_sources:
+            previous_config = old_sources.get(source_id)
+            if previous_config != source_config:
+                # Same id and type (e.g. a new token): the new source takes over the known
+                # items until its first scan succeeds; a failed scan wipes nothing.
+                previous = self.library.sources.get(source_id)
+                if previous_config is not None and previous_config.type != source_config.type:
                     await self.library.remove_source(source_id)
+                    previous = None
                 if self._add_source(source_config) is not None:
+                    if previous is not None:
+                        await previous.close()
                     self._start_scans(source_id)
+                elif previous is not None:
+                    await self.library.remove_source(source_id)
         touched = await self.channels.apply_config(old, new)
         status = self.config_status
         status.version += 1

@@ -17,10 +17,11 @@ import pytest
 from tests.fakes.base import catalogue
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
-from tests.helpers import Server, channel, decode_errors
+from tests.helpers import Server, channel, decode_errors, write_config
 
 PLEX_TOKEN = "plexTOKEN-9d8e7f6a5b"
 JF_KEY = "jfKEY-0a1b2c3d4e5f"
+NEW_TOKEN = "plexNEW-1c2d3e4f5a6b"
 
 
 @pytest.fixture
@@ -61,7 +62,8 @@ def test_plex_and_jellyfin_channels_play(
                   channel(2, "Jellyfin Movies", "jelly:library:Movies"),
                   channel(3, "Local Plex", "plexlocal")],
     )
-    server = make_server(config, env={"PLEX_TOKEN": PLEX_TOKEN, "JF_KEY": JF_KEY})
+    server = make_server(config, env={"PLEX_TOKEN": PLEX_TOKEN, "JF_KEY": JF_KEY,
+                                              "PLEX_TOKEN_NEW": NEW_TOKEN})
 
     def all_scanned() -> bool:
         states = {s["id"]: s for s in server.get("/api/sources").json()}
@@ -101,12 +103,24 @@ def test_plex_and_jellyfin_channels_play(
     assert health["components"]["library"]["sources"]["plex"]["state"] == "error"
 
     # Part URLs now rejected too: ffmpeg reports the URL, the log shows it masked.
-    plex.secret = "rotated-elsewhere"
+    plex.secret = NEW_TOKEN
     decode_errors(f"{server.url}/stream/channels/1.ts", 3)
     server.wait_for(lambda: "X-Plex-Token=***" in server.log, timeout=20)
+
+    # The new token goes into the config (hot reload): the source is rebuilt, keeps its
+    # items meanwhile, syncs with the new token and the channel plays again.
+    plex.fail = None
+    config["sources"][0]["token"] = "${PLEX_TOKEN_NEW}"
+    write_config(server.config_path, config)
+    assert server.post("/api/config/reload").status_code == 200
+    assert server.get("/api/channels/1").json()["now"]["metadata"]["show"] == "Test Show"
+    server.wait_for(lambda: next(s for s in server.get("/api/sources").json()
+                                 if s["id"] == "plex")["state"] == "ok")
+    code, errors = decode_errors(f"{server.url}/stream/channels/1.ts", 4)
+    assert code == 0 and not errors.strip(), errors
     dump = api_dump(server)
     log = server.log
-    for secret in (PLEX_TOKEN, JF_KEY):
+    for secret in (PLEX_TOKEN, JF_KEY, NEW_TOKEN):
         assert secret not in log, f"{secret} leaked into the server log"
         assert secret not in dump, f"{secret} leaked into the API"
     assert json.loads(server.get("/api/sources").text)[0]["id"] == "plex"
