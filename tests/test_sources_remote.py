@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,3 +251,41 @@ def test_secret_filter_masks_tokens_in_log_lines(product: Product, tmp_path: Pat
                                None)
     SecretFilter().filter(record)
     assert SECRET not in record.getMessage() and "X-Plex-Token=***" in record.getMessage()
+
+
+def multi_stream_clip(folder: Path) -> Path:
+    """Video, English (default) and French audio, a forced French SRT subtitle, in MKV."""
+    srt = folder / "subs.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nBonjour\n")
+    out = folder / "multi.mkv"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+         "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-i", str(srt),
+         "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-t", "2",
+         "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac:a:0", "2", "-ac:a:1", "6",
+         "-c:s", "srt", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre",
+         "-metadata:s:a:1", "title=Version française", "-metadata:s:s:0", "language=fre",
+         "-disposition:a:0", "default", "-disposition:a:1", "0",
+         "-disposition:s:0", "forced", str(out)],
+        check=True, timeout=60,
+    )
+    return out
+
+
+def test_streams_carry_languages_channels_and_dispositions(product: Product,
+                                                           tmp_path: Path) -> None:
+    clip = multi_stream_clip(tmp_path)
+    for library in product.fake.libraries:
+        for item in library.items:
+            item.file = clip
+    items = run(scan_once(product.source(tmp_path)))
+    info = items[0].info
+    assert info is not None
+    audio = [(s.index, s.language, s.channels, s.default) for s in info.audio_streams]
+    assert audio == [(1, "eng", 2, True), (2, "fre", 6, False)]
+    assert info.audio_streams[1].title == "Version française"
+    (sub,) = info.subtitle_streams
+    assert (sub.index, sub.codec, sub.language, sub.forced, sub.is_text_subtitle) == \
+        (3, "subrip", "fre", True, True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -265,7 +265,6 @@ class RemoteSource(MediaSource):
                                                  message=str(exc)))
             raise
         if item.id in self._items and location != item.location:
-            from dataclasses import replace
             self._items[item.id] = replace(item, location=location)
         self.context.bus.publish(HealthEvent(
             component=f"source:{self.id}", status="ok",
