@@ -89,6 +89,11 @@ async def naive(product: str, url: str) -> int:
     return sum(1 for i in items if i)
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -98,16 +103,19 @@ async def phase(product: str, url: str, page_size: int, name: str) -> dict[str, 
     gc.collect()
     before = rss_mb()
     row: dict[str, Any] = {}
+    cpu = cpu_seconds()
     if name == "naive":
         started = time.perf_counter()
         row["items"] = await naive(product, url)
         row["seconds"] = time.perf_counter() - started
+        row["cpu"] = cpu_seconds() - cpu
         row["peak_mb"] = rss_mb() - before
         return row
     source = make_source(product, url, page_size)
     started = time.perf_counter()
     items = await source.scan()
     row["seconds"] = time.perf_counter() - started
+    row["cpu"] = cpu_seconds() - cpu
     row["peak_mb"] = rss_mb() - before
     row["items"] = len(items)
     del items
@@ -144,9 +152,9 @@ def bench(product: str, items: int, page_size: int, file: Path) -> None:
         proc.kill()
         proc.wait()
     print(f"{product:8s} naive        {base['items']:6d} items  {base['seconds']:7.2f} s  "
-          f"peak RSS +{base['peak_mb']:6.1f} MB  (one request, whole JSON at once)")
+          f"(client CPU {base['cpu']:5.2f} s)  peak RSS +{base['peak_mb']:6.1f} MB  (one request, whole JSON at once)")
     print(f"{product:8s} full         {sync['items']:6d} items  {sync['seconds']:7.2f} s  "
-          f"peak RSS +{sync['peak_mb']:6.1f} MB  (pages of {page_size})")
+          f"(client CPU {sync['cpu']:5.2f} s)  peak RSS +{sync['peak_mb']:6.1f} MB  (pages of {page_size})")
     print(f"{product:8s} incremental  {sync['incremental_items']:6d} items  "
           f"{sync['incremental_seconds']:7.2f} s  peak traced {sync['incremental_peak_mb']:6.1f} MB"
           f"  ({sync['incremental_fetched']} re-fetched in {sync['incremental_requests']} requests)")

@@ -85,6 +85,9 @@ class FakeServer:
         self.file_requests: list[tuple[str, str | None]] = []
         self._server: ThreadingHTTPServer | None = None
         self.connections: set[Any] = set()
+        #: Benchmark speed-up: rendered records and filtered lists, when not None.
+        self.cache: dict[Any, dict[str, Any]] | None = None
+        self.lists: dict[Any, Any] = {}
 
     # -- to implement --
     def handle(self, handler: Handler, path: str, query: dict[str, str]) -> None:

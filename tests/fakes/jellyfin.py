@@ -73,7 +73,6 @@ class FakeJellyfin(FakeServer):
             or query.get("api_key") or query.get("ApiKey")
         return given == self.secret
 
-    cache: dict[tuple[str, int], dict[str, Any]] | None = None  # benchmark speed-up
 
     def record(self, library: FakeLibrary, item: FakeItem) -> dict[str, Any]:
         if self.cache is not None:
@@ -145,12 +144,18 @@ class FakeJellyfin(FakeServer):
             if library is None:
                 handler.send_json({"Items": [], "TotalRecordCount": 0, "StartIndex": 0})
                 return
-            types = set((query.get("IncludeItemTypes") or "Movie,Episode").split(","))
-            pairs = [(library, i) for i in library.items
-                     if ("Episode" if i.kind == "episode" else "Movie") in types]
             since = query.get("MinDateLastSaved")
-            if since:
-                pairs = [(lib, i) for lib, i in pairs if iso(i.updated) >= since]
+            memo_key = (library.key, query.get("IncludeItemTypes"), since)
+            if self.cache is not None and memo_key in self.lists:
+                pairs = self.lists[memo_key]
+            else:
+                types = set((query.get("IncludeItemTypes") or "Movie,Episode").split(","))
+                pairs = [(library, i) for i in library.items
+                         if ("Episode" if i.kind == "episode" else "Movie") in types]
+                if since:
+                    pairs = [(lib, i) for lib, i in pairs if iso(i.updated) >= since]
+                if self.cache is not None:
+                    self.lists[memo_key] = pairs
         start = int(query.get("StartIndex") or 0)
         limit = int(query["Limit"]) if query.get("Limit") else len(pairs)
         page = pairs[start:start + limit]

@@ -63,7 +63,6 @@ def plex_streams(item: FakeItem) -> list[dict[str, Any]]:
 class FakePlex(FakeServer):
     """Plex's library API over a set of FakeLibrary objects."""
 
-    cache: dict[tuple[str, int, bool], dict[str, Any]] | None = None  # benchmark speed-up
 
     def metadata(self, library: FakeLibrary, item: FakeItem, streams: bool) -> dict[str, Any]:
         if self.cache is not None:
@@ -157,10 +156,16 @@ class FakePlex(FakeServer):
                  "thumb": f"/library/metadata/{show_key(name)}/thumb/1"}
                 for name, item in shows.items()]
         else:
-            wanted = {"1": "movie", "4": "episode"}.get(kind or "")
-            records = [i for i in library.items if wanted is None or i.kind == wanted]
-            if since is not None:
-                records = [i for i in records if i.updated >= int(since)]
+            memo_key = (library.key, kind, since)
+            if self.cache is not None and memo_key in self.lists:
+                records = self.lists[memo_key]
+            else:
+                wanted = {"1": "movie", "4": "episode"}.get(kind or "")
+                records = [i for i in library.items if wanted is None or i.kind == wanted]
+                if since is not None:
+                    records = [i for i in records if i.updated >= int(since)]
+                if self.cache is not None:
+                    self.lists[memo_key] = records
         total = len(records)
         size = int(size_raw) if size_raw is not None else total
         page = records[start:start + size]
