@@ -142,7 +142,7 @@ def test_incremental_sync_fetches_only_changes(product: Product, tmp_path: Path)
     assert mode3 == "mixed"
 
 
-@pytest.mark.parametrize("failure", ["401", "500", "html", "slow", "down"])
+@pytest.mark.parametrize("failure", ["401", "500", "html", "json-junk", "slow", "down"])
 def test_failed_scan_keeps_items_and_says_why(product: Product, tmp_path: Path,
                                               failure: str) -> None:
     source = product.source(tmp_path, timeout=0.5)
@@ -153,7 +153,8 @@ def test_failed_scan_keeps_items_and_says_why(product: Product, tmp_path: Path,
     library.add_source(source)
     expected = {"401": "rejected the credentials (HTTP 401)", "500": "answered HTTP 500",
                 "html": "not JSON (text/html", "slow": "did not answer within 0.5s",
-                "down": "cannot reach"}[failure]
+                "down": "cannot reach", "json-junk": "MediaContainer" if product.name == "plex"
+                else "lists no movie or show libraries"}[failure]
 
     async def scenario() -> tuple[Any, Any, Any]:
         ok = await library.scan(product.name)
@@ -289,3 +290,14 @@ def test_streams_carry_languages_channels_and_dispositions(product: Product,
     (sub,) = info.subtitle_streams
     assert (sub.index, sub.codec, sub.language, sub.forced, sub.is_text_subtitle) == \
         (3, "subrip", "fre", True, True)
+
+
+def test_unknown_library_names_fail_the_scan(product: Product, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError, match="lists no movie or show libraries named Cartoons"):
+        run(scan_once(product.source(tmp_path, libraries=["Cartoons"])))
+
+
+def test_libraries_selected_by_id(product: Product, tmp_path: Path) -> None:
+    key = product.fake.libraries[0].key
+    items = run(scan_once(product.source(tmp_path, libraries=[key])))
+    assert {i.metadata["library"] for i in items} == {"Movies"}

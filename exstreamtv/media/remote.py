@@ -198,6 +198,10 @@ class RemoteSource(MediaSource):
         """Sync every selected library; incremental after the first full pass."""
         self.last_sync = {"mode": "incremental", "fetched": 0, "requests": 0}
         libraries = self.selected(await self.libraries())
+        if not libraries:
+            named = f" named {', '.join(self.wanted)}" if self.wanted else ""
+            raise RemoteError(f"{self.where()} lists no movie or show libraries{named}; check "
+                              f"sources[{self.id}].libraries and the server's libraries")
         full_libraries = 0
         for library in libraries:
             since = self._watermark.get(library.key)

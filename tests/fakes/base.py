@@ -3,7 +3,7 @@
 A fake holds :class:`FakeLibrary` objects of :class:`FakeItem` records (a real media file
 each, probed once with ffprobe) and renders them in its product's wire format. Knobs make
 it misbehave the way real servers do: ``fail`` = ``"401"`` | ``"500"`` | ``"html"`` |
-``"slow"``; every request is recorded in ``requests``.
+``"json-junk"`` (JSON of the wrong shape) | ``"slow"``; every request is recorded in ``requests``.
 """
 
 from __future__ import annotations
@@ -225,6 +225,8 @@ class Handler(BaseHTTPRequestHandler):
         elif fail == "html":
             self.send_body(b"<!DOCTYPE html><html><head><title>Router login</title></head>"
                            b"<body>Please log in</body></html>", "text/html; charset=utf-8", 200)
+        elif fail == "json-junk":
+            self.send_json({"status": "maintenance", "message": "come back later"})
         else:
             return False
         return True
