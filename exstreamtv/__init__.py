@@ -33,6 +33,17 @@ from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
+from exstreamtv.media.remote import (  # noqa: E402
+    COMMON_OPTIONS as COMMON_REMOTE_OPTIONS,
+)
+from exstreamtv.media.remote import (  # noqa: E402
+    RemoteError,
+    RemoteLibrary,
+    RemoteSource,
+    collection_name,
+    genres_of,
+    replace_path,
+)
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
 from exstreamtv.scheduling.balance import SCHEMA as BALANCE_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.balance import BalanceScheduler  # noqa: E402
@@ -47,6 +58,7 @@ from exstreamtv.scheduling.options import epoch_option, parse_epoch, seed_option
 from exstreamtv.scheduling.sequences import ShuffledSequence, skip_missing  # noqa: E402
 from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
+from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
@@ -56,6 +68,7 @@ from exstreamtv.web.api import channel_summary, health_report  # noqa: E402
 
 __all__ = [
     "BALANCE_SCHEMA",
+    "COMMON_REMOTE_OPTIONS",
     "RANDOM_SCHEMA",
     "TIME_SLOTS_SCHEMA",
     "AudioChoice",
@@ -80,6 +93,9 @@ __all__ = [
     "OutputProfile",
     "PluginError",
     "RandomScheduler",
+    "RemoteError",
+    "RemoteLibrary",
+    "RemoteSource",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
@@ -95,11 +111,15 @@ __all__ = [
     "VisualInput",
     "__version__",
     "channel_summary",
+    "collection_name",
     "epoch_option",
     "escape_drawtext",
+    "genres_of",
     "health_report",
     "hookimpl",
     "parse_epoch",
+    "register_secret",
+    "replace_path",
     "seed_option",
     "skip_missing",
 ]

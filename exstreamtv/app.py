@@ -22,6 +22,7 @@ from exstreamtv.web import (
     iptv,
     live,
     openapi,
+    sources,
     streams,
 )
 from exstreamtv.web.common import error
@@ -39,8 +40,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
-    for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp, live.bp,
-                      openapi.bp, dashboard.bp):
+    for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
+                      sources.bp, live.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

@@ -109,7 +109,7 @@ class Hub:
         self.sessions.start()
         await self.host.acall("startup", hub=self)
         for source_id in list(self.library.sources):
-            self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+            self._start_scans(source_id)
         if watch and self.config.path is not None:
             self._watcher = ConfigWatcher(self.config.path, self.reload)
             self._watcher.start()
@@ -143,6 +143,15 @@ class Hub:
             return None
         self.library.add_source(source)
         return source
+
+    def _start_scans(self, source_id: str) -> None:
+        """The first scan of a source now, then every ``scan_interval_minutes`` (if > 0)."""
+        self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+        source = self.library.sources[source_id]
+        minutes = source.config.options.get("scan_interval_minutes") or 0
+        if minutes > 0:
+            self.spawn(self.library.rescan_periodically(source_id, float(minutes)),
+                       name=f"rescan-{source_id}")
 
     # -- reload ------------------------------------------------------------------
 
@@ -186,11 +195,20 @@ class Hub:
         for source_id in old_sources.keys() - new_sources.keys():
             await self.library.remove_source(source_id)
         for source_id, source_config in new_sources.items():
-            if old_sources.get(source_id) != source_config:
-                if source_id in old_sources:
+            previous_config = old_sources.get(source_id)
+            if previous_config != source_config:
+                # Same id and type (e.g. a new token): the new source takes over the known
+                # items until its first scan succeeds; a failed scan wipes nothing.
+                previous = self.library.sources.get(source_id)
+                if previous_config is not None and previous_config.type != source_config.type:
                     await self.library.remove_source(source_id)
+                    previous = None
                 if self._add_source(source_config) is not None:
-                    self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
+                    if previous is not None:
+                        await previous.close()
+                    self._start_scans(source_id)
+                elif previous is not None:
+                    await self.library.remove_source(source_id)
         touched = await self.channels.apply_config(old, new)
         await self.database.apply_config(old, new)
         status = self.config_status

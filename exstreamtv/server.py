@@ -12,6 +12,7 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
+from exstreamtv import secrets
 from exstreamtv.app import create_app
 from exstreamtv.config.loader import load_config, parse_yaml, plugin_settings
 from exstreamtv.config.model import Config
@@ -29,6 +30,7 @@ def setup_logging(level: int = logging.INFO) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
     )
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+    secrets.install()
 
 
 def load_everything(path: str | Path) -> tuple[Config, PluginHost, Registry]:

@@ -10,6 +10,8 @@ a worked example for third-party plugins. Installed as the package
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.sources.local",
     "exstreamtv_plugins.sources.demo",
+    "exstreamtv_plugins.sources.plex",
+    "exstreamtv_plugins.sources.jellyfin",
     "exstreamtv_plugins.schedulers.ordered",
     "exstreamtv_plugins.schedulers.shuffle",
     "exstreamtv_plugins.schedulers.random_pick",

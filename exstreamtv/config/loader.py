@@ -273,13 +273,17 @@ def _check_references(
     registry: Registry | None, problems: list[ConfigProblem],
 ) -> None:
     known = {s.id for s in sources}
+    source_ids = set(known)
     for s in sources:
         for name in s.options.get("collections", {}) or {}:
             known.add(str(name))
     for i, channel in channels:
         refs = collection_references(dict(channel.schedule.options), ["channels", i, "schedule"])
         for path, name in refs:
-            if name not in known:
+            # "<source id>:<kind>:<name>" names a collection a source builds while scanning
+            # (a Plex show, a Jellyfin genre); only the source id can be checked here.
+            prefix = name.partition(":")[0]
+            if name not in known and not (":" in name and prefix in source_ids):
                 problems.append(
                     ConfigProblem(
                         format_path(path),

@@ -50,6 +50,7 @@ class Library:
     version: int = 0
     scan_listeners: list[ScanListener] = field(default_factory=list)
     _ready: dict[str, asyncio.Event] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def _ready_event(self, name: str) -> asyncio.Event:
         if name not in self._ready:
@@ -71,7 +72,37 @@ class Library:
             await source.close()
 
     async def scan(self, source_id: str) -> SourceStatus:
-        """Scan one source; on failure its known items are kept and the error recorded."""
+        """Scan one source; on failure its known items are kept and the error recorded.
+
+        Scans of one source never overlap: a second request waits for the running one.
+        """
+        lock = self._locks.setdefault(source_id, asyncio.Lock())
+        async with lock:
+            return await self._scan(source_id)
+
+    async def rescan_periodically(self, source_id: str, minutes: float,
+                                  retry_seconds: float = 30.0) -> None:
+        """Scan ``source_id`` every ``minutes``; after a failure retry sooner (30 s, doubling).
+
+        Ends when the source is removed or replaced (a config reload starts a new loop).
+        """
+        source = self.sources.get(source_id)
+        interval = minutes * 60.0
+        failures = 0
+        while True:
+            status = self.status.get(source_id)
+            delay = interval
+            if status is not None and status.state == "error":
+                delay = min(interval, retry_seconds * 2 ** min(failures, 8))
+                failures += 1
+            else:
+                failures = 0
+            await asyncio.sleep(delay)
+            if source is None or self.sources.get(source_id) is not source:
+                return
+            await self.scan(source_id)
+
+    async def _scan(self, source_id: str) -> SourceStatus:
         source = self.sources[source_id]
         status = self.status.setdefault(source_id, SourceStatus())
         previous_state = status.state
@@ -134,7 +165,12 @@ class Library:
         ]
 
     async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
-        """Wait until the collection's source finished its first scan."""
+        """Wait until the collection's source finished its first scan.
+
+        ``<source id>:<kind>:<name>`` collections (a show, a genre) wait for their source.
+        """
+        if name not in self.sources:
+            name = name.partition(":")[0]
         if name not in self.sources:
             return True
         try:

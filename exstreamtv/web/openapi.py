@@ -43,6 +43,9 @@ ROUTES: tuple[Route, ...] = (
     Route("post", "/api/backups", "Create a backup now", token=True),
     Route("post", "/api/backups/{name}/restore", "Restore a backup (a pre-restore backup is "
           "taken first)", token=True, params=(("name", "string"),)),
+    Route("get", "/api/sources", "Media sources with their scan status", token=True),
+    Route("post", "/api/sources/{source_id}/scan", "Scan a source now", token=True,
+          params=(("source_id", "string"),)),
     Route("get", "/api/events/stream", "Live events (server-sent events)", token=True,
           content="text/event-stream"),
     Route("get", "/api/openapi.json", "This document"),

@@ -1,7 +1,8 @@
 """``type: local``: media files in a folder, scanned recursively and probed.
 
 Options: ``path`` (the folder), ``extensions`` (which files count as media),
-``probe_concurrency`` (how many files are probed at once). An unreadable file is
+``probe_concurrency`` (how many files are probed at once), ``scan_interval_minutes``
+(rescan every N minutes; 0, the default, scans only at start, on reload and on request). An unreadable file is
 skipped with a logged reason; a missing folder fails the scan with what to do.
 """
 
@@ -29,6 +30,7 @@ SCHEMA = {
     vol.Required("path"): str,
     vol.Optional("extensions", default=DEFAULT_EXTENSIONS): [str],
     vol.Optional("probe_concurrency", default=4): vol.All(int, vol.Range(min=1, max=32)),
+    vol.Optional("scan_interval_minutes", default=0): vol.All(vol.Coerce(float), vol.Range(min=0)),
 }
 
 
