@@ -27,8 +27,10 @@ from exstreamtv.events import (  # noqa: E402
     HealthEvent,
     SessionEvent,
 )
+from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
-from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
+from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, test_encode  # noqa: E402
+from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
@@ -50,6 +52,8 @@ __all__ = [
     "ChannelConfig",
     "ChannelEvent",
     "ConfigEvent",
+    "DefaultAudioPicker",
+    "DefaultSubtitlePicker",
     "EncoderPreset",
     "ErrorScreenRequest",
     "Event",
@@ -76,4 +80,6 @@ __all__ = [
     "__version__",
     "escape_drawtext",
     "hookimpl",
+    "listed_encoders",
+    "test_encode",
 ]

@@ -12,6 +12,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.sources.demo",
     "exstreamtv_plugins.schedulers.ordered",
     "exstreamtv_plugins.encoders.software",
+    "exstreamtv_plugins.encoders.hardware",
+    "exstreamtv_plugins.encoders.auto",
     "exstreamtv_plugins.pickers.audio",
     "exstreamtv_plugins.pickers.subtitles",
     "exstreamtv_plugins.error_screens.visual",

@@ -69,7 +69,8 @@ class MediaInput:
     ``video_stream``/``audio_stream`` are absolute stream indexes in the input; None
     means the input has none and a slate or silence is generated instead.
     ``audio_filter`` comes from the audio picker (a downmix), ``video_filters`` and
-    ``overlay_stream`` from the subtitle picker (burn-in).
+    ``overlay_stream`` from the subtitle picker (burn-in): an image subtitle stream of
+    the input, or of ``overlay_input`` (a sidecar file) when set.
     """
 
     location: str
@@ -148,6 +149,25 @@ def _output_args(
     return args
 
 
+def _subtitle_chain(source: MediaInput, overlay_index: int) -> str:
+    """Burn-in filters ending with a comma (or nothing).
+
+    Text: the picker's filters (``subtitles=...``), which read the file themselves, so
+    frames are shifted to file time around them when playing from an offset. Image:
+    the subtitle stream scaled to the picture (``scale2ref``) and overlaid.
+    """
+    chain = ",".join(source.video_filters)
+    if chain and source.offset > 0.01:
+        chain = f"setpts=PTS+{source.offset:.3f}/TB,{chain},setpts=PTS-STARTPTS"
+    if source.overlay_stream is None:
+        return f"{chain}," if chain else ""
+    sub_ref = f"[{overlay_index}:{source.overlay_stream}]"
+    return (
+        f"{chain or 'null'}[vmain];{sub_ref}[vmain]scale2ref=w=main_w:h=main_h[vsub][vref];"
+        "[vref][vsub]overlay=0:0:eof_action=pass,"
+    )
+
+
 def build_command(
     ffmpeg: str,
     source: MediaInput | GeneratedInput,
@@ -185,19 +205,14 @@ def build_command(
         next_input += 1
     else:
         audio_ref = f"[0:{source.audio_stream}]"
-    overlay = ""
-    if source.overlay_stream is not None:
-        if source.overlay_input:
-            argv += ["-i", source.overlay_input]
-            sub_ref = f"[{next_input}:{source.overlay_stream}]"
-            next_input += 1
-        else:
-            sub_ref = f"[0:{source.overlay_stream}]"
-        overlay = f"[vsub];[vsub]{sub_ref}overlay=(W-w)/2:H-h,"
-    pre_filters = ",".join(source.video_filters)
-    vchain = f"{video_ref}{pre_filters + ',' if pre_filters else ''}"
-    if overlay:
-        vchain = f"{video_ref}{pre_filters or 'null'}{overlay}"
+    overlay_index = 0
+    if source.overlay_stream is not None and source.overlay_input:
+        if source.offset > 0.01:
+            argv += ["-ss", f"{source.offset:.3f}"]
+        argv += ["-i", source.overlay_input]
+        overlay_index = next_input
+        next_input += 1
+    vchain = f"{video_ref}{_subtitle_chain(source, overlay_index)}"
     graph = (
         f"{vchain}{_scale_chain(profile, preset)}[vout];"
         f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]"

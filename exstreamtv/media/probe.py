@@ -23,6 +23,8 @@ from exstreamtv.media.models import MediaInfo, StreamInfo
 log = logging.getLogger(__name__)
 
 SIDECAR_EXTENSIONS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt", ".sub": "microdvd"}
+#: PyAV codec names that differ from ffprobe's.
+_PYAV_CODECS = {"srt": "subrip"}
 _SDH_TITLE = re.compile(r"\b(sdh|cc|hearing[ -]impaired|hi)\b", re.IGNORECASE)
 
 
@@ -129,7 +131,8 @@ def probe_with_pyav(location: str) -> MediaInfo:
                 StreamInfo(
                     index=st.index,
                     type=st.type,
-                    codec=getattr(ctx, "name", None) or "unknown",
+                    codec=_PYAV_CODECS.get(getattr(ctx, "name", None) or "unknown",
+                                           getattr(ctx, "name", None) or "unknown"),
                     language=normalize_language(meta.get("language")),
                     title=meta.get("title"),
                     channels=getattr(ctx, "channels", None) if st.type == "audio" else None,
