@@ -29,7 +29,7 @@ from exstreamtv.events import (  # noqa: E402
 )
 from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
-from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, test_encode  # noqa: E402
+from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_encode  # noqa: E402
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
@@ -43,6 +43,7 @@ from exstreamtv.scheduling.base import (  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
+    drawtext_problem,
     escape_drawtext,
 )
 
@@ -78,8 +79,9 @@ __all__ = [
     "SubtitleConfig",
     "VisualInput",
     "__version__",
+    "drawtext_problem",
     "escape_drawtext",
     "hookimpl",
     "listed_encoders",
-    "test_encode",
+    "trial_encode",
 ]

@@ -194,3 +194,50 @@ def image_subtitled(seconds: float = 4.0) -> Path:
         container.close()
         os.replace(part, out)
         return out
+
+
+def _render(out: Path, inputs: list[str], codecs: list[str]) -> None:
+    part = Path(str(out) + ".part")
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-y", *inputs, *codecs,
+                    "-f", {"mkv": "matroska", "m4a": "mp4", "ts": "mpegts"}.get(out.suffix[1:], out.suffix[1:]),
+                    str(part)], check=True)
+    os.replace(part, out)
+
+
+def bad_input_folder() -> Path:
+    """A channel's worth of awkward files (cached): see the test using it for the list."""
+    folder = MEDIA_CACHE / "bad-input"
+    with _lock("bad-input"):
+        folder.mkdir(parents=True, exist_ok=True)
+        video = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"]
+        h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"]
+        aac = ["-c:a", "aac", "-b:a", "64k"]
+
+        def tone(freq: int) -> list[str]:
+            return ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100"]
+
+        items: dict[str, Any] = {
+            "b-no-audio.mp4": (video, [*h264, "-t", "2"]),
+            "c-no-video.m4a": (tone(1000), [*aac, "-t", "2", "-metadata:s:a:0", "language=eng"]),
+            "e-unknown-language.mkv": (video + tone(440),
+                                       [*h264, *aac, "-t", "2", "-metadata:s:a:0", "language=qqq"]),
+        }
+        for name, (inputs, codecs) in items.items():
+            if not (folder / name).exists():
+                _render(folder / name, inputs, codecs)
+        multi = folder / "a-multitrack.mkv"
+        if not multi.exists():
+            multi.write_bytes(multitrack().read_bytes())
+        damaged = folder / "d-damaged.ts"
+        if not damaged.exists():
+            src = folder / "d-source.ts"
+            _render(src, video + tone(440), [*h264, *aac, "-t", "3"])
+            data = bytearray(src.read_bytes())
+            middle = len(data) // 2
+            data[middle:middle + 20000] = os.urandom(20000)
+            damaged.write_bytes(bytes(data))
+            src.unlink()
+        images = folder / "f-image-subtitles.mkv"
+        if not images.exists():
+            images.write_bytes(image_subtitled(2.0).read_bytes())
+    return folder

@@ -49,7 +49,7 @@ def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
     return frozenset(names)
 
 
-def test_encode(ffmpeg: str, preset: EncoderPreset, timeout: float = 20.0) -> str | None:
+def trial_encode(ffmpeg: str, preset: EncoderPreset, timeout: float = 20.0) -> str | None:
     """Encode one frame with ``preset`` through the real argv builder.
 
     Returns None when it worked, else ffmpeg's last error line (why the encoder

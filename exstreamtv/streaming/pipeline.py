@@ -321,7 +321,7 @@ class ChannelPipeline:
         """A hardware encoder died before its first second: HARDWARE_ERROR, go software."""
         cause = first_error("\n".join(seg.process.stderr_tail)) or "no output"
         message = f"encoder {self.planner.preset.name} failed to start ({cause}); using software"
-        log.error("Channel %d: %s", self.number, message)
+        log.error("Channel %d: HARDWARE_ERROR: %s", self.number, message)
         self.planner.use_software()
         self.bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
                                      channel=self.number))

@@ -100,13 +100,22 @@ class ItemPlanner:
             overlay_input=subs.overlay_input if subs else None,
         )
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
+        notes = []
+        if video_stream is None:
+            notes.append("no video stream; showing a slate")
+        if audio is not None:
+            notes.append(f"audio: {audio.reason}")
+        if subs is not None:
+            notes.append(f"subtitles: {subs.reason}")
+        log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
+                 "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
 
     def error_screen(self, reason: str, duration: float | None) -> Plan:
         """The command for the channel's error screen showing ``reason``."""
         cfg = self.channel.ffmpeg.error_screen
         request = ErrorScreenRequest(reason, self.channel.name, self.channel.number,
-                                     self.profile, cfg)
+                                     self.profile, cfg, self.tools.ffmpeg)
         visual = self._component_input("error_screen", cfg.visual, request, "slate")
         audio = self._component_input("error_audio", cfg.audio, request, "silent")
         assert isinstance(visual, VisualInput)

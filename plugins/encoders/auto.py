@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from exstreamtv import EncoderPreset, hookimpl, listed_encoders, test_encode
+from exstreamtv import EncoderPreset, hookimpl, listed_encoders, trial_encode
 
 from .hardware import HARDWARE
 from .software import software_preset
@@ -34,7 +34,7 @@ def detect(ffmpeg: str) -> str:
         for name, (codec, factory) in HARDWARE.items():
             if codec not in listed:
                 continue
-            error = test_encode(ffmpeg, factory({}))
+            error = trial_encode(ffmpeg, factory({}))
             if error is None:
                 choice = name
                 break

@@ -1,0 +1,120 @@
+"""Encoders: golden argv per preset, a real software encode, auto detection, hardware fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from exstreamtv_plugins.encoders import auto
+from exstreamtv_plugins.encoders.hardware import (
+    nvenc_preset,
+    qsv_preset,
+    vaapi_preset,
+    videotoolbox_preset,
+)
+from exstreamtv_plugins.encoders.software import software_preset
+
+from exstreamtv.ffmpeg.audio_picker import DOWNMIX
+from exstreamtv.ffmpeg.command import (
+    GeneratedInput,
+    MediaInput,
+    OutputProfile,
+    ServiceInfo,
+    build_command,
+)
+from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_encode
+from tests.helpers import decode_errors
+from tests.media_files import ffprobe_streams
+
+GOLDEN = Path(__file__).parent / "golden"
+PROFILE = OutputProfile(width=1280, height=720, fps=30, video_bitrate_kbps=3000,
+                        keyframe_seconds=2.0, audio_bitrate_kbps=160)
+SERVICE = ServiceInfo(7, "Movies")
+MEDIA = MediaInput("/media/Movie (2001).mkv", offset=12.5, duration=100.0, video_stream=0,
+                   audio_stream=1, audio_filter=DOWNMIX[("5.1", 2)])
+SCREEN = GeneratedInput(("-f", "lavfi", "-i", "color=c=0x101830:s=1280x720:r=30"),
+                        ("-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"), 5.0)
+
+PRESETS = {
+    "software": software_preset({}),
+    "nvenc": nvenc_preset({}),
+    "vaapi": vaapi_preset({}),
+    "qsv": qsv_preset({}),
+    "videotoolbox": videotoolbox_preset({}),
+    "vaapi-decode": vaapi_preset({"device": "/dev/dri/renderD129", "hwaccel_decode": True,
+                                  "preset": "ignored: an x264 option"}),
+}
+
+
+def golden_text(preset: EncoderPreset) -> str:
+    media = build_command("ffmpeg", MEDIA, PROFILE, preset, SERVICE)
+    screen = build_command("ffmpeg", SCREEN, PROFILE, preset, SERVICE)
+    return "# media item\n" + "\n".join(media) + "\n# error screen\n" + "\n".join(screen) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_golden_argv(name):
+    path = GOLDEN / f"encoder_{name}.txt"
+    text = golden_text(PRESETS[name])
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"argv changed; UPDATE_GOLDEN=1 rewrites {path}"
+
+
+def test_hardware_presets_say_so():
+    assert not PRESETS["software"].hardware
+    assert all(PRESETS[n].hardware for n in ("nvenc", "vaapi", "qsv", "videotoolbox"))
+
+
+def test_software_encoder_runs_for_real(tmp_path):
+    small = OutputProfile(width=320, height=180, fps=25, video_bitrate_kbps=300,
+                          keyframe_seconds=1.0, audio_bitrate_kbps=64)
+    source = GeneratedInput(("-f", "lavfi", "-i", "testsrc2=s=640x360:r=30"),
+                            ("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"), 2.0)
+    argv = build_command("ffmpeg", source, small, software_preset({}),
+                         SERVICE)
+    proc = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    out = tmp_path / "sw.ts"
+    out.write_bytes(proc.stdout)
+    video, audio = ffprobe_streams(out)
+    assert (video["codec_name"], video["profile"], video["width"], video["r_frame_rate"]) == \
+        ("h264", "High", 320, "25/1")
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("aac", "48000", 2)
+    code, errors = decode_errors(str(out), 5)
+    assert code == 0 and errors == ""
+
+
+def test_listed_encoders_and_trial_encode():
+    listed = listed_encoders("ffmpeg")
+    assert "libx264" in listed and "aac" in listed
+    assert trial_encode("ffmpeg", software_preset({})) is None
+    error = trial_encode("ffmpeg", vaapi_preset({"device": "/dev/dri/does-not-exist"}))
+    assert error is not None and "[error]" in error
+
+
+def test_auto_picks_a_working_encoder_and_caches_it(monkeypatch):
+    auto._chosen.clear()
+    calls: list[str] = []
+    real = auto.trial_encode
+
+    def counting(ffmpeg: str, preset: EncoderPreset) -> str | None:
+        calls.append(preset.name)
+        return real(ffmpeg, preset)
+
+    monkeypatch.setattr(auto, "trial_encode", counting)
+    chosen = auto.detect("ffmpeg")
+    listed = listed_encoders("ffmpeg")
+    # every listed hardware encoder was tried, in order, until one worked
+    tried = [n for n, (codec, _f) in auto.HARDWARE.items() if codec in listed]
+    assert calls == tried[: len(calls)]
+    if chosen == "software":
+        assert calls == tried
+    else:
+        assert trial_encode("ffmpeg", auto.HARDWARE[chosen][1]({})) is None
+    preset = auto.auto_preset({"preset": "ultrafast"}, type("T", (), {"ffmpeg": "ffmpeg"})())
+    assert preset.name == chosen
+    assert auto.detect("ffmpeg") == chosen
+    assert len(calls) == len(tried[: len(calls)]), "detection ran twice"
