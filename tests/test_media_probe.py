@@ -59,8 +59,9 @@ def test_sdh_from_title_only(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0", "-c", "copy",
                     "-disposition:s:1", "0", "-metadata:s:s:1", "title=English CC",
                     str(out)], check=True)
-    info = asyncio.run(probe(str(out), FFPROBE))
-    assert [s.hearing_impaired for s in info.subtitle_streams] == [False, True, False]
+    for engine in ("ffprobe", "pyav"):
+        info = asyncio.run(probe(str(out), FFPROBE, engine))
+        assert [s.hearing_impaired for s in info.subtitle_streams] == [False, True, False]
 
 
 def test_sidecar_subtitles_with_language_and_flags(tmp_path):
@@ -84,8 +85,9 @@ def test_pyav_probe_agrees_with_ffprobe():
     path = str(multitrack())
     a = asyncio.run(probe(path, FFPROBE))
     b = probe_with_pyav(path)
-    keys = ("type", "codec", "language", "channels", "default", "forced", "hearing_impaired",
-            "comment")
+    keys = ("type", "codec", "language", "channels", "channel_layout", "sample_rate", "width",
+            "height", "fps", "pix_fmt", "default", "forced", "hearing_impaired", "comment")
+    assert abs(a.duration - b.duration) < 0.05
     assert [tuple(getattr(s, k) for k in keys) for s in a.streams] == \
         [tuple(getattr(s, k) for k in keys) for s in b.streams]
 
@@ -154,3 +156,16 @@ def test_probe_many_is_bounded_and_reports_failures(tmp_path):
     assert isinstance(results[str(bad)], MediaError)
     assert all(not isinstance(results[p], MediaError) for p in paths[:-1])
     assert peak == 3
+
+
+def test_probe_many_in_process(tmp_path):
+    paths = []
+    for i in range(4):
+        link = tmp_path / f"f{i}.mkv"
+        link.symlink_to(multitrack())
+        paths.append(str(link))
+    (tmp_path / "bad.mkv").write_bytes(b"\0" * 100)
+    paths.append(str(tmp_path / "bad.mkv"))
+    results = asyncio.run(probe_many(paths, FFPROBE, concurrency=2, engine="pyav"))
+    assert isinstance(results[paths[-1]], MediaError)
+    assert all(len(results[p].streams) == 7 for p in paths[:-1])  # type: ignore[union-attr]
