@@ -108,18 +108,32 @@ class FFmpegProcess:
         proc = self._proc
         if proc is None:
             return
+        # Keep reading stdout while waiting: asyncio's wait() only returns once the pipes
+        # are closed, and a paused (unread, full) stdout pipe never sees its EOF.
+        drain = asyncio.get_running_loop().create_task(self._discard_stdout())
         if proc.returncode is None:
             self.send_signal(signal.SIGCONT)
             self.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                self.send_signal(signal.SIGKILL)
-                await proc.wait()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            self.send_signal(signal.SIGKILL)
+            await proc.wait()
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await drain
         if self._stderr_task is not None and not self._stderr_task.done():
             self._stderr_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._stderr_task
+
+    async def _discard_stdout(self) -> None:
+        if self._proc is None or self._proc.stdout is None:
+            return
+        with contextlib.suppress(Exception):
+            while await self._proc.stdout.read(1 << 16):
+                pass
 
     def failure_report(self, lines: int = 20) -> str:
         """The last stderr lines, for a log message when ffmpeg failed."""
