@@ -110,3 +110,15 @@ def test_failing_hardware_encoder_falls_back_to_software(tmp_path, make_server, 
     assert server.get("/api/channels/1").json()["pipeline"]["encoder"] == "software"
     assert "HARDWARE_ERROR: encoder vaapi failed to start" in server.log
     assert "no-such-device" in server.log
+
+
+def test_auto_encoder_is_detected_at_start(tmp_path, make_server, clips):
+    config = base_config(tmp_path, clips)
+    config["ffmpeg"] = {**config["ffmpeg"], "encoder": "auto"}
+    server = make_server(config)
+    # detected by the plugin's startup hook, before any viewer
+    chosen = server.wait_for(lambda: "Encoder auto: using" in server.log and server.log, 20)
+    name = chosen.split("Encoder auto: using ")[1].split()[0]
+    code, errors = decode_errors(f"{server.url}/stream/channels/1.ts", 2)
+    assert code == 0 and errors == "", errors
+    assert server.get("/api/channels/1").json()["pipeline"]["encoder"] == name
