@@ -118,3 +118,14 @@ def test_auto_picks_a_working_encoder_and_caches_it(monkeypatch):
     assert preset.name == chosen
     assert auto.detect("ffmpeg") == chosen
     assert len(calls) == len(tried[: len(calls)]), "detection ran twice"
+
+
+def test_copy_mode_argv():
+    source = MediaInput("/media/a.mp4", duration=30.0, video_stream=0, audio_stream=2, copy=True)
+    argv = build_command("ffmpeg", source, PROFILE, PRESETS["vaapi"], SERVICE)
+    assert "-init_hw_device" not in argv
+    assert argv[argv.index("-i"):] == [
+        "-i", "/media/a.mp4", "-map", "0:0", "-map", "0:2", "-c", "copy",
+        "-bsf:v", "h264_mp4toannexb", "-t", "30.000", "-f", "mpegts",
+        "-mpegts_service_id", "7", "-metadata", "service_provider=ExStreamTV",
+        "-metadata", "service_name=Movies", "pipe:1"]

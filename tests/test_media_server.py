@@ -122,3 +122,21 @@ def test_auto_encoder_is_detected_at_start(tmp_path, make_server, clips):
     code, errors = decode_errors(f"{server.url}/stream/channels/1.ts", 2)
     assert code == 0 and errors == "", errors
     assert server.get("/api/channels/1").json()["pipeline"]["encoder"] == name
+
+
+def test_copy_mode_splices_matching_sources(tmp_path, make_server, clips):
+    # the clips are 320x180 25 fps H.264 with 48 kHz stereo AAC: the test profile exactly
+    config = base_config(tmp_path, clips)
+    config["ffmpeg"] = {**config["ffmpeg"], "copy": True}
+    server = make_server(config)
+    stream = record(f"{server.url}/stream/channels/1.ts", 10, tmp_path / "copy.ts")
+    assert "copy: the source matches the channel profile" in server.log
+    streams = ffprobe_streams(stream)
+    assert [(s["codec_name"], s.get("width"), s.get("sample_rate"), s.get("channels"))
+            for s in streams] == [("h264", 320, None, None), ("aac", None, "48000", 2)]
+    pkts = packets(stream)
+    video = [float(str(p["dts_time"])) for p in pkts if p["codec_type"] == "video"]
+    assert video[-1] - video[0] > 8
+    assert timing_problems(pkts) == []
+    code, errors = decode_errors(str(stream), video[-1] - video[0] - 1.0)
+    assert code == 0 and errors == "", errors

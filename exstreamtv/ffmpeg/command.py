@@ -82,6 +82,7 @@ class MediaInput:
     video_filters: tuple[str, ...] = ()
     overlay_stream: int | None = None
     overlay_input: str | None = None
+    copy: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -139,14 +140,17 @@ def _output_args(
     ]
     if duration is not None:
         args += ["-t", f"{max(duration, 0.04):.3f}"]
-    args += [
+    return args + _mux_args(service)
+
+
+def _mux_args(service: ServiceInfo) -> list[str]:
+    return [
         "-f", "mpegts",
         "-mpegts_service_id", str(service.number),
         "-metadata", f"service_provider={service.provider}",
         "-metadata", f"service_name={service.name}",
         "pipe:1",
     ]
-    return args
 
 
 def _subtitle_chain(source: MediaInput, overlay_index: int) -> str:
@@ -168,6 +172,15 @@ def _subtitle_chain(source: MediaInput, overlay_index: int) -> str:
     )
 
 
+def _copy_args(source: MediaInput, service: ServiceInfo) -> list[str]:
+    """Copy mode: the input's streams unchanged, H.264 in Annex B as MPEG-TS needs."""
+    args = ["-i", source.location, "-map", f"0:{source.video_stream}",
+            "-map", f"0:{source.audio_stream}", "-c", "copy", "-bsf:v", "h264_mp4toannexb"]
+    if source.duration is not None:
+        args += ["-t", f"{max(source.duration, 0.04):.3f}"]
+    return args + _mux_args(service)
+
+
 def build_command(
     ffmpeg: str,
     source: MediaInput | GeneratedInput,
@@ -177,7 +190,10 @@ def build_command(
 ) -> list[str]:
     """The complete argv for one item or error screen of a channel."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-stats",
-            "-stats_period", "1", *preset.init_args]
+            "-stats_period", "1"]
+    if isinstance(source, MediaInput) and source.copy:
+        return [*argv, *_copy_args(source, service)]  # no encoder, no device
+    argv += preset.init_args
     if isinstance(source, GeneratedInput):
         argv += [*source.video_args, *source.audio_args]
         pre = f"{source.video_filter}," if source.video_filter else ""

@@ -8,7 +8,7 @@ that all of a channel's segments share its output profile.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exstreamtv.config.model import ChannelConfig
 from exstreamtv.ffmpeg.command import (
@@ -20,6 +20,7 @@ from exstreamtv.ffmpeg.command import (
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
+from exstreamtv.media.models import MediaInfo
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
 from exstreamtv.scheduling.base import ScheduledItem
@@ -99,8 +100,11 @@ class ItemPlanner:
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
         )
+        copy = self._copy_reason(info, audio, subs, source)
+        if copy is not None:
+            source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
-        notes = []
+        notes = [copy] if copy else []
         if video_stream is None:
             notes.append("no video stream; showing a slate")
         if audio is not None:
@@ -110,6 +114,33 @@ class ItemPlanner:
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
+
+    def _copy_reason(self, info: MediaInfo | None, audio: AudioChoice | None,
+                     subs: SubtitleChoice | None, source: MediaInput) -> str | None:
+        """Why ``source`` can be copied untouched (``ffmpeg.copy``), or None.
+
+        Only from the start of a local file whose chosen H.264 video and AAC audio
+        already have the profile's size, frame rate, sample rate and channel count, with
+        nothing to burn in or mix down.
+        """
+        p = self.profile
+        if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
+            return None
+        if source.is_network or audio is None or audio.stream is None or audio.filter:
+            return None
+        if subs is not None and subs.stream is not None:
+            return None
+        videos = info.video_streams
+        if len(videos) != 1:
+            return None
+        v, a = videos[0], audio.stream
+        if (v.codec, v.width, v.height, v.pix_fmt) != ("h264", p.width, p.height, "yuv420p"):
+            return None
+        if v.fps is None or abs(v.fps - p.fps) > 0.01:
+            return None
+        if (a.codec, a.sample_rate, a.channels) != ("aac", p.sample_rate, p.audio_channels):
+            return None
+        return "copy: the source matches the channel profile"
 
     def error_screen(self, reason: str, duration: float | None) -> Plan:
         """The command for the channel's error screen showing ``reason``."""
