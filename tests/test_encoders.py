@@ -125,7 +125,11 @@ def test_copy_mode_argv():
     argv = build_command("ffmpeg", source, PROFILE, PRESETS["vaapi"], SERVICE)
     assert "-init_hw_device" not in argv
     assert argv[argv.index("-i"):] == [
-        "-i", "/media/a.mp4", "-map", "0:0", "-map", "0:2", "-c", "copy",
-        "-bsf:v", "h264_mp4toannexb", "-t", "30.000", "-f", "mpegts",
+        "-i", "/media/a.mp4", "-filter_complex",
+        "[0:2]aresample=48000:async=1:first_pts=0,"
+        "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[aout]",
+        "-map", "0:0", "-map", "[aout]", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
+        "-c:a", "aac", "-b:a", "160k", "-ac", "2", "-ar", "48000", "-t", "30.000", "-f", "mpegts",
+        "-pes_payload_size", "0",
         "-mpegts_service_id", "7", "-metadata", "service_provider=ExStreamTV",
         "-metadata", "service_name=Movies", "pipe:1"]

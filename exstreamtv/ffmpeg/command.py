@@ -144,8 +144,11 @@ def _output_args(
 
 
 def _mux_args(service: ServiceInfo) -> list[str]:
+    # One audio frame per PES (-pes_payload_size 0): the splicer continues each stream
+    # from its last PES timestamp plus one frame, which is only right when a PES is one
+    # frame (by default ffmpeg packs ~10 AAC frames into one PES).
     return [
-        "-f", "mpegts",
+        "-f", "mpegts", "-pes_payload_size", "0",
         "-mpegts_service_id", str(service.number),
         "-metadata", f"service_provider={service.provider}",
         "-metadata", f"service_name={service.name}",
@@ -172,10 +175,25 @@ def _subtitle_chain(source: MediaInput, overlay_index: int) -> str:
     )
 
 
-def _copy_args(source: MediaInput, service: ServiceInfo) -> list[str]:
-    """Copy mode: the input's streams unchanged, H.264 in Annex B as MPEG-TS needs."""
-    args = ["-i", source.location, "-map", f"0:{source.video_stream}",
-            "-map", f"0:{source.audio_stream}", "-c", "copy", "-bsf:v", "h264_mp4toannexb"]
+def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo) -> list[str]:
+    """Copy mode: the video unchanged (Annex B, as MPEG-TS needs), the audio re-encoded.
+
+    Audio goes through the normal chain (cheap), so its timestamps start cleanly at the
+    video's and priming samples or edit lists of the source cannot reorder them.
+    """
+    args = ["-i", source.location]
+    if source.audio_stream is None:
+        args += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
+        audio_ref = "[1:a]"
+    else:
+        audio_ref = f"[0:{source.audio_stream}]"
+    args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]",
+             "-map", f"0:{source.video_stream}", "-map", "[aout]",
+             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
+             "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
+             "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
+    if source.audio_stream is None:
+        args += ["-shortest"]
     if source.duration is not None:
         args += ["-t", f"{max(source.duration, 0.04):.3f}"]
     return args + _mux_args(service)
@@ -192,7 +210,7 @@ def build_command(
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-stats",
             "-stats_period", "1"]
     if isinstance(source, MediaInput) and source.copy:
-        return [*argv, *_copy_args(source, service)]  # no encoder, no device
+        return [*argv, *_copy_args(source, profile, service)]  # no video encoder, no device
     argv += preset.init_args
     if isinstance(source, GeneratedInput):
         argv += [*source.video_args, *source.audio_args]

@@ -100,7 +100,7 @@ class ItemPlanner:
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
         )
-        copy = self._copy_reason(info, audio, subs, source)
+        copy = self._copy_reason(info, subs, source)
         if copy is not None:
             source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
@@ -115,30 +115,25 @@ class ItemPlanner:
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
 
-    def _copy_reason(self, info: MediaInfo | None, audio: AudioChoice | None,
-                     subs: SubtitleChoice | None, source: MediaInput) -> str | None:
+    def _copy_reason(self, info: MediaInfo | None, subs: SubtitleChoice | None,
+                     source: MediaInput) -> str | None:
         """Why ``source`` can be copied untouched (``ffmpeg.copy``), or None.
 
-        Only from the start of a local file whose chosen H.264 video and AAC audio
-        already have the profile's size, frame rate, sample rate and channel count, with
-        nothing to burn in or mix down.
+        Only from the start of a local file whose one H.264 video stream already has the
+        profile's size and frame rate, with nothing to burn in. Audio is re-encoded anyway.
         """
         p = self.profile
         if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
             return None
-        if source.is_network or audio is None or audio.stream is None or audio.filter:
-            return None
-        if subs is not None and subs.stream is not None:
+        if source.is_network or (subs is not None and subs.stream is not None):
             return None
         videos = info.video_streams
         if len(videos) != 1:
             return None
-        v, a = videos[0], audio.stream
+        v = videos[0]
         if (v.codec, v.width, v.height, v.pix_fmt) != ("h264", p.width, p.height, "yuv420p"):
             return None
         if v.fps is None or abs(v.fps - p.fps) > 0.01:
-            return None
-        if (a.codec, a.sample_rate, a.channels) != ("aac", p.sample_rate, p.audio_channels):
             return None
         return "copy: the source matches the channel profile"
 
