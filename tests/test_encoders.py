@@ -133,3 +133,36 @@ def test_copy_mode_argv():
         "-pes_payload_size", "0",
         "-mpegts_service_id", "7", "-metadata", "service_provider=ExStreamTV",
         "-metadata", "service_name=Movies", "pipe:1"]
+
+
+def test_copy_only_when_the_source_matches(tmp_path):
+    import asyncio
+
+    from exstreamtv.ffmpeg.locate import find_ffmpeg
+    from exstreamtv.media.models import MediaItem
+    from exstreamtv.media.probe import probe
+    from exstreamtv.scheduling.base import ScheduledItem
+    from exstreamtv.server import load_everything
+    from exstreamtv.streaming.planner import ItemPlanner
+    from tests.helpers import base_config, clips_folder, write_config
+    from tests.media_files import multitrack
+
+    clips = clips_folder("basic", 3, 4.0)
+
+    def plan(path: str, offset: float = 0.0, **ffmpeg: object) -> list[str]:
+        config = base_config(tmp_path, clips)
+        config["ffmpeg"] = {**config["ffmpeg"], "copy": True, **ffmpeg}
+        cfg, _host, registry = load_everything(write_config(tmp_path / "c.yaml", config))
+        info = asyncio.run(probe(path, "ffprobe"))
+        item = MediaItem("i", "clips", "t", path, info.duration, info)
+        entry = ScheduledItem(item=item, start=0.0, duration=info.duration)
+        return ItemPlanner(cfg.channels[0], registry, find_ffmpeg()).media(entry, offset).argv
+
+    clip = str(clips / "clip-01.mp4")
+    assert "copy" in plan(clip)
+    assert "copy" not in plan(clip, offset=1.0)  # not from its start
+    assert "copy" not in plan(clip, video={"width": 640, "height": 360})  # other size
+    assert "copy" not in plan(clip, video={"fps": 30})  # other frame rate
+    burn = {"subtitles": {"mode": "burn", "languages": ["eng"]}}
+    assert "copy" in plan(str(multitrack()))  # 320x180 25 fps, subtitles not burned
+    assert "copy" not in plan(str(multitrack()), **burn)  # subtitles to burn in
