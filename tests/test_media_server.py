@@ -97,6 +97,8 @@ def test_awkward_media_plays_as_one_uniform_stream(tmp_path, make_server):
     assert "text subtitles wanted in eng but only image ones exist" in log
     assert "'a-multitrack' from" in log and "audio: language fra" in log
     assert "subtitles: language eng, text" in log
+    assert "'d-damaged' has damaged data; played what could be decoded (ffmpeg: " in log
+    assert "'a-multitrack' has damaged" not in log and "'b-no-audio' has damaged" not in log
 
 
 def test_failing_hardware_encoder_falls_back_to_software(tmp_path, make_server, clips):

@@ -276,6 +276,10 @@ class ChannelPipeline:
         complete = result.reason == "eof" and result.produced >= seg.duration - 1.0
         if complete or seg.kind == "error":
             self._entry_failures = 0
+            damage = first_error("\n".join(seg.process.stderr_tail)) if seg.kind == "program" else None
+            if damage and "[error]" in damage:
+                log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
+                            "(ffmpeg: %s)", self.number, seg.plan.title, damage)
             if seg.kind == "program" and self.failures:
                 log.info("Channel %d: playing normally again", self.number)
                 self.failures = 0
