@@ -28,8 +28,10 @@ from exstreamtv.events import (  # noqa: E402
     HealthEvent,
     SessionEvent,
 )
+from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
-from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
+from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_encode  # noqa: E402
+from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
@@ -62,6 +64,7 @@ from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
+    drawtext_problem,
     escape_drawtext,
 )
 from exstreamtv.web.api import channel_summary, health_report  # noqa: E402
@@ -77,6 +80,8 @@ __all__ = [
     "ChannelConfig",
     "ChannelEvent",
     "ConfigEvent",
+    "DefaultAudioPicker",
+    "DefaultSubtitlePicker",
     "EncoderPreset",
     "ErrorScreenRequest",
     "Event",
@@ -112,14 +117,17 @@ __all__ = [
     "__version__",
     "channel_summary",
     "collection_name",
+    "drawtext_problem",
     "epoch_option",
     "escape_drawtext",
     "genres_of",
     "health_report",
     "hookimpl",
+    "listed_encoders",
     "parse_epoch",
     "register_secret",
     "replace_path",
     "seed_option",
     "skip_missing",
+    "trial_encode",
 ]

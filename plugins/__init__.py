@@ -18,6 +18,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.schedulers.time_slots",
     "exstreamtv_plugins.schedulers.balance",
     "exstreamtv_plugins.encoders.software",
+    "exstreamtv_plugins.encoders.hardware",
+    "exstreamtv_plugins.encoders.auto",
     "exstreamtv_plugins.pickers.audio",
     "exstreamtv_plugins.pickers.subtitles",
     "exstreamtv_plugins.error_screens.visual",

@@ -331,6 +331,7 @@ def _ffmpeg_model(d: Mapping[str, Any]) -> model.FFmpegConfig:
         ffprobe_path=d["ffprobe_path"],
         encoder=d["encoder"],
         encoder_options=dict(d["encoder_options"]),
+        copy=d["copy"],
         video=model.VideoProfile(**d["video"]),
         audio=model.AudioConfig(**audio),
         subtitles=model.SubtitleConfig(**subtitles),

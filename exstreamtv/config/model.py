@@ -74,6 +74,7 @@ class FFmpegConfig:
     ffprobe_path: str | None = None
     encoder: str = "software"
     encoder_options: Mapping[str, Any] = field(default_factory=dict)
+    copy: bool = False
     video: VideoProfile = field(default_factory=VideoProfile)
     audio: AudioConfig = field(default_factory=AudioConfig)
     subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)

@@ -110,6 +110,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("ffprobe_path", None): _nullable(string),
             key("encoder", "software"): string,
             key("encoder_options", {}): vol.Schema({str: object}),
+            key("copy", False): bool,
             key("video", {}): video,
             key("audio", {}): audio,
             key("subtitles", {}): subtitles,

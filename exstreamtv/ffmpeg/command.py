@@ -69,7 +69,8 @@ class MediaInput:
     ``video_stream``/``audio_stream`` are absolute stream indexes in the input; None
     means the input has none and a slate or silence is generated instead.
     ``audio_filter`` comes from the audio picker (a downmix), ``video_filters`` and
-    ``overlay_stream`` from the subtitle picker (burn-in).
+    ``overlay_stream`` from the subtitle picker (burn-in): an image subtitle stream of
+    the input, or of ``overlay_input`` (a sidecar file) when set.
     """
 
     location: str
@@ -81,6 +82,7 @@ class MediaInput:
     video_filters: tuple[str, ...] = ()
     overlay_stream: int | None = None
     overlay_input: str | None = None
+    copy: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -138,14 +140,63 @@ def _output_args(
     ]
     if duration is not None:
         args += ["-t", f"{max(duration, 0.04):.3f}"]
-    args += [
-        "-f", "mpegts",
+    return args + _mux_args(service)
+
+
+def _mux_args(service: ServiceInfo) -> list[str]:
+    # One audio frame per PES (-pes_payload_size 0): the splicer continues each stream
+    # from its last PES timestamp plus one frame, which is only right when a PES is one
+    # frame (by default ffmpeg packs ~10 AAC frames into one PES).
+    return [
+        "-f", "mpegts", "-pes_payload_size", "0",
         "-mpegts_service_id", str(service.number),
         "-metadata", f"service_provider={service.provider}",
         "-metadata", f"service_name={service.name}",
         "pipe:1",
     ]
-    return args
+
+
+def _subtitle_chain(source: MediaInput, overlay_index: int) -> str:
+    """Burn-in filters ending with a comma (or nothing).
+
+    Text: the picker's filters (``subtitles=...``), which read the file themselves, so
+    frames are shifted to file time around them when playing from an offset. Image:
+    the subtitle stream scaled to the picture (``scale2ref``) and overlaid.
+    """
+    chain = ",".join(source.video_filters)
+    if chain and source.offset > 0.01:
+        chain = f"setpts=PTS+{source.offset:.3f}/TB,{chain},setpts=PTS-STARTPTS"
+    if source.overlay_stream is None:
+        return f"{chain}," if chain else ""
+    sub_ref = f"[{overlay_index}:{source.overlay_stream}]"
+    return (
+        f"{chain or 'null'}[vmain];{sub_ref}[vmain]scale2ref=w=main_w:h=main_h[vsub][vref];"
+        "[vref][vsub]overlay=0:0:eof_action=pass,"
+    )
+
+
+def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo) -> list[str]:
+    """Copy mode: the video unchanged (Annex B, as MPEG-TS needs), the audio re-encoded.
+
+    Audio goes through the normal chain (cheap), so its timestamps start cleanly at the
+    video's and priming samples or edit lists of the source cannot reorder them.
+    """
+    args = ["-i", source.location]
+    if source.audio_stream is None:
+        args += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
+        audio_ref = "[1:a]"
+    else:
+        audio_ref = f"[0:{source.audio_stream}]"
+    args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]",
+             "-map", f"0:{source.video_stream}", "-map", "[aout]",
+             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
+             "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
+             "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
+    if source.audio_stream is None:
+        args += ["-shortest"]
+    if source.duration is not None:
+        args += ["-t", f"{max(source.duration, 0.04):.3f}"]
+    return args + _mux_args(service)
 
 
 def build_command(
@@ -157,7 +208,10 @@ def build_command(
 ) -> list[str]:
     """The complete argv for one item or error screen of a channel."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-stats",
-            "-stats_period", "1", *preset.init_args]
+            "-stats_period", "1"]
+    if isinstance(source, MediaInput) and source.copy:
+        return [*argv, *_copy_args(source, profile, service)]  # no video encoder, no device
+    argv += preset.init_args
     if isinstance(source, GeneratedInput):
         argv += [*source.video_args, *source.audio_args]
         pre = f"{source.video_filter}," if source.video_filter else ""
@@ -185,19 +239,14 @@ def build_command(
         next_input += 1
     else:
         audio_ref = f"[0:{source.audio_stream}]"
-    overlay = ""
-    if source.overlay_stream is not None:
-        if source.overlay_input:
-            argv += ["-i", source.overlay_input]
-            sub_ref = f"[{next_input}:{source.overlay_stream}]"
-            next_input += 1
-        else:
-            sub_ref = f"[0:{source.overlay_stream}]"
-        overlay = f"[vsub];[vsub]{sub_ref}overlay=(W-w)/2:H-h,"
-    pre_filters = ",".join(source.video_filters)
-    vchain = f"{video_ref}{pre_filters + ',' if pre_filters else ''}"
-    if overlay:
-        vchain = f"{video_ref}{pre_filters or 'null'}{overlay}"
+    overlay_index = 0
+    if source.overlay_stream is not None and source.overlay_input:
+        if source.offset > 0.01:
+            argv += ["-ss", f"{source.offset:.3f}"]
+        argv += ["-i", source.overlay_input]
+        overlay_index = next_input
+        next_input += 1
+    vchain = f"{video_ref}{_subtitle_chain(source, overlay_index)}"
     graph = (
         f"{vchain}{_scale_chain(profile, preset)}[vout];"
         f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 
 
@@ -31,3 +32,49 @@ SOFTWARE = EncoderPreset(
     codec="libx264",
     options=(("-preset", "veryfast"), ("-profile:v", "high"), ("-sc_threshold", "0")),
 )
+
+
+def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
+    """The encoder names ``ffmpeg -encoders`` lists (empty if ffmpeg cannot run)."""
+    try:
+        out = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True,
+                             text=True, timeout=timeout, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def trial_encode(ffmpeg: str, preset: EncoderPreset, timeout: float = 20.0) -> str | None:
+    """Encode one frame with ``preset`` through the real argv builder.
+
+    Returns None when it worked, else ffmpeg's last error line (why the encoder
+    cannot be used here: no device, no driver, no licence).
+    """
+    from exstreamtv.ffmpeg.command import GeneratedInput, OutputProfile, ServiceInfo, build_command
+
+    profile = OutputProfile(width=256, height=144, fps=25, video_bitrate_kbps=200,
+                            audio_bitrate_kbps=64)
+    source = GeneratedInput(("-f", "lavfi", "-i", "color=c=black:s=256x144:r=25"),
+                            ("-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"), 0.04)
+    argv = build_command(ffmpeg, source, profile, preset, ServiceInfo(1, "encoder test"))
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"test encode failed: {exc}"
+    if proc.returncode == 0 and proc.stdout:
+        return None
+    return first_error(proc.stderr.decode(errors="replace")) or f"ffmpeg exited with {proc.returncode}"
+
+
+def first_error(stderr: str) -> str | None:
+    """The first ``[error]``/``[fatal]`` line of ffmpeg's stderr (the cause, not the fallout)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "[error]" in line or "[fatal]" in line:
+            return line
+    return lines[-1] if lines else None

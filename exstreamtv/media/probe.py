@@ -23,6 +23,8 @@ from exstreamtv.media.models import MediaInfo, StreamInfo
 log = logging.getLogger(__name__)
 
 SIDECAR_EXTENSIONS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt", ".sub": "microdvd"}
+#: PyAV codec names that differ from ffprobe's.
+_PYAV_CODECS = {"srt": "subrip"}
 _SDH_TITLE = re.compile(r"\b(sdh|cc|hearing[ -]impaired|hi)\b", re.IGNORECASE)
 
 
@@ -129,9 +131,11 @@ def probe_with_pyav(location: str) -> MediaInfo:
                 StreamInfo(
                     index=st.index,
                     type=st.type,
-                    codec=getattr(ctx, "name", None) or "unknown",
+                    codec=_PYAV_CODECS.get(getattr(ctx, "name", None) or "unknown",
+                                           getattr(ctx, "name", None) or "unknown"),
                     language=normalize_language(meta.get("language")),
                     title=meta.get("title"),
+                    pix_fmt=getattr(ctx, "pix_fmt", None) if st.type == "video" else None,
                     channels=getattr(ctx, "channels", None) if st.type == "audio" else None,
                     channel_layout=getattr(layout, "name", None) if st.type == "audio" else None,
                     sample_rate=getattr(ctx, "sample_rate", None) if st.type == "audio" else None,
@@ -140,7 +144,8 @@ def probe_with_pyav(location: str) -> MediaInfo:
                     fps=float(rate) if rate else None,
                     default=bool(disp & 0x1),
                     forced=bool(disp & 0x40),
-                    hearing_impaired=bool(disp & 0x80),
+                    hearing_impaired=bool(disp & 0x80) or (
+                        st.type == "subtitle" and bool(_SDH_TITLE.search(meta.get("title") or ""))),
                     comment=bool(disp & 0x8),
                     visual_impaired=bool(disp & 0x100),
                     attached_pic=bool(disp & 0x400),
@@ -181,9 +186,13 @@ def sidecar_subtitles(path: Path, first_index: int) -> list[StreamInfo]:
     return found
 
 
-async def probe(location: str, ffprobe: str | None) -> MediaInfo:
-    """Probe a file or URL, adding sidecar subtitles for local files."""
-    if ffprobe:
+async def probe(location: str, ffprobe: str | None, engine: str = "auto") -> MediaInfo:
+    """Probe a file or URL, adding sidecar subtitles for local files.
+
+    ``engine``: ``ffprobe`` (a subprocess per file), ``pyav`` (in-process, no process
+    start-up: much faster for big local libraries) or ``auto`` (ffprobe when installed).
+    """
+    if ffprobe and engine != "pyav":
         info = await probe_with_ffprobe(ffprobe, location)
     else:
         info = await asyncio.to_thread(probe_with_pyav, location)
@@ -197,15 +206,15 @@ async def probe(location: str, ffprobe: str | None) -> MediaInfo:
 
 
 async def probe_many(
-    locations: Iterable[str], ffprobe: str | None, concurrency: int = 4
+    locations: Iterable[str], ffprobe: str | None, concurrency: int = 4, engine: str = "auto"
 ) -> dict[str, MediaInfo | MediaError]:
-    """Probe many files in parallel, at most ``concurrency`` at a time."""
+    """Probe many files in parallel, at most ``concurrency`` at a time (see :func:`probe`)."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(loc: str) -> tuple[str, MediaInfo | MediaError]:
         async with gate:
             try:
-                return loc, await probe(loc, ffprobe)
+                return loc, await probe(loc, ffprobe, engine)
             except MediaError as exc:
                 return loc, exc
 

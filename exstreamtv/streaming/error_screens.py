@@ -9,7 +9,10 @@ output profile, so it splices into a running stream like any item.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ class ErrorScreenRequest:
     channel_number: int
     profile: OutputProfile
     config: ErrorScreenConfig
+    ffmpeg: str = "ffmpeg"
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,26 @@ def escape_drawtext(text: str) -> str:
     out = out.replace("%", "\\\\%").replace(",", "\\,").replace(";", "\\;")
     out = out.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
     return out
+
+
+@lru_cache(maxsize=8)
+def _drawtext_check(ffmpeg: str, fontconfig: tuple[str, str]) -> str | None:
+    argv = [ffmpeg, "-hide_banner", "-v", "error", "-f", "lavfi", "-i",
+            "color=s=64x32:d=0.04,drawtext=text=ok", "-frames:v", "1", "-f", "null", "-"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    lines = proc.stderr.strip().splitlines()
+    return lines[0] if lines else f"ffmpeg exited with {proc.returncode}"
+
+
+def drawtext_problem(ffmpeg: str) -> str | None:
+    """Why ``drawtext`` cannot render here (no fonts, no freetype), or None when it can.
+
+    Checked once per ffmpeg binary and fontconfig set-up by rendering one frame.
+    """
+    fontconfig = (os.environ.get("FONTCONFIG_FILE", ""), os.environ.get("FONTCONFIG_PATH", ""))
+    return _drawtext_check(ffmpeg, fontconfig)

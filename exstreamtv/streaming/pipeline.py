@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
-from exstreamtv.events import ChannelEvent, EventBus
+from exstreamtv.events import ChannelEvent, EventBus, FixEvent, HealthEvent
+from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming.buffer import ChannelBuffer
@@ -278,6 +279,10 @@ class ChannelPipeline:
         complete = result.reason == "eof" and result.produced >= seg.duration - 1.0
         if complete or seg.kind == "error":
             self._entry_failures = 0
+            damage = first_error("\n".join(seg.process.stderr_tail)) if seg.kind == "program" else None
+            if damage and "[error]" in damage:
+                log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
+                            "(ffmpeg: %s)", self.number, seg.plan.title, damage)
             if seg.kind == "program" and self.failures:
                 log.info("Channel %d: playing normally again", self.number)
                 self.failures = 0
@@ -291,6 +296,9 @@ class ChannelPipeline:
 
         # ffmpeg ended early: a crash, a kill, a stall or an unreadable file.
         await self._discard_prepared()
+        if self.planner.preset.hardware and result.produced < 1.0 and result.reason == "eof":
+            self._hardware_failed(seg)
+            return await self._open(seg.entry, seg.offset)
         self.failures += 1
         self._entry_failures += 1
         self.last_error = (
@@ -315,6 +323,17 @@ class ChannelPipeline:
         self._retry = (entry, reached)
         plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", backoff)
         return await self._spawn(entry, reached, backoff, plan)
+
+    def _hardware_failed(self, seg: Segment) -> None:
+        """A hardware encoder died before its first second: HARDWARE_ERROR, go software."""
+        cause = first_error("\n".join(seg.process.stderr_tail)) or "no output"
+        message = f"encoder {self.planner.preset.name} failed to start ({cause}); using software"
+        log.error("Channel %d: HARDWARE_ERROR: %s", self.number, message)
+        self.planner.use_software()
+        self.bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
+                                     channel=self.number))
+        self.bus.publish(FixEvent(issue="HARDWARE_ERROR", strategy="software_fallback",
+                                  action="applied", channel=self.number, message=message))
 
     async def _resume(self, entry: ScheduledItem, reached: float) -> Segment:
         """Continue ``entry`` at the later of where it stopped and where the schedule is."""

@@ -8,7 +8,7 @@ that all of a channel's segments share its output profile.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exstreamtv.config.model import ChannelConfig
 from exstreamtv.ffmpeg.command import (
@@ -20,6 +20,7 @@ from exstreamtv.ffmpeg.command import (
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
+from exstreamtv.media.models import MediaInfo
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
 from exstreamtv.scheduling.base import ScheduledItem
@@ -99,14 +100,48 @@ class ItemPlanner:
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
         )
+        copy = self._copy_reason(info, subs, source)
+        if copy is not None:
+            source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
+        notes = [copy] if copy else []
+        if video_stream is None:
+            notes.append("no video stream; showing a slate")
+        if audio is not None:
+            notes.append(f"audio: {audio.reason}")
+        if subs is not None:
+            notes.append(f"subtitles: {subs.reason}")
+        log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
+                 "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
+
+    def _copy_reason(self, info: MediaInfo | None, subs: SubtitleChoice | None,
+                     source: MediaInput) -> str | None:
+        """Why ``source`` can be copied untouched (``ffmpeg.copy``), or None.
+
+        Only from the start of a local file whose one H.264 video stream already has the
+        profile's size and frame rate, with nothing to burn in. Audio is re-encoded anyway.
+        """
+        p = self.profile
+        if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
+            return None
+        if source.is_network or (subs is not None and subs.stream is not None):
+            return None
+        videos = info.video_streams
+        if len(videos) != 1:
+            return None
+        v = videos[0]
+        if (v.codec, v.width, v.height, v.pix_fmt) != ("h264", p.width, p.height, "yuv420p"):
+            return None
+        if v.fps is None or abs(v.fps - p.fps) > 0.01:
+            return None
+        return "copy: the source matches the channel profile"
 
     def error_screen(self, reason: str, duration: float | None) -> Plan:
         """The command for the channel's error screen showing ``reason``."""
         cfg = self.channel.ffmpeg.error_screen
         request = ErrorScreenRequest(reason, self.channel.name, self.channel.number,
-                                     self.profile, cfg)
+                                     self.profile, cfg, self.tools.ffmpeg)
         visual = self._component_input("error_screen", cfg.visual, request, "slate")
         audio = self._component_input("error_audio", cfg.audio, request, "silent")
         assert isinstance(visual, VisualInput)

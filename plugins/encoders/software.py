@@ -1,7 +1,8 @@
 """``encoder: software``: H.264 with libx264 (AAC audio), works everywhere.
 
 ``encoder_options``: ``preset`` (x264 speed preset, default veryfast), ``profile``
-(default high), ``tune`` (optional, e.g. zerolatency or film).
+(default high), ``tune`` (optional, e.g. zerolatency or film). Options meant for
+other encoders (``device``) are ignored, so a channel can fall back to software.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SCHEMA = {
 
 def software_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
     """The libx264 preset for the channel's encoder options."""
-    opts = vol.Schema(SCHEMA)(dict(options))
+    opts = vol.Schema(SCHEMA, extra=vol.REMOVE_EXTRA)(dict(options))
     flags: list[tuple[str, str]] = [("-preset", opts["preset"]), ("-profile:v", opts["profile"])]
     if opts["tune"]:
         flags.append(("-tune", opts["tune"]))

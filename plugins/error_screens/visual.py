@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
-from exstreamtv import ErrorScreenRequest, VisualInput, escape_drawtext, hookimpl
+from exstreamtv import ErrorScreenRequest, VisualInput, drawtext_problem, escape_drawtext, hookimpl
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def _size(req: ErrorScreenRequest) -> str:
@@ -17,7 +22,18 @@ def slate(req: ErrorScreenRequest) -> VisualInput:
 
 
 def text(req: ErrorScreenRequest) -> VisualInput:
-    """The slate with the channel name and the reason written on it."""
+    """The slate with the channel name and the reason written on it.
+
+    Without a usable font (fontconfig finds none, or ffmpeg lacks freetype) it is the
+    plain slate, with one log line saying why.
+    """
+    problem = drawtext_problem(req.ffmpeg)
+    if problem is not None:
+        if problem not in _warned:
+            _warned.add(problem)
+            log.warning("Error screen 'text' cannot draw text here (%s); showing the slate "
+                        "instead (install fonts, e.g. fonts-dejavu-core)", problem)
+        return slate(req)
     h = req.profile.height
     message = req.config.message or req.reason
     flt = (
@@ -38,6 +54,8 @@ def image(req: ErrorScreenRequest) -> VisualInput:
     """A still image from ``error_screen.image``, looped."""
     if not req.config.image:
         raise ValueError("error_screen.visual is 'image' but error_screen.image is not set")
+    if not Path(req.config.image).is_file():
+        raise ValueError(f"error_screen.image {req.config.image} is not a file")
     return VisualInput(("-loop", "1", "-framerate", str(req.profile.fps), "-i", req.config.image))
 
 
