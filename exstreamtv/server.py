@@ -54,7 +54,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     hc.bind = [f"{config.server.host}:{config.server.port}"]
     hc.accesslog = None
     hc.errorlog = None  # hypercorn.error propagates to our root handler: one line each
-    hc.graceful_timeout = 3
+    hc.graceful_timeout = 2
     hc.keep_alive_timeout = 30
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -88,6 +88,7 @@ class TSSplicer:
 
     def __init__(self) -> None:
         self._cc: dict[int, int] = {}
+        self._tables: dict[int, bytes] = {}  # latest PAT and PMT packets, by pid
         self._pmt_pids: set[int] = set()
         self.video_pid: int | None = None
         self._delta = 0  # 90 kHz ticks added to every timestamp of the current segment
@@ -157,6 +158,8 @@ class TSSplicer:
                     if cut:
                         pieces.append(Piece(bytes(current[:cut]), False, self.clock_seconds))
                     current = current[cut:]
+                    if psi_run_start is None:
+                        current += self._program_tables()  # a joining viewer needs them first
                     if pieces or cut == 0:
                         pieces.append(Piece(b"", True, None))  # marker, merged below
                     psi_run_start = None
@@ -231,10 +234,23 @@ class TSSplicer:
         if pid == 0 or pid in self._pmt_pids or pid == 0x11:
             if pusi and afc & 0x1:
                 self._parse_psi(pid, pkt, payload)
+                if pid != 0x11:
+                    self._tables[pid] = bytes(pkt)
             return keyframe, True
         if pusi and afc & 0x1 and payload + 14 <= PACKET_SIZE:
             self._rewrite_pes(pid, pkt, payload)
         return keyframe, False
+
+    def _program_tables(self) -> bytearray:
+        """Copies of the latest PAT and PMT with the next continuity counters."""
+        out = bytearray()
+        for pid in sorted(self._tables):
+            pkt = bytearray(self._tables[pid])
+            cc = (self._cc.get(pid, 15) + 1) & 0x0F
+            self._cc[pid] = cc
+            pkt[3] = (pkt[3] & 0xF0) | cc
+            out += pkt
+        return out
 
     def _rewrite_pcr(self, pkt: bytearray) -> None:
         raw = read_pcr(pkt, 6)
