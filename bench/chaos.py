@@ -45,7 +45,7 @@ def main() -> int:
         try:
             from tests.mqtt_support import Broker
         except ImportError:
-            Broker = None  # noqa: N806
+            Broker = None
         if Broker is not None:
             broker = Broker(folder / "broker").start()
             try:
