@@ -273,14 +273,20 @@ class TSSplicer:
         ref = self._last_in.get(pid)
         pts_in = read_pts(pkt, start + 9)
         pts = unwrap(pts_in, ref) if ref is not None else pts_in
-        write_pts(pkt, start + 9, pts + self._delta)
         dts = pts
         if flags == 3:
-            dts_in = read_pts(pkt, start + 14)
-            dts = unwrap(dts_in, ref if ref is not None else pts)
+            dts = unwrap(read_pts(pkt, start + 14), ref if ref is not None else pts)
+        previous = self._last_out.get(pid)
+        if ref is None and previous is not None:
+            # This stream's first PES of the segment (it may have come after the hold
+            # ended): it must still start after where the stream ended.
+            floor = previous + self._interval.get(pid, 3000)
+            if dts + self._delta < floor:
+                self._delta = floor - dts
+        write_pts(pkt, start + 9, pts + self._delta)
+        if flags == 3:
             write_pts(pkt, start + 14, dts + self._delta)
         out = dts + self._delta
-        previous = self._last_out.get(pid)
         if previous is not None and 0 < out - previous <= PTS_HZ:
             self._interval[pid] = out - previous
         self._last_in[pid] = dts
