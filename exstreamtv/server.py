@@ -6,11 +6,13 @@ import asyncio
 import errno
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 
 from exstreamtv.app import create_app
 from exstreamtv.config.loader import load_config, parse_yaml, plugin_settings
@@ -46,9 +48,32 @@ def load_everything(path: str | Path) -> tuple[Config, PluginHost, Registry]:
     return config, host, registry
 
 
+class _Config(HypercornConfig):
+    """Hypercorn's config, with listening sockets that drop clients which stopped reading.
+
+    A viewer that never reads would otherwise keep its connection (and a graceful
+    shutdown) waiting forever on a full send buffer. ``TCP_USER_TIMEOUT`` (Linux; the
+    accepted sockets inherit it) makes the kernel abort a connection whose sent data
+    stays unacknowledged, zero-window probes included, for ``stalled_seconds``.
+    """
+
+    def __init__(self, stalled_seconds: float) -> None:
+        super().__init__()
+        self.stalled_seconds = stalled_seconds
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if option is not None:
+            for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, option, int(self.stalled_seconds * 1000))
+        return sockets
+
+
 async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     app = create_app(config, host, registry)
-    hc = HypercornConfig()
+    hc = _Config(config.streaming.stalled_viewer_seconds)
     hc.bind = [f"{config.server.host}:{config.server.port}"]
     hc.accesslog = None
     hc.graceful_timeout = 3
