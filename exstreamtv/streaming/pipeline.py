@@ -15,7 +15,6 @@ Viewers stay connected throughout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -122,8 +121,10 @@ class ChannelPipeline:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            _, pending = await asyncio.wait({task}, timeout=5.0)
+            if pending:
+                log.warning("Channel %d: the pipeline task did not end when cancelled",
+                            self.number)
         for seg in (self.current, self._prepared):
             if seg is not None:
                 await seg.process.stop()
@@ -216,7 +217,9 @@ class ChannelPipeline:
         prestart_at = seg.duration - self.settings.prestart_seconds
         while True:
             try:
-                data = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), STALL_SECONDS)
+                # asyncio.timeout: wait_for on 3.11 can swallow stop()'s cancel.
+                async with asyncio.timeout(STALL_SECONDS):
+                    data = await seg.process.stdout.read(READ_SIZE)
             except TimeoutError:
                 reason = "stall"
                 log.warning("Channel %d: ffmpeg produced nothing for %.0fs; restarting it",
