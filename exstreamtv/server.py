@@ -106,7 +106,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     hc.bind = [f"{config.server.host}:{config.server.port}"]
     hc.accesslog = None
     hc.graceful_timeout = GRACEFUL_SECONDS
-    hc.keep_alive_timeout = 30
+    hc.keep_alive_timeout = 5  # idle keep-alive connections (and their tasks) go after 5 s
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

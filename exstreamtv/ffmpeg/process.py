@@ -94,8 +94,7 @@ class FFmpegProcess:
         code = await self._proc.wait()
         if self._stderr_task is not None:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):  # not wait_for: it can lose a cancel on 3.11
-                    await self._stderr_task
+                await asyncio.wait_for(self._stderr_task, 2)
         return code
 
     def send_signal(self, sig: int) -> None:
@@ -113,8 +112,7 @@ class FFmpegProcess:
             self.send_signal(signal.SIGCONT)
             self.send_signal(signal.SIGTERM)
             try:
-                async with asyncio.timeout(timeout):
-                    await proc.wait()
+                await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 self.send_signal(signal.SIGKILL)
                 await proc.wait()

@@ -15,6 +15,7 @@ Viewers stay connected throughout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -121,10 +122,8 @@ class ChannelPipeline:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            _, pending = await asyncio.wait({task}, timeout=5.0)
-            if pending:
-                log.warning("Channel %d: the pipeline task did not end when cancelled",
-                            self.number)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for seg in (self.current, self._prepared):
             if seg is not None:
                 await seg.process.stop()
@@ -217,9 +216,7 @@ class ChannelPipeline:
         prestart_at = seg.duration - self.settings.prestart_seconds
         while True:
             try:
-                # asyncio.timeout: wait_for on 3.11 can swallow stop()'s cancel.
-                async with asyncio.timeout(STALL_SECONDS):
-                    data = await seg.process.stdout.read(READ_SIZE)
+                data = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), STALL_SECONDS)
             except TimeoutError:
                 reason = "stall"
                 log.warning("Channel %d: ffmpeg produced nothing for %.0fs; restarting it",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -206,11 +207,14 @@ class SessionManager:
         for session in self.sessions.values():
             by_output[session.output] = by_output.get(session.output, 0) + 1
         try:
-            tasks = len(asyncio.all_tasks())
+            tasks = asyncio.all_tasks()
         except RuntimeError:
-            tasks = 0
+            tasks = set()
+        kinds = Counter(t.get_coro().__qualname__ for t in tasks  # type: ignore[union-attr]
+                        if t.get_coro() is not None)
         return {"status": "ok", "sessions": len(self.sessions), "by_output": by_output,
-                "serving": len(self._serving), "tasks": tasks}
+                "serving": len(self._serving), "tasks": len(tasks),
+                "task_kinds": dict(kinds.most_common(20))}
 
     def _emit(self, session: StreamSession, action: str, message: str = "") -> None:
         self.bus.publish(SessionEvent(session_id=session.session_id,
