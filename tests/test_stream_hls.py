@@ -86,5 +86,6 @@ def test_hls_sessions_expire_and_the_channel_stops(make_server, config_for):
     media_playlist(server)
     assert [s["output"] for s in server.get("/api/sessions").json()] == ["hls"]
     server.wait_for(lambda: server.get("/api/sessions").json() == [], timeout=15)
+    server.wait_for(lambda: server.get("/api/health").json()["components"]["channels"]
+                    ["running"] == {}, timeout=10)
     server.wait_for(lambda: ffmpeg_children(server.proc.pid) == [], timeout=10)
-    assert server.get("/api/health").json()["components"]["channels"]["running"] == {}
