@@ -65,7 +65,7 @@ async def measure(port: int, path: str, count: int, seconds: float,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="1,50,200")
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     server = start_server(session_manager={"max_sessions_per_channel": 1000},
