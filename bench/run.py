@@ -19,7 +19,8 @@ HERE = Path(__file__).parent
 
 
 def main(argv: list[str]) -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in ("run.py", "common.py", "chaos.py"))
+    scripts = sorted(p for p in HERE.glob("*.py")
+                     if p.name not in ("run.py", "common.py", "chaos.py") and not p.name.startswith("_"))
     if argv:
         scripts = [p for p in scripts if any(word in p.stem for word in argv)]
     rows: list[list[str]] = []
@@ -35,7 +36,12 @@ def main(argv: list[str]) -> int:
             sys.stdout.write(proc.stderr[-2000:])
         for line in proc.stdout.splitlines():
             if line.startswith("RESULT "):
-                rows.append([cell.strip() for cell in line[7:].split("|")])
+                text = line[7:]
+                if "|" in text:
+                    rows.append([cell.strip() for cell in text.split("|")])
+                else:  # "RESULT name: summary"
+                    name, _, rest = text.partition(":")
+                    rows.append([name.strip(), rest.strip(), "", "", ""])
         print(f"   ({time.monotonic() - started:.0f}s)")
     header = ["benchmark", "ours", "baseline", "ratio", "note"]
     widths = [max(len(str(r[i])) if i < len(r) else 0 for r in [header, *rows]) for i in range(5)]

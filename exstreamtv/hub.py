@@ -71,7 +71,7 @@ class Hub:
         self.database = Database(self)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
-        self.components: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.components: dict[str, Callable[[], dict[str, Any]]] = {"sessions": self.sessions.health}
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import faulthandler
 import logging
+import os
 import signal
+import socket
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 
 from exstreamtv import secrets
-from exstreamtv.app import create_app
+from exstreamtv.app import create_app, hub_of
 from exstreamtv.config.loader import load_config, parse_yaml, plugin_settings
 from exstreamtv.config.model import Config
 from exstreamtv.errors import ConfigError, ExStreamTVError
@@ -21,6 +28,8 @@ from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry, collect_registry
 
 log = logging.getLogger("exstreamtv")
+GRACEFUL_SECONDS = 3.0
+SHUTDOWN_DEADLINE = GRACEFUL_SECONDS + 5.0
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -48,14 +57,59 @@ def load_everything(path: str | Path) -> tuple[Config, PluginHost, Registry]:
     return config, host, registry
 
 
+class _Config(HypercornConfig):
+    """Hypercorn's config, with listening sockets that drop clients which stopped reading.
+
+    A viewer that never reads would otherwise keep its connection (and a graceful
+    shutdown) waiting forever on a full send buffer. ``TCP_USER_TIMEOUT`` (Linux; the
+    accepted sockets inherit it) makes the kernel abort a connection whose sent data
+    stays unacknowledged, zero-window probes included, for ``stalled_seconds``.
+    """
+
+    def __init__(self, stalled_seconds: float) -> None:
+        super().__init__()
+        self.stalled_seconds = stalled_seconds
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if option is not None:
+            for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, option, int(self.stalled_seconds * 1000))
+        return sockets
+
+
+async def _end_streams_on(stop: asyncio.Event, app: Any) -> None:
+    """The shutdown trigger: on the signal, end every live stream before Hypercorn's
+    graceful shutdown, so no endless response keeps a connection (and the exit) waiting."""
+    await stop.wait()
+    asyncio.get_running_loop().call_later(SHUTDOWN_DEADLINE, _force_exit)
+    hub = hub_of(app)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(GRACEFUL_SECONDS):
+            await hub.channels.stop_all()  # closes the buffers: TS responses end cleanly
+            await hub.sessions.stop()  # cancels what is still stuck in a send
+
+
+def _force_exit() -> None:
+    """Backstop: Hypercorn's graceful shutdown can wait forever on a connection whose
+    cancellation was lost (``asyncio.wait_for`` on Python 3.11); ffmpeg and the streams are
+    already stopped by then, so leave instead of hanging."""
+    log.warning("HTTP connections did not close within %.0fs of the stop signal; exiting",
+                SHUTDOWN_DEADLINE)
+    logging.shutdown()
+    os._exit(0)
+
+
 async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     app = create_app(config, host, registry)
-    hc = HypercornConfig()
+    hc = _Config(config.streaming.stalled_viewer_seconds)
     hc.bind = [f"{config.server.host}:{config.server.port}"]
     hc.accesslog = None
     hc.errorlog = None  # hypercorn.error propagates to our root handler: one line each
-    hc.graceful_timeout = 2
-    hc.keep_alive_timeout = 30
+    hc.graceful_timeout = GRACEFUL_SECONDS
+    hc.keep_alive_timeout = 5  # idle keep-alive connections (and their tasks) go after 5 s
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +117,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,
              config.server.port)
     try:
-        await serve(app, hc, shutdown_trigger=stop.wait)
+        await serve(app, hc, shutdown_trigger=partial(_end_streams_on, stop, app))
     except Exception:
         startup_error = app.extensions.get("exstreamtv_startup_error")
         if startup_error is not None:
@@ -75,6 +129,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
 def run(config_path: str, host: str | None = None, port: int | None = None) -> int:
     """``exstreamtv serve``: returns the process exit code."""
     setup_logging()
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # stacks on demand, for support
     try:
         config, plugin_host, registry = load_everything(config_path)
     except ConfigError as exc:

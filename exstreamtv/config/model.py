@@ -178,6 +178,7 @@ class StreamingConfig:
     buffer_seconds: float = 6.0
     lead_seconds: float = 1.5
     prestart_seconds: float = 4.0
+    stalled_viewer_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,7 @@ STREAMING = Section(
         _opt("buffer_seconds", 6.0): number(1, 120),
         _opt("lead_seconds", 1.5): number(0, 30),
         _opt("prestart_seconds", 4.0): number(0.5, 60),
+        _opt("stalled_viewer_seconds", 30.0): number(1, 3600),
     }
 )
 

@@ -96,8 +96,12 @@ class ChannelBuffer:
         if self.next_seq > seq or self.closed:
             return True
         event = self._event
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that arrives as the event fires, and a viewer whose client has
+        # gone would then keep streaming into a closed connection.
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             return False
         return True

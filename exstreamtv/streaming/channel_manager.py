@@ -20,6 +20,7 @@ from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
 from exstreamtv.scheduling.sequences import PlayoutMemory
+from exstreamtv.streaming.hls import HLSPackager
 from exstreamtv.streaming.pipeline import ChannelPipeline
 from exstreamtv.streaming.planner import ItemPlanner
 
@@ -51,6 +52,7 @@ class ChannelManager:
         self._schedulers: dict[int, tuple[ChannelConfig, int, Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
+        self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
         hub.bus.subscribe(self._on_event)
 
@@ -103,6 +105,15 @@ class ChannelManager:
                 pipeline.start()
             return pipeline
 
+    def packager(self, pipeline: ChannelPipeline) -> HLSPackager:
+        """The HLS packager reading ``pipeline``'s buffer (started on first use)."""
+        packager = self._packagers.get(pipeline.number)
+        if packager is None or packager.buffer is not pipeline.buffer or not packager.running:
+            packager = HLSPackager(pipeline.buffer)
+            packager.start()
+            self._packagers[pipeline.number] = packager
+        return packager
+
     def viewer_count(self, number: int) -> int:
         return len(self.hub.sessions.for_channel(number))
 
@@ -123,6 +134,7 @@ class ChannelManager:
             self._idle_tasks.pop(number, None)
             if self.viewer_count(number) == 0:
                 pipeline = self.pipelines.pop(number, None)
+                self._packagers.pop(number, None)
                 if pipeline is not None:
                     log.info("Channel %d: no viewers for %.0fs; stopping", number,
                              self.hub.config.streaming.idle_stop_seconds)
@@ -145,7 +157,11 @@ class ChannelManager:
                 if channel is None or not channel.enabled:
                     log.info("Channel %d was removed; ending its streams", number)
                     self.pipelines.pop(number)
-                    await pipeline.stop()
+                    self._packagers.pop(number, None)
+                    await pipeline.stop()  # closes the buffer: TS viewers' bodies end
+                    for session in self.hub.sessions.for_channel(number):
+                        if session.output == "hls":
+                            self.hub.sessions.disconnect(session, "the channel was removed")
                     touched.append(number)
                 elif channel != old.channel(number):
                     pipeline.channel = channel
@@ -159,6 +175,9 @@ class ChannelManager:
         for task in self._idle_tasks.values():
             task.cancel()
         self._idle_tasks.clear()
+        for packager in self._packagers.values():
+            await packager.stop()
+        self._packagers.clear()
         for pipeline in list(self.pipelines.values()):
             with contextlib.suppress(Exception):
                 await pipeline.stop()

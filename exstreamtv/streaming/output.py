@@ -1,13 +1,23 @@
-"""Reading a channel's shared buffer as one viewer: the MPEG-TS body of a response."""
+"""Reading a channel's shared buffer as one viewer: the MPEG-TS body of a response.
+
+Each viewer is one async generator over the shared :class:`ChannelBuffer`; the server's
+send back-pressure (Hypercorn awaits the socket drain) suspends only that viewer's
+generator. A viewer that falls out of the buffer window is skipped ahead to the newest
+keyframe and gets a session error; past the session's error limit it is disconnected.
+Per-viewer pacing is the :class:`StreamThrottler`'s.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+from exstreamtv.config.model import StreamThrottlerConfig
 from exstreamtv.streaming.buffer import ChannelBuffer, ReaderBehind
-from exstreamtv.streaming.session_manager import SessionManager, StreamSession
+from exstreamtv.streaming.session_manager import SessionManager, SessionState, StreamSession
+from exstreamtv.streaming.throttler import StreamThrottler
 
 log = logging.getLogger(__name__)
 
@@ -16,15 +26,28 @@ DATA_TIMEOUT = 60.0
 
 
 async def ts_body(
-    buffer: ChannelBuffer, session: StreamSession, sessions: SessionManager
+    buffer: ChannelBuffer,
+    session: StreamSession,
+    sessions: SessionManager,
+    throttle: StreamThrottlerConfig | None = None,
+    restarts: Callable[[], int] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The channel from its newest keyframe on, as long as the viewer reads."""
+    """The channel from its newest keyframe on, as long as the viewer reads.
+
+    ``restarts`` returns the pipeline's hot-swap count; the session's ``restart_count``
+    counts the swaps it lived through.
+    """
+    throttler = StreamThrottler(throttle or StreamThrottlerConfig(enabled=False))
+    task = asyncio.current_task()
+    if task is not None:
+        sessions.attach(session, task)
+    base_restarts = restarts() if restarts else 0
     try:
         seq = await _join(buffer)
         if seq is None:
             sessions.record_error(session, "the channel produced no picture in time")
             return
-        while True:
+        while session.state is not SessionState.DISCONNECTED:
             try:
                 chunks = buffer.read(seq)
             except ReaderBehind:
@@ -41,9 +64,15 @@ async def ts_body(
                 continue
             seq = chunks[-1].seq + 1
             data = chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
+            await throttler.throttle(len(data))
+            if restarts is not None:
+                session.restart_count = restarts() - base_restarts
             sessions.record_data(session, len(data))
+            started = time.monotonic()
             yield data
+            throttler.delivered(len(data), time.monotonic() - started)
     finally:
+        sessions.detach(session)
         sessions.disconnect(session)
 
 

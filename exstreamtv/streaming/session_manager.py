@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -90,6 +91,15 @@ class SessionManager:
         self.bus = bus
         self.sessions: dict[str, StreamSession] = {}
         self._task: asyncio.Task[None] | None = None
+        self._serving: dict[str, asyncio.Task[object]] = {}
+
+    def attach(self, session: StreamSession, task: asyncio.Task[object]) -> None:
+        """The task sending ``session``'s stream: cancelled if the session is ended here
+        (idle timeout, too many errors, server stop) while it is stuck in a send."""
+        self._serving[session.session_id] = task
+
+    def detach(self, session: StreamSession) -> None:
+        self._serving.pop(session.session_id, None)
 
     def for_channel(self, number: int) -> list[StreamSession]:
         return [s for s in self.sessions.values()
@@ -97,7 +107,7 @@ class SessionManager:
 
     def create_session(
         self, channel_number: int, client_ip: str | None, user_agent: str | None,
-        client_id: str | None = None, output: str = "ts",
+        client_id: str | None = None, output: str = "ts", session_id: str | None = None,
     ) -> StreamSession:
         """A new session; StreamUnavailable when the channel has reached its limit."""
         if len(self.for_channel(channel_number)) >= self.config.max_sessions_per_channel:
@@ -108,7 +118,7 @@ class SessionManager:
             )
         now = _now()
         session = StreamSession(
-            session_id=uuid.uuid4().hex, channel_id=channel_number, channel_number=channel_number,
+            session_id=session_id or uuid.uuid4().hex, channel_id=channel_number, channel_number=channel_number,
             client_id=client_id, client_ip=client_ip, user_agent=user_agent,
             state=SessionState.CREATED, created_at=now, last_activity=now, output=output,
         )
@@ -126,7 +136,9 @@ class SessionManager:
     def record_data(self, session: StreamSession, nbytes: int) -> None:
         session.bytes_sent += nbytes
         session.last_activity = _now()
-        if session.state is not SessionState.ACTIVE:
+        if session.state is SessionState.ERROR:
+            self.recover(session)
+        elif session.state is not SessionState.ACTIVE:
             self.activate(session)
 
     def record_error(self, session: StreamSession, message: str) -> None:
@@ -149,6 +161,9 @@ class SessionManager:
         session.state = SessionState.DISCONNECTED
         self.sessions.pop(session.session_id, None)
         self._emit(session, "disconnected", reason)
+        task = self._serving.pop(session.session_id, None)
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()  # its viewer stopped reading; free the connection
 
     def touch(self, session_id: str) -> StreamSession | None:
         session = self.sessions.get(session_id)
@@ -189,6 +204,21 @@ class SessionManager:
             self._task = None
         for session in list(self.sessions.values()):
             self.disconnect(session, "server stopping")
+
+    def health(self) -> dict[str, Any]:
+        """Session counts for GET /api/health (``tasks``: the event loop's, to spot leaks)."""
+        by_output: dict[str, int] = {}
+        for session in self.sessions.values():
+            by_output[session.output] = by_output.get(session.output, 0) + 1
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:
+            tasks = set()
+        kinds = Counter(t.get_coro().__qualname__ for t in tasks  # type: ignore[union-attr]
+                        if t.get_coro() is not None)
+        return {"status": "ok", "sessions": len(self.sessions), "by_output": by_output,
+                "serving": len(self._serving), "tasks": len(tasks),
+                "task_kinds": dict(kinds.most_common(20))}
 
     def _emit(self, session: StreamSession, action: str, message: str = "") -> None:
         self.bus.publish(SessionEvent(session_id=session.session_id,
