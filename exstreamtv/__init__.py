@@ -29,6 +29,8 @@ from exstreamtv.events import (  # noqa: E402
 )
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
 from exstreamtv.ffmpeg.presets import EncoderPreset  # noqa: E402
+from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
+from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.source import MediaSource, SourceContext  # noqa: E402
@@ -50,11 +52,14 @@ __all__ = [
     "ChannelConfig",
     "ChannelEvent",
     "ConfigEvent",
+    "DetectedIssue",
     "EncoderPreset",
     "ErrorScreenRequest",
     "Event",
     "ExStreamTVError",
+    "FixContext",
     "FixEvent",
+    "HealingStrategy",
     "HealthEvent",
     "LoopingSequence",
     "MediaError",

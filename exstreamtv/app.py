@@ -12,7 +12,7 @@ from exstreamtv.config.model import Config
 from exstreamtv.hub import Hub
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
-from exstreamtv.web import api, dashboard, iptv, streams
+from exstreamtv.web import api, dashboard, healing, iptv, streams
 from exstreamtv.web.common import error
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
-    for blueprint in (iptv.bp, streams.bp, api.bp, dashboard.bp):
+    for blueprint in (iptv.bp, streams.bp, api.bp, healing.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

@@ -22,6 +22,7 @@ from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
+from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
@@ -70,6 +71,7 @@ class Hub:
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.healing = HealingEngine(self)
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,6 +106,7 @@ class Hub:
         for source_config in self.config.sources:
             self._add_source(source_config)
         self.sessions.start()
+        await self.healing.start()
         await self.host.acall("startup", hub=self)
         for source_id in list(self.library.sources):
             self.spawn(self.library.scan(source_id), name=f"scan-{source_id}")
@@ -117,6 +120,7 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):
             task.cancel()

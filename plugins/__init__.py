@@ -16,4 +16,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.pickers.subtitles",
     "exstreamtv_plugins.error_screens.visual",
     "exstreamtv_plugins.error_screens.audio",
+    "exstreamtv_plugins.healing.strategies",
 )
