@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -77,13 +78,13 @@ def kill_ffmpeg(server: Server, sig: int = signal.SIGKILL, detect: str = "FFMPEG
     An ffmpeg that already wrote its whole item (it runs ahead of the paced output) may
     be gone or a zombie; then the signal has no effect and the next one is tried.
     """
-    for _ in range(6):
+    for _ in range(80):
         before = len(events(server, action="detected"))
         pid = pid_of(server)
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
-            time.sleep(0.2)
+            time.sleep(0.3)
             continue
         deadline = time.monotonic() + 12
         while time.monotonic() < deadline:
@@ -143,3 +144,59 @@ def test_kill_under_three_viewers_splices_error_screen_and_restores(
     assert ("FFMPEG_CRASH", "", "detected") in actions
     assert ("FFMPEG_CRASH", "RESTART", "applied") in actions
     assert ("FFMPEG_CRASH", "RESTART", "verified") in actions
+
+
+def test_sigstop_stall_is_detected_and_fixed(make_server, long_clips, tmp_path):
+    server = make_server(healing_config(tmp_path, long_clips))
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    server.wait_for(lambda: len(viewer.data) > 50_000, 20)
+    pid = kill_ffmpeg(server, signal.SIGSTOP, detect="FFMPEG_HANG")
+    try:
+        server.wait_for(lambda: [e for e in events(server, action="verified")
+                                 if e["issue"] == "FFMPEG_HANG"], 20)
+        assert pid_of(server) != pid
+        size = len(viewer.data)
+        server.wait_for(lambda: len(viewer.data) > size + 30_000, 10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        viewer.finish()
+    assert not viewer.ended and viewer.error is None
+
+
+def test_failing_hardware_encoder_falls_back_to_software(make_server, long_clips, tmp_path):
+    config = healing_config(tmp_path, long_clips)
+    config["ffmpeg"] = {**config["ffmpeg"], "encoder": "bogus_vaapi"}
+    config["plugins"] = {"directories": [str(Path(__file__).parent / "plugins")]}
+    server = make_server(config)
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    server.wait_for(lambda: [e for e in events(server, action="verified")
+                             if e["issue"] == "HARDWARE_FAILED"], 30)
+    assert server.get("/api/channels/1").json()["pipeline"]["encoder"] == "software"
+    server.wait_for(lambda: len(viewer.data) > 100_000, 15)
+    viewer.finish()
+    _, errors = slate_frames(bytes(viewer.data), tmp_path)
+    assert errors.strip() == "", errors
+    assert not viewer.ended
+
+
+def test_approval_flow_over_http(make_server, long_clips, tmp_path):
+    server = make_server(healing_config(tmp_path, long_clips, require_approval_above_risk="LOW"))
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    server.wait_for(lambda: len(viewer.data) > 50_000, 20)
+    kill_ffmpeg(server)
+    pending = server.wait_for(lambda: server.get("/api/healing/pending").json(), 10)
+    fix_id = pending[0]["id"]
+    assert pending[0]["strategy"] == "RESTART" and pending[0]["risk"] == "MEDIUM"
+    assert server.post("/api/healing/pending/nope/approve").status_code == 404
+    response = server.post(f"/api/healing/pending/{fix_id}/approve")
+    assert response.status_code == 200, response.text
+    server.wait_for(lambda: [e for e in events(server, action="verified")
+                             if e["fix_id"] == fix_id], 15)
+    again = server.post(f"/api/healing/pending/{fix_id}/approve")
+    assert again.status_code == 409 and "no longer pending" in again.json()["error"]
+    viewer.finish()
+    assert not viewer.ended
