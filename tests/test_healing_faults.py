@@ -200,3 +200,27 @@ def test_approval_flow_over_http(make_server, long_clips, tmp_path):
     assert again.status_code == 409 and "no longer pending" in again.json()["error"]
     viewer.finish()
     assert not viewer.ended
+
+
+def test_unplayable_file_is_skipped_after_restart_fails(make_server, tmp_path):
+    from tests.helpers import make_clip
+
+    folder = tmp_path / "media"
+    good = make_clip(tmp_path / "src" / "good.mkv", 20.0)
+    folder.mkdir()
+    data = good.read_bytes()
+    (folder / "a-truncated.mkv").write_bytes(data[: len(data) * 3 // 10])  # dies at ~6 s
+    (folder / "b-good.mkv").write_bytes(data)
+    server = make_server(healing_config(tmp_path, folder))
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    fixed = server.wait_for(lambda: [e for e in events(server, action="verified")
+                                     if e["issue"] == "FFMPEG_CRASH"], 60)
+    assert fixed[0]["strategy"] in ("RESTART", "FALLBACK")
+    chain = [(e["strategy"], e["action"]) for e in events(server, kind="fix")]
+    if fixed[0]["strategy"] == "FALLBACK":  # the restart hit the broken file again
+        assert ("RESTART", "failed") in chain or ("RESTART", "rolled_back") in chain
+    size = len(viewer.data)
+    server.wait_for(lambda: len(viewer.data) > size + 30_000, 15)
+    viewer.finish()
+    assert not viewer.ended and viewer.error is None
