@@ -154,8 +154,7 @@ def test_sigstop_stall_is_detected_and_fixed(make_server, long_clips, tmp_path):
     pid = kill_ffmpeg(server, signal.SIGSTOP, detect="FFMPEG_HANG")
     try:
         server.wait_for(lambda: [e for e in events(server, action="verified")
-                                 if e["issue"] == "FFMPEG_HANG"], 20)
-        assert pid_of(server) != pid
+                                 if e["issue"] == "FFMPEG_HANG"] and pid_of(server) != pid, 30)
         size = len(viewer.data)
         server.wait_for(lambda: len(viewer.data) > size + 30_000, 10)
     finally:
@@ -188,7 +187,8 @@ def test_approval_flow_over_http(make_server, long_clips, tmp_path):
     viewer.start()
     server.wait_for(lambda: len(viewer.data) > 50_000, 20)
     kill_ffmpeg(server)
-    pending = server.wait_for(lambda: server.get("/api/healing/pending").json(), 10)
+    pending = server.wait_for(lambda: [p for p in server.get("/api/healing/pending").json()
+                                       if p["issue"] == "FFMPEG_CRASH"], 10)
     fix_id = pending[0]["id"]
     assert pending[0]["strategy"] == "RESTART" and pending[0]["risk"] == "MEDIUM"
     assert server.post("/api/healing/pending/nope/approve").status_code == 404
