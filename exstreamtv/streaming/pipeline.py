@@ -167,6 +167,7 @@ class ChannelPipeline:
 
     def _kill_current(self) -> None:
         if self.current is not None:
+            self.current.process.send_signal(18)  # SIGCONT: a stopped ffmpeg must die too
             self.current.process.send_signal(9)
 
     async def hot_swap(self, reason: str, *, error_screen: bool = False,
