@@ -32,6 +32,8 @@ from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
 from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_encode  # noqa: E402
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
+from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
+from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
@@ -82,11 +84,14 @@ __all__ = [
     "ConfigEvent",
     "DefaultAudioPicker",
     "DefaultSubtitlePicker",
+    "DetectedIssue",
     "EncoderPreset",
     "ErrorScreenRequest",
     "Event",
     "ExStreamTVError",
+    "FixContext",
     "FixEvent",
+    "HealingStrategy",
     "HealthEvent",
     "Hub",
     "LoopingSequence",

@@ -19,6 +19,7 @@ from exstreamtv.web import (
     dashboard,
     guide,
     hdhomerun,
+    healing,
     iptv,
     live,
     openapi,
@@ -41,7 +42,7 @@ def create_app(
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, live.bp, openapi.bp, dashboard.bp):
+                      sources.bp, healing.bp, live.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

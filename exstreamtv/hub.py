@@ -23,6 +23,7 @@ from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
+from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
@@ -72,6 +73,7 @@ class Hub:
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {"sessions": self.sessions.health}
+        self.healing = HealingEngine(self)
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -107,6 +109,7 @@ class Hub:
             self._add_source(source_config)
         await self.database.start()
         self.sessions.start()
+        await self.healing.start()
         await self.host.acall("startup", hub=self)
         for source_id in list(self.library.sources):
             self._start_scans(source_id)
@@ -120,6 +123,7 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):
             task.cancel()

@@ -25,4 +25,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.error_screens.visual",
     "exstreamtv_plugins.error_screens.audio",
     "exstreamtv_plugins.mqtt",
+    "exstreamtv_plugins.healing.strategies",
 )

@@ -106,6 +106,8 @@ def test_failing_hardware_encoder_falls_back_to_software(tmp_path, make_server, 
     config["ffmpeg"] = {**config["ffmpeg"], "encoder": "vaapi",
                         "encoder_options": {"device": "/dev/dri/no-such-device",
                                             "preset": "ultrafast"}}
+    # The pipeline's own fallback (self-healing, which also does this, is tested elsewhere).
+    config["ai_auto_heal"] = {"enabled": False}
     server = make_server(config)
     code, errors = decode_errors(f"{server.url}/stream/channels/1.ts", 4)
     assert code == 0 and errors == "", errors

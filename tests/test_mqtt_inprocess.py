@@ -30,6 +30,12 @@ class Healing:
                                   "channel": 1, "risk": "low"}}
         self.decisions: list[tuple[str, str]] = []
 
+    async def start(self) -> None:
+        """The hub starts and stops its healing engine; this stand-in has nothing to run."""
+
+    async def stop(self) -> None:
+        """See start."""
+
     def pending(self) -> list[dict[str, Any]]:
         return list(self.waiting.values())
 

@@ -15,7 +15,6 @@ Viewers stay connected throughout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -33,9 +32,15 @@ from exstreamtv.streaming.ts import Piece, TSSplicer
 log = logging.getLogger(__name__)
 
 READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
+ERROR_READ_SIZE = 188 * 16
 STALL_SECONDS = 8.0
 MAX_BACKOFF_SECONDS = 30.0
 FAILURES_BEFORE_SKIP = 3
+
+
+def _wake(nap: asyncio.Future[None]) -> None:
+    if not nap.done():
+        nap.set_result(None)
 
 
 @dataclass
@@ -48,6 +53,8 @@ class Segment:
     plan: Plan
     process: FFmpegProcess
     started: float = field(default_factory=time.monotonic)
+    head: bytes = b""  # output read ahead (by a hot swap) before the segment plays
+    bytes_out: int = 0
 
     @property
     def kind(self) -> str:
@@ -57,11 +64,13 @@ class Segment:
 @dataclass(frozen=True)
 class SegmentResult:
     produced: float
-    reason: str  # eof | stall | swap | skip
+    reason: str  # eof | stall | swap | skip | hot | hold
     returncode: int | None
 
 
 LocationResolver = Callable[[ScheduledItem], "asyncio.Future[str] | None"]
+#: Called with (pipeline, reason, exit code) when ffmpeg ended early (crash, stall, bad file).
+FailureListener = Callable[["ChannelPipeline", str, "int | None"], None]
 
 
 class ChannelPipeline:
@@ -99,6 +108,13 @@ class ChannelPipeline:
         self._anchor: tuple[float, float] | None = None
         self._entry_failures = 0
         self._retry: tuple[ScheduledItem, float] | None = None
+        # Self-healing hooks (exstreamtv.healing sets them; None/empty keeps the defaults).
+        self.failure_listeners: list[FailureListener] = []
+        self.error_screen_hold: float | None = None
+        self.locations: dict[str, str] = {}
+        self.waiting_since: float | None = None  # monotonic time a read of ffmpeg began
+        self._nap: asyncio.Future[None] | None = None  # the pacing sleep a hot swap cuts short
+        self._swap: tuple[Segment, Iterator[ScheduledItem]] | None = None
 
     @property
     def number(self) -> int:
@@ -121,14 +137,20 @@ class ChannelPipeline:
     async def stop(self) -> None:
         """Stop ffmpeg and end every viewer's stream."""
         task, self._task = self._task, None
-        if task is not None:
+        # asyncio.wait_for (Python 3.11) can swallow a cancellation that lands as its
+        # read completes; cancel again until the task has really ended.
+        while task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for seg in (self.current, self._prepared):
-            if seg is not None:
-                await seg.process.stop()
-        self._prepared = None
+            await asyncio.wait({task}, timeout=1.0)
+        swap = self._swap[0] if self._swap is not None else None
+        stops = [asyncio.ensure_future(seg.process.stop())
+                 for seg in (self.current, self._prepared, swap) if seg is not None]
+        if stops:
+            _done, hung = await asyncio.wait(stops, timeout=5.0)
+            for pending in hung:
+                log.error("Channel %d: an ffmpeg did not stop in time", self.number)
+                pending.cancel()
+        self._prepared = self._swap = None
         self.state = "stopped"
         self.buffer.close()
         self.bus.publish(ChannelEvent(channel=self.number, action="stopped"))
@@ -146,7 +168,51 @@ class ChannelPipeline:
 
     def _kill_current(self) -> None:
         if self.current is not None:
+            self.current.process.send_signal(18)  # SIGCONT: a stopped ffmpeg must die too
             self.current.process.send_signal(9)
+
+    async def hot_swap(self, reason: str, *, error_screen: bool = False,
+                       timeout: float = 6.0) -> bool:
+        """Start a fresh ffmpeg at the schedule position; switch to it once it has output.
+
+        With ``error_screen`` the channel's error screen is spliced in first (if it is not
+        on already) and shown until the fresh segment is ready. Returns False (and changes
+        nothing more) when the fresh ffmpeg produced no output within ``timeout``.
+        """
+        if not self.running:
+            return False
+        log.info("Channel %d: hot-swapping its ffmpeg (%s)", self.number, reason)
+        if error_screen and (self.current is None or self.current.kind != "error"):
+            self._request = "hold"
+            self._kill_current()
+        now = self.clock() + self.settings.lead_seconds
+        entries = self.scheduler.entries(now)
+        entry = next(entries)
+        seg = await self._open(entry, entry.offset_at(now))
+        try:
+            head = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), timeout)
+        except TimeoutError:
+            head = b""
+        if not head or not self.running:
+            await seg.process.stop(timeout=1.0)
+            return False
+        seg.head = head
+        if error_screen:  # let viewers see the error screen before the programme returns
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and not (  # noqa: ASYNC110 (bounded poll)
+                self.current is not None and self.current.kind == "error"
+                and self.current.bytes_out > 0
+            ):
+                await asyncio.sleep(0.02)
+        if self._swap is not None:
+            await self._swap[0].process.stop(timeout=1.0)
+        self._swap = (seg, entries)
+        self.restarts += 1
+        self._request = "hot"
+        self._kill_current()
+        if self._nap is not None and not self._nap.done():
+            self._nap.set_result(None)
+        return True
 
     # -- the loop -----------------------------------------------------------------
 
@@ -194,7 +260,7 @@ class ChannelPipeline:
             reason = f"{self.channel.name}: off air" + (f" ({entry.slot})" if entry.slot else "")
             plan = self.planner.error_screen(reason, duration)
         else:
-            plan = self.planner.media(entry, offset)
+            plan = self.planner.media(entry, offset, self.locations.get(entry.item.id))
         return await self._spawn(entry, offset, duration, plan)
 
     async def _spawn(self, entry: ScheduledItem, offset: float, duration: float, plan: Plan) -> Segment:
@@ -211,21 +277,35 @@ class ChannelPipeline:
         self.current = seg
         if seg.kind == "program":
             self.bus.publish(ChannelEvent(channel=self.number, action="item", title=seg.plan.title))
+        else:
+            self.bus.publish(ChannelEvent(channel=self.number, action="error_screen",
+                                          title=seg.plan.title))
         start_out = self.splicer.end_seconds or 0.0
         self.splicer.start_segment()
+        if seg.head:
+            seg.bytes_out += len(seg.head)
+            self._publish(self.splicer.feed(seg.head))
+            seg.head = b""
         reason = "eof"
         prestart_at = seg.duration - self.settings.prestart_seconds
         while True:
+            self.waiting_since = time.monotonic()
             try:
-                data = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), STALL_SECONDS)
+                # An error screen compresses to almost nothing: read it in small pieces so
+                # pacing (and a hot swap ending it) stays fine-grained.
+                size = READ_SIZE if seg.kind == "program" else ERROR_READ_SIZE
+                data = await asyncio.wait_for(seg.process.stdout.read(size), STALL_SECONDS)
             except TimeoutError:
                 reason = "stall"
                 log.warning("Channel %d: ffmpeg produced nothing for %.0fs; restarting it",
                             self.number, STALL_SECONDS)
                 await seg.process.stop(timeout=1.0)
                 break
+            finally:
+                self.waiting_since = None
             if not data:
                 break
+            seg.bytes_out += len(data)
             self._publish(self.splicer.feed(data))
             clock = self.splicer.clock_seconds
             if (
@@ -240,6 +320,8 @@ class ChannelPipeline:
                 await self._pace(clock)
             # else: ffmpeg died; take its remaining output at once so the replacement starts
             # now, while viewers still play what was buffered.
+            if self._request == "hot":
+                break
         self._publish(self.splicer.flush_hold())
         code = await seg.process.wait()
         produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
@@ -261,6 +343,17 @@ class ChannelPipeline:
 
     async def _after(self, seg: Segment, result: SegmentResult) -> Segment:
         """Choose and start the next segment."""
+        if result.reason == "hot" and self._swap is not None:
+            await self._discard_prepared()
+            nxt, self._entries = self._swap
+            self._swap, self._peeked, self._retry = None, None, None
+            return nxt
+        if result.reason == "hold":
+            await self._discard_prepared()
+            self._retry = (seg.entry, seg.offset + result.produced)
+            hold = self.error_screen_hold or 2.0
+            plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", hold)
+            return await self._spawn(seg.entry, seg.offset + result.produced, hold, plan)
         if result.reason == "swap":
             await self._discard_prepared()
             self.restarts += 1
@@ -309,6 +402,11 @@ class ChannelPipeline:
                     seg.process.failure_report())
         self.bus.publish(ChannelEvent(channel=self.number, action="failure",
                                       title=seg.plan.title, message=self.last_error))
+        for listener in list(self.failure_listeners):
+            try:
+                listener(self, result.reason, result.returncode)
+            except Exception:
+                log.exception("Channel %d: failure listener failed", self.number)
         reached = seg.offset + result.produced
         if self._entry_failures >= FAILURES_BEFORE_SKIP:
             log.error("Channel %d: '%s' failed %d times; skipping to the next item",
@@ -317,9 +415,11 @@ class ChannelPipeline:
             entry, reached = self._next_entry(), 0.0
         else:
             entry = seg.entry
-        if self.failures == 1:
+        if self.failures == 1 and self.error_screen_hold is None:
             return await self._resume(entry, reached)
         backoff = min(2.0 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
+        if self.error_screen_hold is not None:
+            backoff = max(backoff, self.error_screen_hold)
         self._retry = (entry, reached)
         plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", backoff)
         return await self._spawn(entry, reached, backoff, plan)
@@ -372,7 +472,13 @@ class ChannelPipeline:
         wall0, clock0 = self._anchor
         due = wall0 + (clock - clock0) - self.settings.lead_seconds
         if due > now:
-            await asyncio.sleep(due - now)
+            self._nap = loop.create_future()
+            timer = loop.call_later(due - now, _wake, self._nap)
+            try:
+                await self._nap
+            finally:
+                timer.cancel()
+                self._nap = None
         elif now - due > 3.0:
             self._anchor = (now - self.settings.lead_seconds, clock)
 

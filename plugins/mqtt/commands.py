@@ -135,7 +135,9 @@ def _channel_command(hub: Hub, number: int, name: str) -> tuple[bool, str]:
 
 
 async def _backup(hub: Hub) -> tuple[bool, str]:
-    manager = getattr(hub, "backups", None) or getattr(hub, "backup_manager", None)
+    database = getattr(hub, "database", None)
+    manager = (getattr(database, "backups", None) or getattr(hub, "backups", None)
+               or getattr(hub, "backup_manager", None))
     create = getattr(manager, "create_backup", None) or getattr(manager, "create", None)
     if not callable(create):
         return False, "backups are not available on this server"
@@ -156,6 +158,8 @@ async def _decide(hub: Hub, fix_id: str, *, approve: bool) -> tuple[bool, str]:
         outcome = await maybe_await(action(fix_id))
     except LookupError:
         return False, f"there is no pending fix {fix_id}"
+    except Exception as exc:  # e.g. the fix expired or was already decided
+        return False, f"fix {fix_id} could not be {verb}d: {exc}"
     if outcome is False:
         return False, f"fix {fix_id} could not be {verb}d"
     return True, f"fix {fix_id} {verb}d"

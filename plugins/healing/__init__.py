@@ -1,0 +1,1 @@
+"""Built-in self-healing strategies."""
