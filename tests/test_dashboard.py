@@ -14,6 +14,15 @@ from tests.browser import browser_page
 from tests.helpers import channel, make_clip
 
 HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def wait_in_page(page, condition, seconds: float) -> None:
+    """Poll ``condition`` (the page's CSP forbids Playwright's eval-based waiting)."""
+    for _ in range(int(seconds * 4)):
+        if condition():
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"condition not met in the page within {seconds}s")
 TOKEN = "correct-horse-battery-staple"
 
 
@@ -131,3 +140,59 @@ def test_openapi_lists_every_api_route():
         path = rule.rule.replace("<int:", "{").replace("<path:", "{").replace("<", "{").replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (method.lower(), path) in documented, f"{method} {path} missing from openapi.py"
+
+
+def test_live_preview_plays_in_the_page(make_server, config_for):
+    server = make_server(config_for())
+    with browser_page() as page:
+        page.goto(server.url + "/")
+        page.click(".preview-button[data-number='1']")
+        wait_in_page(page, lambda: page.eval_on_selector("#preview-video",
+                                                         "v => v.currentTime") > 1.5, 45)
+        assert page.eval_on_selector("#preview-video", "v => v.muted") is True
+        page.click("#preview-close")
+        assert page.locator("#preview").is_hidden()
+
+
+def test_approving_a_pending_fix_updates_the_list(make_server, tmp_path):
+    import os
+    import signal
+
+    from tests.helpers import base_config, clips_folder
+
+    config = base_config(tmp_path, clips_folder("long", 3, 12.0))
+    config["ai_auto_heal"] = {"require_approval_above_risk": "SAFE"}
+    config["server"]["api_token"] = TOKEN
+    server = make_server(config)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.stream("GET", f"{server.url}/stream/channels/1.ts", timeout=20) as viewer:
+        chunks = viewer.iter_bytes()
+        next(chunks)
+
+        def pending():
+            return server.get("/api/healing/pending", headers=auth).json()
+
+        def kill_and_wait():
+            pid = server.get("/api/channels/1").json()["pipeline"]["pid"]
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for _ in range(20):
+                next(chunks)
+            return pending()
+
+        server.wait_for(kill_and_wait, timeout=60, interval=1)
+        with browser_page() as page:
+            page.goto(server.url + "/")
+            page.fill("input[name=token]", TOKEN)
+            page.click("#login button")
+            page.wait_for_selector("#pending li[data-id] button.approve")
+            fix_id = page.get_attribute("#pending li[data-id]", "data-id")
+            page.click(f"#pending li[data-id='{fix_id}'] button.approve")
+            wait_in_page(page, lambda: page.locator(f"#pending li[data-id='{fix_id}']").count()
+                         == 0, 15)
+        assert fix_id not in [f["id"] for f in pending()]
+        events = server.get("/api/healing/events", headers=auth).json()
+        assert any(fix_id in str(e) for e in events)

@@ -83,13 +83,14 @@ async function preview(number) {
   box.hidden = false;
   const url = `/stream/channels/${number}.m3u8`;
   if (hls) { hls.destroy(); hls = null; }
-  if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = url;
-  } else {
-    const Hls = await loadHls();
+  // hls.js wherever Media Source Extensions exist; native HLS only where they do not (iOS).
+  const Hls = window.MediaSource ? await loadHls().catch(() => null) : null;
+  if (Hls && Hls.isSupported()) {
     hls = new Hls({ liveDurationInfinity: true });
     hls.loadSource(url);
     hls.attachMedia(video);
+  } else {
+    video.src = url;
   }
   video.muted = true;
   video.play().catch(() => {});
