@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 
@@ -175,10 +177,8 @@ def test_approving_a_pending_fix_updates_the_list(make_server, tmp_path):
         def kill_and_wait():
             pid = server.get("/api/channels/1").json()["pipeline"]["pid"]
             if pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             for _ in range(20):
                 next(chunks)
             return pending()

@@ -30,6 +30,7 @@ from exstreamtv.healing.log_collector import (
     UnifiedLogCollector,
     sample_system,
 )
+from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
 from exstreamtv.healing.strategy import FixContext
 
@@ -100,6 +101,9 @@ class HealingEngine:
         """Attach to pipelines, logs and the bus; start the background tick."""
         self.hub.bus.subscribe(self._on_bus)
         self.hub.components["healing"] = self.health
+        store = DatabaseOutcomeStore(self.hub)
+        self.resolver.store = store
+        self.hub.spawn(store.load(self.resolver), name="healing-outcomes")
         if not self.config.enabled:
             return
         self._handler = CollectorHandler(self.collector)
