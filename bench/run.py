@@ -1,6 +1,6 @@
 """Run every benchmark under bench/ and print one table of their ratios.
 
-Each benchmark is a script that prints, as its last lines, result rows of the form
+The table is also written to bench/results/report.md. Each benchmark is a script that prints, as its last lines, result rows of the form
 ``RESULT <name> | <ours> | <baseline> | <ratio> | <note>``. This runner executes them
 one after another (they measure time, so never in parallel) and collects the rows.
 
@@ -45,6 +45,13 @@ def main(argv: list[str]) -> int:
         print(f"   ({time.monotonic() - started:.0f}s)")
     header = ["benchmark", "ours", "baseline", "ratio", "note"]
     widths = [max(len(str(r[i])) if i < len(r) else 0 for r in [header, *rows]) for i in range(5)]
+    report = HERE / "results" / "report.md"
+    report.parent.mkdir(exist_ok=True)
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join((row + [""] * 5)[:5]) + " |" for row in rows]
+    report.write_text(f"# Benchmark report ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+                      + "\n".join(lines) + "\n")
+    print(f"\nwritten to {report}")
     print()
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
