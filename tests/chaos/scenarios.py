@@ -87,15 +87,20 @@ def rss_kib(pid: int) -> int:
 
 
 def kill_storm(server: Server, channels: list[int], viewers_per_channel: list[int],
-               seconds: float, kill_every: float, seed: int = 1) -> dict[str, Any]:
-    """Viewers on several channels while random channel ffmpegs are killed with SIGKILL."""
+               seconds: float, kill_every: float, seed: int = 1,
+               kills_wanted: int | None = None) -> dict[str, Any]:
+    """Viewers on several channels while random channel ffmpegs are killed with SIGKILL.
+
+    Runs for ``seconds``, or, with ``kills_wanted``, until that many kills landed (with
+    ``seconds`` as a cap)."""
     rng = random.Random(seed)
     viewers = [Viewer(f"{server.url}/stream/channels/{n}.ts").start()
                for n, count in zip(channels, viewers_per_channel, strict=True) for _ in range(count)]
     deadline = time.monotonic() + seconds
     kills, healed = 0, 0
     time.sleep(min(3.0, seconds / 4))
-    while time.monotonic() < deadline - kill_every:
+    while time.monotonic() < deadline - kill_every and (kills_wanted is None
+                                                         or kills < kills_wanted):
         killed_at = time.monotonic()
         number = rng.choice(channels)
         pid = server.get(f"/api/channels/{number}").json()["pipeline"].get("pid")
