@@ -31,7 +31,7 @@ TOKEN = "correct-horse-battery-staple"
 @pytest.fixture
 def hostile_media(tmp_path):
     folder = tmp_path / "hostile"
-    make_clip(folder / f"{HOSTILE}.mp4", 4.0)
+    make_clip(folder / f"{HOSTILE}.mp4", 65.0)  # long enough to get its own guide block
     return folder
 
 
@@ -51,7 +51,9 @@ def test_page_lists_channels_and_guide_and_escapes_titles(make_server, config_fo
         assert HOSTILE in now_titles[1]
         assert page.locator("img[src=x]").count() == 0
         assert page.locator(".guide-block").count() >= 2
-        assert HOSTILE in " ".join(page.locator(".guide-block").all_text_contents())
+        guide_text = " ".join(page.locator(".guide-block").all_text_contents())
+        assert HOSTILE in guide_text
+        assert "short items" in guide_text  # the 4-second clips of channel 1, grouped
         page.wait_for_timeout(1200)  # the progress bar ticks once a second
         progress = page.eval_on_selector("#channels progress", "bar => bar.value")
         assert 0 < progress <= 1

@@ -29,6 +29,9 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
                static_url_path="/static")
 
 GUIDE_HOURS = 3
+#: Entries shorter than this (about 0.5% of the grid) are drawn as one "N short items" block,
+#: so the page stays small however short the items are.
+MIN_BLOCK_SECONDS = 60
 
 
 def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
@@ -40,22 +43,33 @@ def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
     for channel in h.config.channels:
         if not channel.enabled:
             continue
-        blocks = []
         try:
             entries = h.channels.scheduler(channel.number).window(start, end)
         except Exception:
             entries = []
+        blocks: list[dict[str, Any]] = []
+        short: list[Any] = []  # a run of entries too narrow to draw one by one
+
+        def add(first: Any, last: Any, title: str, kind: str) -> None:
+            left, right = max(first.start, start), min(last.end, end)
+            blocks.append({"title": title, "kind": kind, "start": first.start, "end": last.end,
+                           "left": round((left - start) / (end - start) * 100, 3),
+                           "width": round((right - left) / (end - start) * 100, 3)})
+
+        def flush() -> None:
+            if len(short) == 1:
+                add(short[0], short[0], short[0].title, short[0].kind)
+            elif short:
+                add(short[0], short[-1], f"{len(short)} short items", "many")
+            short.clear()
+
         for entry in entries:
-            left = max(entry.start, start)
-            right = min(entry.end, end)
-            blocks.append({
-                "title": entry.title,
-                "kind": entry.kind,
-                "left": round((left - start) / (end - start) * 100, 3),
-                "width": round((right - left) / (end - start) * 100, 3),
-                "start": entry.start,
-                "end": entry.end,
-            })
+            if (min(entry.end, end) - max(entry.start, start)) < MIN_BLOCK_SECONDS:
+                short.append(entry)
+                continue
+            flush()
+            add(entry, entry, entry.title, entry.kind)
+        flush()
         rows.append({"number": channel.number, "name": channel.name, "blocks": blocks})
     return rows
 
