@@ -34,6 +34,34 @@ GUIDE_HOURS = 3
 MIN_BLOCK_SECONDS = 60
 
 
+def guide_blocks(entries: list[Any], start: float, end: float) -> list[dict[str, Any]]:
+    """Entries as blocks in percent of ``[start, end)``; runs of short ones become one."""
+    blocks: list[dict[str, Any]] = []
+    short: list[Any] = []  # a run of entries too narrow to draw one by one
+
+    def add(first: Any, last: Any, title: str, kind: str) -> None:
+        left, right = max(first.start, start), min(last.end, end)
+        blocks.append({"title": title, "kind": kind, "start": first.start, "end": last.end,
+                       "left": round((left - start) / (end - start) * 100, 3),
+                       "width": round((right - left) / (end - start) * 100, 3)})
+
+    def flush() -> None:
+        if len(short) == 1:
+            add(short[0], short[0], short[0].title, short[0].kind)
+        elif short:
+            add(short[0], short[-1], f"{len(short)} short items", "many")
+        short.clear()
+
+    for entry in entries:
+        if (min(entry.end, end) - max(entry.start, start)) < MIN_BLOCK_SECONDS:
+            short.append(entry)
+            continue
+        flush()
+        add(entry, entry, entry.title, entry.kind)
+    flush()
+    return blocks
+
+
 def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
     """Per channel, the entries of the next ``hours`` as percentages of the grid width."""
     h = hub()
@@ -47,29 +75,7 @@ def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
             entries = h.channels.scheduler(channel.number).window(start, end)
         except Exception:
             entries = []
-        blocks: list[dict[str, Any]] = []
-        short: list[Any] = []  # a run of entries too narrow to draw one by one
-
-        def add(first: Any, last: Any, title: str, kind: str) -> None:
-            left, right = max(first.start, start), min(last.end, end)
-            blocks.append({"title": title, "kind": kind, "start": first.start, "end": last.end,
-                           "left": round((left - start) / (end - start) * 100, 3),
-                           "width": round((right - left) / (end - start) * 100, 3)})
-
-        def flush() -> None:
-            if len(short) == 1:
-                add(short[0], short[0], short[0].title, short[0].kind)
-            elif short:
-                add(short[0], short[-1], f"{len(short)} short items", "many")
-            short.clear()
-
-        for entry in entries:
-            if (min(entry.end, end) - max(entry.start, start)) < MIN_BLOCK_SECONDS:
-                short.append(entry)
-                continue
-            flush()
-            add(entry, entry, entry.title, entry.kind)
-        flush()
+        blocks = guide_blocks(entries, start, end)
         rows.append({"number": channel.number, "name": channel.name, "blocks": blocks})
     return rows
 
