@@ -1,1 +1,0 @@
-"""Example ExStreamTV plugin package."""
