@@ -59,7 +59,11 @@ from exstreamtv.scheduling.base import (  # noqa: E402
 )
 from exstreamtv.scheduling.blocks import RANDOM_SCHEMA, RandomScheduler  # noqa: E402
 from exstreamtv.scheduling.options import epoch_option, parse_epoch, seed_option  # noqa: E402
-from exstreamtv.scheduling.sequences import ShuffledSequence, skip_missing  # noqa: E402
+from exstreamtv.scheduling.sequences import (  # noqa: E402
+    SequenceScheduler,
+    ShuffledSequence,
+    skip_missing,
+)
 from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
 from exstreamtv.secrets import register_secret  # noqa: E402
@@ -109,6 +113,7 @@ __all__ = [
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
+    "SequenceScheduler",
     "SessionEvent",
     "ShuffledSequence",
     "SourceConfig",

@@ -48,12 +48,10 @@ def positive_weight(value: Any) -> float:
     return checked
 
 
-def weighted_sources(value: Any) -> list[dict[str, Any]]:
-    """A non-empty list of ``{collection, weight}``."""
+def validated_list(value: Any, entry: Any, what: str) -> list[dict[str, Any]]:
+    """A non-empty list, each item checked by ``entry``; errors carry the item's index."""
     if not isinstance(value, list) or not value:
-        raise vol.Invalid("expected a non-empty list of {collection, weight}")
-    entry = vol.Schema({vol.Required("collection"): string,
-                        vol.Optional("weight", default=1): positive_weight})
+        raise vol.Invalid(f"expected a non-empty list of {what}")
     out: list[dict[str, Any]] = []
     errors: list[vol.Invalid] = []
     for i, item in enumerate(value):
@@ -66,6 +64,13 @@ def weighted_sources(value: Any) -> list[dict[str, Any]]:
     if errors:
         raise vol.MultipleInvalid(errors)
     return out
+
+
+def weighted_sources(value: Any) -> list[dict[str, Any]]:
+    """A non-empty list of ``{collection, weight}``."""
+    entry = vol.Schema({vol.Required("collection"): string,
+                        vol.Optional("weight", default=1): positive_weight})
+    return validated_list(value, entry, "{collection, weight}")
 
 
 ORDER_MODES = ("ordered", "shuffle", "random")

@@ -11,11 +11,16 @@ import hashlib
 import itertools
 import random
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from exstreamtv.scheduling.base import ScheduledItem, offline_entries
+from exstreamtv.scheduling.base import (
+    ScheduledItem,
+    Scheduler,
+    SchedulerContext,
+    offline_entries,
+)
 
 if TYPE_CHECKING:
     from exstreamtv.media.library import Library
@@ -153,3 +158,30 @@ def skip_missing(
                                 slot=f"'{entry.item.title}' was removed from the library")
         else:
             yield entry
+
+
+class SequenceScheduler(Scheduler):
+    """A scheduler that plays one collection through a sequence (ordered, shuffle).
+
+    Subclasses set ``self.sequence`` (anything with ``items`` and ``entries(t)``);
+    removed items are skipped and an empty collection shows as degraded health.
+    """
+
+    sequence: Any
+
+    def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
+        super().__init__(options, context)
+        self.collection = str(options["collection"])
+
+    @property
+    def missing(self) -> frozenset[str]:
+        """Items removed from the library (read after the sequence read the collection)."""
+        return self.context.missing
+
+    def entries(self, t: float) -> Iterator[ScheduledItem]:
+        return skip_missing(self.sequence.entries(t), self.missing)
+
+    def health(self) -> tuple[str, str]:
+        if not self.sequence.items:
+            return "degraded", f"collection '{self.collection}' has no playable items"
+        return "ok", ""

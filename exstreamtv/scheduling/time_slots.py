@@ -44,6 +44,7 @@ from exstreamtv.scheduling.options import (
     epoch_option,
     parse_epoch,
     seed_option,
+    validated_list,
 )
 from exstreamtv.scheduling.sequences import (
     MIN_DURATION,
@@ -125,20 +126,7 @@ def _minutes(hhmm: str) -> int:
 
 
 def _slot_list(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise vol.Invalid("expected a non-empty list of slots")
-    out: list[dict[str, Any]] = []
-    errors: list[vol.Invalid] = []
-    for i, item in enumerate(value):
-        try:
-            out.append(SLOT(item))
-        except vol.MultipleInvalid as exc:
-            errors += [vol.Invalid(e.msg, path=[i, *e.path]) for e in exc.errors]
-        except vol.Invalid as exc:
-            errors.append(vol.Invalid(exc.msg, path=[i, *exc.path]))
-    if errors:
-        raise vol.MultipleInvalid(errors)
-    return out
+    return validated_list(value, SLOT, "slots")
 
 
 def check_overlaps(options: dict[str, Any]) -> dict[str, Any]:

@@ -9,42 +9,30 @@ the offline screen, so nothing else moves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
 
 from exstreamtv import (
     LoopingSequence,
-    ScheduledItem,
-    Scheduler,
     SchedulerContext,
+    SequenceScheduler,
     epoch_option,
     hookimpl,
     parse_epoch,
-    skip_missing,
 )
 
 SCHEMA = {vol.Required("collection"): str, **epoch_option()}
 
 
-class OrderedScheduler(Scheduler):
+class OrderedScheduler(SequenceScheduler):
     """Plays its collection in library order, back to back, looping."""
 
     def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
         super().__init__(options, context)
-        self.collection = str(options["collection"])
         self.epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
         self.sequence = LoopingSequence(context.collection(self.collection), self.epoch)
-        self.missing = context.missing
-
-    def entries(self, t: float) -> Iterator[ScheduledItem]:
-        return skip_missing(self.sequence.entries(t), self.missing)
-
-    def health(self) -> tuple[str, str]:
-        if not self.sequence.items:
-            return "degraded", f"collection '{self.collection}' has no playable items"
-        return "ok", ""
 
 
 @hookimpl

@@ -7,44 +7,32 @@ the whole collection, so no item repeats before every other one has played.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
 
 from exstreamtv import (
-    ScheduledItem,
-    Scheduler,
     SchedulerContext,
+    SequenceScheduler,
     ShuffledSequence,
     epoch_option,
     hookimpl,
     parse_epoch,
     seed_option,
-    skip_missing,
 )
 
 SCHEMA = {vol.Required("collection"): str, **seed_option(), **epoch_option()}
 
 
-class ShuffleScheduler(Scheduler):
+class ShuffleScheduler(SequenceScheduler):
     """Seeded shuffles of the collection, back to back."""
 
     def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
         super().__init__(options, context)
-        self.collection = str(options["collection"])
         epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
         seed = (int(options.get("seed", 0)), self.collection)
         self.sequence = ShuffledSequence(context.collection(self.collection), epoch, seed)
-        self.missing = context.missing
-
-    def entries(self, t: float) -> Iterator[ScheduledItem]:
-        return skip_missing(self.sequence.entries(t), self.missing)
-
-    def health(self) -> tuple[str, str]:
-        if not self.sequence.items:
-            return "degraded", f"collection '{self.collection}' has no playable items"
-        return "ok", ""
 
 
 @hookimpl
