@@ -105,7 +105,7 @@ class Database:
         self.hub.spawn(self._health_loop(), name="database-health")
         self._start_schedule()
 
-    async def _load_library(self) -> None:
+    async def _load_library(self, *, save_pending: bool = True) -> None:
         try:
             known = await self.store.load()
         except Exception as exc:
@@ -115,6 +115,8 @@ class Database:
         restored = [sid for sid, items in known.items() if library.restore_items(sid, items)]
         if restored:
             log.info("Loaded known items of %s from the database", ", ".join(restored))
+        if not save_pending:
+            return
         # Scans that finished while the database was still unavailable are saved now.
         for source_id, source in list(library.sources.items()):
             status = library.status.get(source_id)
@@ -133,7 +135,9 @@ class Database:
                 await self.manager.check()
 
     async def _after_restore(self) -> None:
-        await self._load_library()
+        # The restored rows stay as the backup had them: the running library keeps what
+        # its sources hold, and each source's next scan brings the database up to date.
+        await self._load_library(save_pending=False)
 
     def _start_schedule(self) -> None:
         if self.hub.config.database_backup.enabled and self._schedule is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import threading
@@ -245,4 +246,95 @@ def broker_outage(server: Server, broker: Any, down_seconds: float) -> dict[str,
         "viewer_disconnected": viewer.ended,
         "online_after_return_s": round(online_after, 2),
         "state_republished_after_s": round(republished_after, 2),
+    }
+
+
+def growing_source(config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Add a local source ``grow`` over ``folder`` (empty at first) for library writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config["sources"] = [*config["sources"], {"id": "grow", "type": "local", "path": str(folder)}]
+    return config
+
+
+def backups_under_writes(server: Server, grow: Path, clip: Path, seconds: float,
+                         every: float) -> dict[str, Any]:
+    """Backups taken while the library is written (a file added and scanned in a loop),
+    then each backup restored: every row committed before a backup began must be in it,
+    and the pre-restore backup must hold everything committed before the restore."""
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts").start()
+    lock = threading.Lock()
+    committed = [0]  # items of ``grow`` the server has confirmed as scanned (and saved)
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def rows() -> int:
+        return int(server.get("/api/database").json()["rows"]["items"])
+
+    def others() -> int | None:  # items of the other sources, once all are scanned
+        listed = [s for s in server.get("/api/sources").json() if s["id"] != "grow"]
+        if any(s["state"] != "ok" for s in listed):
+            return None
+        return sum(int(s["items"]) for s in listed)
+
+    base = server.wait_for(lambda: others() is not None and rows() == others() and rows())
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            shutil.copyfile(clip, grow / f"grow-{n:05d}{clip.suffix}")
+            response = server.post("/api/sources/grow/scan", timeout=60)
+            if response.status_code != 200:
+                errors.append(f"scan: HTTP {response.status_code} {response.text[:200]}")
+                return
+            with lock:
+                committed[0] = n
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    taken: list[tuple[str, int, int]] = []  # (backup, committed before, committed after)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not errors:
+        time.sleep(every)
+        with lock:
+            before = committed[0]
+        response = server.post("/api/backups", timeout=60)
+        with lock:
+            after = committed[0]
+        if response.status_code != 201:
+            errors.append(f"backup: HTTP {response.status_code} {response.text[:200]}")
+            break
+        taken.append((response.json()["name"], before, after))
+    stop.set()
+    thread.join(60)
+    final = committed[0]
+    lost: list[str] = []
+    restores = 0
+    for name, before, after in taken[-3:]:
+        response = server.post(f"/api/backups/{name}/restore", timeout=120)
+        if response.status_code != 200:
+            errors.append(f"restore {name}: HTTP {response.status_code} {response.text[:200]}")
+            continue
+        restores += 1
+        in_backup = rows() - base
+        # A consistent snapshot holds every row committed before it began, and at most
+        # one scan that was committing while it ran.
+        if not before <= in_backup <= after + 1:
+            lost.append(f"{name}: {in_backup} items, expected {before}..{after + 1}")
+        pre = response.json()["pre_restore_backup"]["name"]
+        response = server.post(f"/api/backups/{pre}/restore", timeout=120)
+        if response.status_code != 200:
+            errors.append(f"restore {pre}: HTTP {response.status_code} {response.text[:200]}")
+            continue
+        if rows() - base != final:
+            lost.append(f"{pre}: {rows() - base} items, expected all {final} committed")
+    viewer.stop()
+    return {
+        "scenario": "backups and restores while the library is written",
+        "items_written": final,
+        "backups": len(taken),
+        "restores": restores * 2,
+        "rows_lost": lost,
+        "errors": errors,
+        "viewer_disconnected": viewer.ended,
     }

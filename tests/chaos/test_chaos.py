@@ -53,3 +53,19 @@ def test_broker_outage_does_not_touch_streaming(make_server, config_for, tmp_pat
         assert summary["state_republished_after_s"] < 5.0, summary
     finally:
         broker.stop()
+
+
+def test_backups_and_restores_while_the_library_is_written(make_server, config_for, tmp_path):
+    from tests.chaos.scenarios import backups_under_writes, growing_source
+    from tests.helpers import clips_folder
+
+    grow = tmp_path / "grow"
+    server = make_server(growing_source(config_for(), grow))
+    clip = next(iter(sorted(clips_folder().glob("*.mp4"))))
+    summary = backups_under_writes(server, grow, clip, seconds=8, every=2)
+    print(summary)
+    assert summary["errors"] == []
+    assert summary["backups"] >= 3 and summary["restores"] == 6
+    assert summary["items_written"] >= 5
+    assert summary["rows_lost"] == []
+    assert summary["viewer_disconnected"] is None
