@@ -141,8 +141,8 @@ def _backup(args: argparse.Namespace) -> int:
         await manager.open()
         try:
             if args.backup_command == "create":
+                await migrate(manager)  # a database the server never started on
                 info = await backups.create_backup("manual")
-                backups.cleanup_old_backups()
                 return f"{info.name} ({backups.directory / info.file}, {info.size} bytes)"
             await migrate(manager)
             pre = await backups.restore_backup(args.name)

@@ -194,11 +194,17 @@ class DatabaseBackupManager:
     # -- create ------------------------------------------------------------------
 
     async def create_backup(self, kind: str = "manual") -> BackupInfo:
-        """Take a backup now; nothing is left behind when it fails."""
+        """Take a backup now; nothing is left behind when it fails.
+
+        Manual and scheduled backups then apply the retention rules (a pre-restore backup
+        does not: the backup being restored may be one they would delete)."""
         if kind not in KINDS:
             raise ValueError(f"unknown backup kind {kind!r}")
         async with self._lock:
-            return await self._create(kind)
+            info = await self._create(kind)
+        if kind != "pre-restore":
+            self.cleanup_old_backups()
+        return info
 
     async def _create(self, kind: str) -> BackupInfo:
         created = time.time()
@@ -430,7 +436,6 @@ class DatabaseBackupManager:
                 continue
             try:
                 await self.create_backup("scheduled")
-                self.cleanup_old_backups()
             except Exception as exc:
                 log.error("Scheduled backup failed; retrying in 10 minutes: %s", exc)
                 await asyncio.sleep(600)

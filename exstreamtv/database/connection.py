@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -115,8 +116,9 @@ class DatabaseConnectionManager:
     """The async engine for ``url``, its pool sized for ``channel_count`` channels."""
 
     def __init__(self, url: str, channel_count: int = 0, *, echo: bool = False,
-                 pool_recycle: int = 3600) -> None:
+                 pool_recycle: int = 3600, pool_timeout: float = POOL_TIMEOUT_SECONDS) -> None:
         self.url = url
+        self.pool_timeout = pool_timeout
         self.channel_count = channel_count
         self.metrics = ConnectionMetrics()
         self.latency_ms: float | None = None
@@ -137,7 +139,7 @@ class DatabaseConnectionManager:
 
     @property
     def pool_size(self) -> int:
-        """The pool size in use (the formula's value; 1 for in-memory SQLite)."""
+        """The pool size in use (the formula's value until resized; 1 for in-memory SQLite)."""
         if self._slot is not None:
             return self._slot.pool_size
         return optimal_pool_size(self.channel_count)
@@ -172,7 +174,7 @@ class DatabaseConnectionManager:
         elif url.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"timeout": 10}
         if "poolclass" not in kwargs:
-            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS,
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=self.pool_timeout,
                           pool_recycle=self._pool_recycle, pool_pre_ping=True)
         engine = create_async_engine(url, **kwargs)
         self._listen(engine)
@@ -263,14 +265,19 @@ class DatabaseConnectionManager:
     async def resize(self, channel_count: int) -> bool:
         """Re-size the pool for ``channel_count``; True when a new engine was built."""
         self.channel_count = channel_count
-        wanted = optimal_pool_size(channel_count)
+        return self.set_pool_size(optimal_pool_size(channel_count),
+                                  f"{channel_count} channels")
+
+    def set_pool_size(self, wanted: int, why: str) -> bool:
+        """Swap in a pool of ``wanted`` connections (the old one retires once idle);
+        True when a new engine was built."""
         old = self._slot
         if old is None or old.pool_size == wanted or (sqlite_path(self.url) is None and \
                 self.is_sqlite):
             return False
         self._slot = self._build(wanted)
-        log.info("Database pool resized from %d to %d connections (%d channels)",
-                 old.pool_size, wanted, channel_count)
+        log.info("Database pool resized from %d to %d connections (%s)",
+                 old.pool_size, wanted, why)
         task = asyncio.get_running_loop().create_task(self._retire(old))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
@@ -296,9 +303,17 @@ class DatabaseConnectionManager:
         slot = await self._acquire_slot()
         try:
             started = time.perf_counter()
-            async with slot.engine.begin() as conn:
-                self.metrics.record_wait(time.perf_counter() - started)
-                yield conn
+            try:
+                conn = await slot.engine.connect()
+            except PoolTimeout:
+                self._exhausted(slot)
+                raise
+            self.metrics.record_wait(time.perf_counter() - started)
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                await conn.close()
         finally:
             self._leave(slot)
 
@@ -310,8 +325,8 @@ class DatabaseConnectionManager:
             started = time.perf_counter()
             try:
                 conn = await slot.engine.connect()
-            except TimeoutError:
-                self.metrics.timeouts += 1
+            except PoolTimeout:
+                self._exhausted(slot)
                 raise
             self.metrics.record_wait(time.perf_counter() - started)
             try:
@@ -331,6 +346,12 @@ class DatabaseConnectionManager:
             raise RuntimeError("the database is not open")
         slot.active += 1
         return slot
+
+    def _exhausted(self, slot: _EngineSlot) -> None:
+        self.metrics.timeouts += 1
+        # Worded for the self-healing pattern detector (DB_POOL_EXHAUSTED -> EXPAND).
+        log.warning("Database pool exhausted: all %d connections stayed busy for %.1fs "
+                    "(QueuePool limit reached)", slot.pool_size, self.pool_timeout)
 
     def _leave(self, slot: _EngineSlot) -> None:
         slot.active -= 1

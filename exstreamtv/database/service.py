@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exstreamtv.config.model import Config
 from exstreamtv.database.backup import DatabaseBackupManager
-from exstreamtv.database.connection import DatabaseConnectionManager, safe_url
+from exstreamtv.database.connection import MAX_POOL_SIZE, DatabaseConnectionManager, safe_url
 from exstreamtv.database.migrate import SchemaTooNew, migrate
 from exstreamtv.database.store import LibraryStore
 from exstreamtv.media.models import MediaItem
@@ -133,6 +134,24 @@ class Database:
             await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
             with contextlib.suppress(Exception):
                 await self.manager.check()
+
+    async def expand_pool(self) -> int:
+        """Grow the connection pool by half (self-healing's EXPAND fix for an exhausted
+        pool); returns the previous size, which :meth:`restore_pool` takes back."""
+        size = self.manager.pool_size
+        if not self.ready:
+            raise RuntimeError(f"the database is not connected ({self.error or self.state})")
+        if size >= MAX_POOL_SIZE:
+            raise RuntimeError(f"the pool is already at its maximum of {MAX_POOL_SIZE} "
+                               "connections; look for slow queries or a stuck client")
+        wanted = min(MAX_POOL_SIZE, max(size + 1, math.ceil(size * 1.5)))
+        if not self.manager.set_pool_size(wanted, "self-healing: pool exhausted"):
+            raise RuntimeError("this database's pool cannot be resized (in-memory SQLite)")
+        return size
+
+    async def restore_pool(self, size: int) -> None:
+        """Undo :meth:`expand_pool`."""
+        self.manager.set_pool_size(size, "self-healing rollback")
 
     async def _after_restore(self) -> None:
         # The restored rows stay as the backup had them: the running library keeps what

@@ -42,7 +42,6 @@ async def create_backup() -> tuple[Response, int]:
         info = await database.backups.create_backup("manual")
     except BackupError as exc:
         return error(507 if "No space" in str(exc) else 500, str(exc))
-    database.backups.cleanup_old_backups()
     return json_response(info.to_dict(), 201)
 
 

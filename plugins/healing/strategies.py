@@ -55,22 +55,16 @@ class Refresh(HealingStrategy):
 
 
 class Expand(HealingStrategy):
-    """Grow the database connection pool (when the database layer offers it)."""
+    """Grow the database connection pool by half; rolling back shrinks it again."""
 
     name = "EXPAND"
     risk = "LOW"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        database = getattr(context.hub, "database", None)
-        expand = getattr(database, "expand_pool", None)
-        if expand is None:
-            raise RuntimeError("this server has no database pool that can be expanded")
-        return await expand()
+        return await context.hub.database.expand_pool()
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
-        shrink = getattr(getattr(context.hub, "database", None), "restore_pool", None)
-        if shrink is not None:
-            await shrink(state)
+        await context.hub.database.restore_pool(state)
 
 
 class Fallback(HealingStrategy):

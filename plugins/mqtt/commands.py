@@ -135,15 +135,11 @@ def _channel_command(hub: Hub, number: int, name: str) -> tuple[bool, str]:
 
 
 async def _backup(hub: Hub) -> tuple[bool, str]:
-    database = getattr(hub, "database", None)
-    manager = (getattr(database, "backups", None) or getattr(hub, "backups", None)
-               or getattr(hub, "backup_manager", None))
-    create = getattr(manager, "create_backup", None) or getattr(manager, "create", None)
-    if not callable(create):
-        return False, "backups are not available on this server"
-    made = await maybe_await(create())
-    name = getattr(made, "name", None) or (made.get("name") if isinstance(made, dict) else made)
-    return True, f"backup {name} created" if name else "backup created"
+    database = hub.database
+    if not database.ready:
+        return False, f"the database is not available: {database.error or database.state}"
+    made = await database.backups.create_backup("manual")
+    return True, f"backup {made.name} created"
 
 
 async def _decide(hub: Hub, fix_id: str, *, approve: bool) -> tuple[bool, str]:
