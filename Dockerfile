@@ -1,18 +1,24 @@
 # ExStreamTV: the same server the README's quick start runs, with Debian's ffmpeg.
 #   docker build -t exstreamtv .
 #   docker run -p 8409:8409 -v exstreamtv-data:/data exstreamtv
-# Mount your own config at /config/exstreamtv.yaml and your media where it points.
+# Mount a folder holding your exstreamtv.yaml at /config, and your media where it points.
+# scripts/docker-check builds this image and smoke-tests it (health, M3U, 3 s of a channel).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY exstreamtv ./exstreamtv
-COPY plugins ./plugins
-RUN pip install --no-cache-dir . && useradd --system --home /data exstreamtv
+COPY pyproject.toml README.md /src/
+COPY exstreamtv /src/exstreamtv
+COPY plugins /src/plugins
+# imageio-ffmpeg's static ffmpeg (about 170 MB) is only a fallback for machines without
+# ffmpeg on PATH; here Debian's is always there, so the bundled binary is dropped.
+RUN pip install --no-cache-dir /src \
+    && rm -rf /src \
+    && python -c "import imageio_ffmpeg, pathlib; [f.unlink() for f in \
+        (pathlib.Path(imageio_ffmpeg.__file__).parent / 'binaries').glob('ffmpeg-*')]" \
+    && useradd --system --home-dir /data exstreamtv
 
 COPY config/exstreamtv.yaml /config/exstreamtv.yaml
 RUN mkdir -p /data && chown exstreamtv /data /config
