@@ -6,7 +6,7 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
+    && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md /src/
@@ -14,7 +14,8 @@ COPY exstreamtv /src/exstreamtv
 COPY plugins /src/plugins
 # imageio-ffmpeg's static ffmpeg (about 170 MB) is only a fallback for machines without
 # ffmpeg on PATH; here Debian's is always there, so the bundled binary is dropped.
-RUN pip install --no-cache-dir /src \
+# [postgres]: asyncpg, so database.url may point at PostgreSQL (pg_dump backs it up).
+RUN pip install --no-cache-dir "/src[postgres]" \
     && rm -rf /src \
     && python -c "import imageio_ffmpeg, pathlib; [f.unlink() for f in \
         (pathlib.Path(imageio_ffmpeg.__file__).parent / 'binaries').glob('ffmpeg-*')]" \
