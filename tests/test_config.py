@@ -83,6 +83,29 @@ def test_plugin_option_typo_fails_at_load(registry):
     assert any(p.startswith("sources[0].path: required key") for p in found), found
 
 
+def test_encoder_options_are_checked_at_load(registry):
+    def channel_with(ffmpeg):
+        return {"sources": [{"id": "m", "type": "local", "path": "/x"}],
+                "channels": [{"number": 1, "name": "A", "ffmpeg": ffmpeg,
+                              "schedule": {"type": "ordered", "collection": "m"}}]}
+
+    found = problems(channel_with({"encoder": "vaapi", "encoder_options": {"devcie": "/dev/dri/x"}}),
+                     registry)
+    assert any(p.startswith("channels[0].ffmpeg.encoder_options.devcie: unknown encoder option "
+                            "'devcie' (known: device (nvenc/vaapi/qsv/videotoolbox)") for p in found), found
+    found = problems(channel_with({"encoder_options": {"preset": "turbo"}}), registry)
+    assert any(p.startswith("channels[0].ffmpeg.encoder_options.preset: value must be one of")
+               and p.endswith("for encoder software") for p in found), found
+    found = problems(channel_with({"encoder": "nvenc", "encoder_options": {"hwaccel_decode": "yes"}}),
+                     registry)
+    assert any("encoder_options.hwaccel_decode" in p for p in found), found
+    # Options of another encoder are kept for a fallback (hardware -> software) or auto.
+    config = validate_config(channel_with({"encoder": "auto", "encoder_options": {
+        "device": "/dev/dri/renderD129", "preset": "fast"}}), registry)
+    assert config.channels[0].ffmpeg.encoder_options == {"device": "/dev/dri/renderD129",
+                                                          "preset": "fast"}
+
+
 def test_channel_ffmpeg_overrides_merge_with_defaults(registry):
     raw = {
         "ffmpeg": {"video": {"width": 640, "height": 360}},

@@ -98,10 +98,12 @@ def test_listed_encoders_and_trial_encode():
 def test_auto_picks_a_working_encoder_and_caches_it(monkeypatch):
     auto._chosen.clear()
     calls: list[str] = []
+    inits: list[tuple[str, ...]] = []
     real = auto.trial_encode
 
     def counting(ffmpeg: str, preset: EncoderPreset) -> str | None:
         calls.append(preset.name)
+        inits.append(preset.init_args + preset.options)
         return real(ffmpeg, preset)
 
     monkeypatch.setattr(auto, "trial_encode", counting)
@@ -114,10 +116,24 @@ def test_auto_picks_a_working_encoder_and_caches_it(monkeypatch):
         assert calls == tried
     else:
         assert trial_encode("ffmpeg", auto.HARDWARE[chosen][1]({})) is None
-    preset = auto.auto_preset({"preset": "ultrafast"}, type("T", (), {"ffmpeg": "ffmpeg"})())
-    assert preset.name == chosen
+    tools = type("T", (), {"ffmpeg": "ffmpeg"})()
     assert auto.detect("ffmpeg") == chosen
-    assert len(calls) == len(tried[: len(calls)]), "detection ran twice"
+    assert auto.detect("ffmpeg", {}) == chosen
+    first = len(calls)
+    assert calls == tried[:first], "detection ran twice for the same options"
+    # The channel's device is the one tried (a second GPU, another render node).
+    options = {"device": "/dev/dri/renderD199", "preset": "ultrafast"}
+    preset = auto.auto_preset(options, tools)
+    assert preset.name == auto.detect("ffmpeg", options)
+    again = calls[first:]
+    assert again == tried[: len(again)]
+    for name, init in zip(again, inits[first:], strict=True):
+        if name in ("vaapi", "qsv"):
+            assert "vaapi=va:/dev/dri/renderD199" in init
+        if name == "nvenc":
+            assert ("-gpu", "/dev/dri/renderD199") in init
+    auto.auto_preset(options, tools)
+    assert len(calls) == first + len(again), "cached per options"
 
 
 def test_copy_mode_argv():

@@ -308,6 +308,36 @@ def _check_references(
                             f"unknown {kind.replace('_', ' ')} '{value}' (known: {known_types})",
                         )
                     )
+            problems += _encoder_option_problems(channel.ffmpeg.encoder_options, registry,
+                                                 f"channels[{i}].ffmpeg.encoder_options")
+
+
+def _encoder_option_problems(options: Mapping[str, Any], registry: Registry,
+                             where: str) -> list[ConfigProblem]:
+    """Each of ``options`` must be an option of some registered encoder, with a value that
+    encoder accepts. Options of other encoders are allowed (and ignored) so that a channel
+    can fall back from hardware to software, or let ``auto`` choose."""
+    declared: dict[str, list[Any]] = {}
+    for component in registry.components["encoder"].values():
+        for marker in component.schema.schema:
+            declared.setdefault(str(marker), []).append(component)
+    out = []
+    for name, value in options.items():
+        owners = declared.get(name)
+        if not owners:
+            known = ", ".join(f"{k} ({'/'.join(c.type for c in cs)})"
+                              for k, cs in sorted(declared.items())) or "none"
+            out.append(ConfigProblem(f"{where}.{name}",
+                                     f"unknown encoder option '{name}' (known: {known})"))
+            continue
+        for component in owners:
+            try:
+                vol.Schema(component.schema.schema, extra=vol.ALLOW_EXTRA)({name: value})
+            except vol.Invalid as exc:
+                out.append(ConfigProblem(f"{where}.{name}",
+                                         f"{exc.msg} for encoder {component.type}"))
+                break
+    return out
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Candidates in order: nvenc, qsv, vaapi, videotoolbox. One counts when ``ffmpeg
 -encoders`` lists it AND a one-frame test encode through the real argv builder
-succeeds (a listed encoder often has no device or driver behind it). The choice is
-made once per ffmpeg binary, at server start when a channel uses ``auto``, and cached.
+succeeds (a listed encoder often has no device or driver behind it). The trial uses
+the channel's ``encoder_options`` (so ``device`` picks the GPU or render node tried).
+The choice is made once per ffmpeg binary and options, at server start for each channel
+that uses ``auto``, and cached.
 """
 
 from __future__ import annotations
@@ -20,33 +22,37 @@ from .software import software_preset
 
 log = logging.getLogger(__name__)
 
-_chosen: dict[str, str] = {}
+_chosen: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
 
 
-def detect(ffmpeg: str) -> str:
-    """The name of the encoder ``auto`` uses with ``ffmpeg`` (cached per binary)."""
+def detect(ffmpeg: str, options: dict[str, Any] | None = None) -> str:
+    """The name of the encoder ``auto`` uses with ``ffmpeg`` and the channel's encoder
+    ``options`` (cached per binary and options)."""
+    options = dict(options or {})
+    key = (ffmpeg, repr(sorted(options.items(), key=lambda kv: kv[0])))
     with _lock:
-        if ffmpeg in _chosen:
-            return _chosen[ffmpeg]
+        if key in _chosen:
+            return _chosen[key]
         listed = listed_encoders(ffmpeg)
         choice = "software"
         for name, (codec, factory) in HARDWARE.items():
             if codec not in listed:
                 continue
-            error = trial_encode(ffmpeg, factory({}))
+            error = trial_encode(ffmpeg, factory(options))
             if error is None:
                 choice = name
                 break
             log.info("Encoder auto: %s is listed but does not work here (%s)", name, error)
-        log.info("Encoder auto: using %s", choice)
-        _chosen[ffmpeg] = choice
+        where = f" (device {options['device']})" if options.get("device") is not None else ""
+        log.info("Encoder auto: using %s%s", choice, where)
+        _chosen[key] = choice
         return choice
 
 
 def auto_preset(options: dict[str, Any], tools: Any) -> EncoderPreset:
     """The preset of the detected encoder, with the channel's encoder options."""
-    name = detect(tools.ffmpeg)
+    name = detect(tools.ffmpeg, options)
     if name == "software":
         return software_preset(options)
     return HARDWARE[name][1](options)
@@ -60,5 +66,6 @@ def register_encoders(register: Any) -> None:
 @hookimpl
 async def startup(hub: Any) -> None:
     """Detect once at start (off the event loop) when any channel uses ``auto``."""
-    if any(ch.ffmpeg.encoder == "auto" for ch in hub.config.channels):
-        await asyncio.to_thread(detect, hub.tools.ffmpeg)
+    for channel in hub.config.channels:
+        if channel.ffmpeg.encoder == "auto":
+            await asyncio.to_thread(detect, hub.tools.ffmpeg, channel.ffmpeg.encoder_options)
