@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="print the stream analysis of a media file as JSON")
     probe.add_argument("file")
+    probe.add_argument("--config", help="use this config's ffmpeg.ffprobe_path / ffmpeg_path "
+                       f"(default: {DEFAULT_CONFIG} when it exists, else PATH)")
 
     backup = sub.add_parser("backup", help="database backups")
     backup_sub = backup.add_subparsers(dest="backup_command", required=True)
@@ -99,14 +101,26 @@ def _plugins_list(path: str | None, as_json: bool) -> int:
     return 0
 
 
-def _probe(file: str) -> int:
+def _probe(file: str, config_path: str | None) -> int:
     from exstreamtv.ffmpeg.locate import find_ffmpeg
     from exstreamtv.media.probe import probe
+    from exstreamtv.server import load_everything
 
     if "://" not in file and not Path(file).exists():
         print(f"no such file: {file}", file=sys.stderr)
         return 1
-    tools = find_ffmpeg()
+    if config_path is None and Path(DEFAULT_CONFIG).exists():
+        config_path = DEFAULT_CONFIG
+    paths: tuple[str | None, str | None] = (None, None)
+    if config_path is not None:
+        try:
+            config, _host, _registry = load_everything(config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(f"{config_path}: {problem}", file=sys.stderr)
+            return 1
+        paths = (config.ffmpeg.ffmpeg_path, config.ffmpeg.ffprobe_path)
+    tools = find_ffmpeg(*paths)
     info = asyncio.run(probe(file, tools.ffprobe))
     print(json.dumps(info.to_dict(), indent=2))
     return 0
@@ -167,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _plugins_list(args.config, args.json)
         if args.command == "probe":
-            return _probe(args.file)
+            return _probe(args.file, args.config)
         if args.command == "backup":
             return _backup(args)
     except ExStreamTVError as exc:

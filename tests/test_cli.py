@@ -43,3 +43,21 @@ def test_unknown_command_is_a_usage_error():
 def test_version():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("exstreamtv ")
+
+
+def test_probe_uses_the_configs_ffprobe(clips, tmp_path):
+    marker = tmp_path / "called"
+    wrapper = tmp_path / "my-ffprobe"
+    wrapper.write_text(f"#!/bin/sh\necho \"$@\" > {marker}\nexec ffprobe \"$@\"\n")
+    wrapper.chmod(0o755)
+    config = tmp_path / "exstreamtv.yaml"
+    config.write_text(f"ffmpeg: {{ffprobe_path: {wrapper}}}\n")
+    result = run("probe", "--config", str(config), str(clips / "clip-01.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["streams"]
+    assert "clip-01.mp4" in marker.read_text()
+
+    config.write_text("ffmpeg: {ffprobe_path: /nowhere/ffprobe}\n")
+    result = run("probe", "--config", str(config), str(clips / "clip-01.mp4"))
+    assert result.returncode == 1 and "ffprobe_path '/nowhere/ffprobe' is not an executable" \
+        in result.stderr, result.stderr
