@@ -41,7 +41,7 @@ async def create_backup() -> tuple[Response, int]:
     try:
         info = await database.backups.create_backup("manual")
     except BackupError as exc:
-        return error(507 if "No space" in str(exc) else 500, str(exc))
+        return error(507 if "No space" in str(exc) else 503, str(exc))
     return json_response(info.to_dict(), 201)
 
 

@@ -76,12 +76,17 @@ class Fallback(HealingStrategy):
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
         pipeline = context.pipeline(issue.channel)
         previous = pipeline.planner.preset
-        if previous.hardware or issue.type == "HARDWARE_FAILED":
+        if previous.hardware:
             pipeline.planner.use_software()
             log.warning("Channel %s: encoder '%s' failed; falling back to software",
                         issue.channel, previous.name)
             await context.restart(issue.channel, "software encoder fallback")
             return ("preset", previous)
+        if issue.type == "HARDWARE_FAILED":
+            # The pipeline switched to software itself when the encoder died at start;
+            # another restart would only cost viewers a second of picture.
+            log.info("Channel %s: already encoding in software", issue.channel)
+            return ("none", None)
         pipeline.request_skip()
         return ("skip", None)
 
