@@ -144,3 +144,21 @@ def test_locked_database_at_start_is_retried(
         holder.close()
     db = server.wait_for(lambda: (d := _database(server))["state"] == "ok" and d, timeout=40)
     assert db["schema"] == "0001"
+
+
+def test_backup_without_pg_dump_says_what_to_install(
+        pg_url: str, tmp_path: Path, clips: Path, make_server: Callable[..., Server]) -> None:
+    bin_dir = tmp_path / "bin"  # a PATH with ffmpeg and ffprobe but no PostgreSQL client
+    bin_dir.mkdir()
+    for tool in ("ffmpeg", "ffprobe"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    server = make_server(base_config(tmp_path, clips, database={"url": pg_url}),
+                         env={"PATH": str(bin_dir)})
+    server.wait_for(lambda: _database(server)["state"] == "ok")
+    response = server.post("/api/backups", timeout=60)
+    assert response.status_code == 503, response.text
+    assert "need pg_dump on PATH" in response.json()["error"]
+    assert "apt install postgresql-client" in response.json()["error"]
+    assert server.get("/api/backups").json() == []  # nothing half-written is listed
