@@ -113,6 +113,9 @@ class ChannelPipeline:
         self.error_screen_hold: float | None = None
         self.locations: dict[str, str] = {}
         self.waiting_since: float | None = None  # monotonic time a read of ffmpeg began
+        #: Wall time the pipeline last replaced a failed ffmpeg by the programme itself
+        #: (not an error screen): self-healing's restart need not do it a second time.
+        self.resumed_at: float | None = None
         self._nap: asyncio.Future[None] | None = None  # the pacing sleep a hot swap cuts short
         self._swap: tuple[Segment, Iterator[ScheduledItem]] | None = None
 
@@ -416,7 +419,9 @@ class ChannelPipeline:
         else:
             entry = seg.entry
         if self.failures == 1 and self.error_screen_hold is None:
-            return await self._resume(entry, reached)
+            resumed = await self._resume(entry, reached)
+            self.resumed_at = time.time()
+            return resumed
         backoff = min(2.0 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
         if self.error_screen_hold is not None:
             backoff = max(backoff, self.error_screen_hold)
@@ -471,6 +476,9 @@ class ChannelPipeline:
             return
         wall0, clock0 = self._anchor
         due = wall0 + (clock - clock0) - self.settings.lead_seconds
+        if due - now > 3.0:
+            log.warning("Channel %d: output clock %.2fs is %.1fs ahead of play speed "
+                        "(anchor %.2fs at %.2f)", self.number, clock, due - now, clock0, wall0)
         if due > now:
             self._nap = loop.create_future()
             timer = loop.call_later(due - now, _wake, self._nap)

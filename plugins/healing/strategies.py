@@ -21,6 +21,15 @@ class Restart(HealingStrategy):
     risk = "MEDIUM"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
+        pipeline = context.pipeline(issue.channel)
+        current = pipeline.current
+        if (issue.type == "FFMPEG_CRASH" and pipeline.resumed_at is not None
+                and pipeline.resumed_at >= issue.at and current is not None
+                and current.kind == "program" and current.process.returncode is None):
+            # The pipeline already resumed the programme where the crashed ffmpeg stopped;
+            # a second fresh ffmpeg would replay seconds viewers have seen.
+            log.info("Channel %s: ffmpeg was already restarted by the pipeline", issue.channel)
+            return None
         await context.restart(issue.channel, f"{issue.type}: {issue.message}"[:200])
 
 

@@ -27,6 +27,7 @@ class Viewer:
     url: str
     bytes: int = 0
     ended: str | None = None  # why the stream ended before stop() (a disconnect)
+    ended_at: float | None = None  # wall-clock time of the disconnect
     last_data: float = field(default_factory=time.monotonic)
     longest_silence: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -55,6 +56,8 @@ class Viewer:
         except Exception as exc:
             if not self._stop.is_set():
                 self.ended = f"{type(exc).__name__}: {exc}"
+        if self.ended:
+            self.ended_at = time.time()
 
     def stop(self) -> None:
         self._stop.set()
@@ -130,6 +133,9 @@ def kill_storm(server: Server, channels: list[int], viewers_per_channel: list[in
         "healed": healed,
         "disconnects": sum(1 for v in viewers if v.ended),
         "disconnect_reasons": sorted({v.ended for v in viewers if v.ended}),
+        "disconnects_at": sorted(f"{v.url.rsplit('/', 1)[-1]} "
+                                 f"{time.strftime('%H:%M:%S', time.localtime(v.ended_at))}"
+                                 for v in viewers if v.ended_at),
         "min_bytes_per_viewer": min(v.bytes for v in viewers),
         "longest_silence_s": round(max(v.longest_silence for v in viewers), 2),
     }
