@@ -25,8 +25,8 @@ from tests.helpers import Server, base_config, free_port, write_config
 
 DISCOVER_REQ, DISCOVER_RPY = 0x0002, 0x0003
 TAG_DEVICE_TYPE, TAG_DEVICE_ID, TAG_TUNER_COUNT = 0x01, 0x02, 0x10
-TAG_LINEUP_URL, TAG_BASE_URL, TAG_DEVICE_AUTH = 0x27, 0x2A, 0x2B
-TUNER, WILDCARD = 0x00000001, 0xFFFFFFFF
+TAG_LINEUP_URL, TAG_BASE_URL, TAG_DEVICE_AUTH, TAG_MULTI_TYPE = 0x27, 0x2A, 0x2B, 0x2D
+TUNER, STORAGE, WILDCARD = 0x00000001, 0x00000005, 0xFFFFFFFF
 
 
 def packet(packet_type: int, payload: bytes) -> bytes:
@@ -34,9 +34,18 @@ def packet(packet_type: int, payload: bytes) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head))
 
 
-def request(device_type: int = WILDCARD, device_id: int = WILDCARD) -> bytes:
-    return packet(DISCOVER_REQ, bytes((TAG_DEVICE_TYPE, 4)) + struct.pack(">I", device_type)
-                  + bytes((TAG_DEVICE_ID, 4)) + struct.pack(">I", device_id))
+def request(device_type: int = WILDCARD, device_id: int | None = WILDCARD) -> bytes:
+    """A request as libhdhomerun sends it; ``device_id=None`` leaves the id out (newer clients)."""
+    payload = bytes((TAG_DEVICE_TYPE, 4)) + struct.pack(">I", device_type)
+    if device_id is not None:
+        payload += bytes((TAG_DEVICE_ID, 4)) + struct.pack(">I", device_id)
+    return packet(DISCOVER_REQ, payload)
+
+
+def multi_type_request(*device_types: int) -> bytes:
+    """Newer libhdhomerun's request for several device types in one MULTI_TYPE tag."""
+    values = b"".join(struct.pack(">I", t) for t in device_types)
+    return packet(DISCOVER_REQ, bytes((TAG_MULTI_TYPE, len(values))) + values)
 
 
 def parse_reply(data: bytes) -> dict[int, bytes]:
@@ -123,12 +132,16 @@ def test_wildcard_request_gets_the_discover_json_device(lan: Lan) -> None:
     assert httpx.get(found["LineupURL"], timeout=10).json() == lineup
 
 
-def test_request_for_our_id_as_a_tuner_is_answered(lan: Lan) -> None:
+def test_requests_for_a_tuner_or_our_id_are_answered(lan: Lan) -> None:
     lan_server, udp = lan
     device_id = lan_server.get("/discover.json").json()["DeviceID"]
-    reply = ask(udp, request(TUNER, int(device_id, 16)))
-    assert reply is not None
-    assert decoded(parse_reply(reply))["DeviceID"] == device_id
+    for data in (request(TUNER, int(device_id, 16)),     # exact id, as a tuner
+                 request(WILDCARD, int(device_id, 16)),  # exact id, any type
+                 request(TUNER, None),                   # newer clients: no id means any
+                 multi_type_request(STORAGE, TUNER)):    # newer clients: several types
+        reply = ask(udp, data)
+        assert reply is not None, data.hex()
+        assert decoded(parse_reply(reply))["DeviceID"] == device_id
 
 
 def test_other_requests_and_garbage_get_no_answer(lan: Lan) -> None:
@@ -138,7 +151,8 @@ def test_other_requests_and_garbage_get_no_answer(lan: Lan) -> None:
     bad_crc = good[:-1] + bytes((good[-1] ^ 0xFF,))
     unwanted = {
         "other device id": request(TUNER, device_id ^ 0x10),
-        "other device type (storage)": request(0x00000005, WILDCARD),
+        "other device type (storage)": request(STORAGE, WILDCARD),
+        "only other types": multi_type_request(STORAGE, 0x00000006),
         "bad CRC": bad_crc,
         "garbage": b"GET / HTTP/1.0\r\n\r\n",
         "truncated": good[:9],

@@ -5,6 +5,10 @@ payload, then an Ethernet CRC-32 of everything before it (u32, *little*-endian).
 discovery payload is a run of tag-length-value fields: a one-byte tag, a length of one
 byte (< 128) or two (low 7 bits with the high bit set, then the rest shifted down 7),
 and the value. Pure functions only: no sockets here.
+
+A request names the device types it wants in ``DEVICE_TYPE`` tags, or several at once
+in one ``MULTI_TYPE`` tag (newer libhdhomerun), and a ``DEVICE_ID``; newer clients leave
+the id out to mean any device.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ TAG_TUNER_COUNT = 0x10
 TAG_LINEUP_URL = 0x27
 TAG_BASE_URL = 0x2A
 TAG_DEVICE_AUTH_STR = 0x2B
+TAG_MULTI_TYPE = 0x2D
 
 DEVICE_TYPE_TUNER = 0x00000001
 DEVICE_TYPE_WILDCARD = 0xFFFFFFFF
@@ -38,15 +43,15 @@ class PacketError(ValueError):
 
 @dataclass(frozen=True)
 class DiscoverRequest:
-    """What a discovery request asks for; ``None`` where the tag was absent (no match)."""
+    """What a discovery request asks for: device types, and an id (``None``: any)."""
 
-    device_type: int | None
+    device_types: tuple[int, ...]
     device_id: int | None
 
     def wants(self, device_id: int) -> bool:
-        """Whether a tuner with ``device_id`` should answer."""
-        type_ok = self.device_type in (DEVICE_TYPE_TUNER, DEVICE_TYPE_WILDCARD)
-        id_ok = self.device_id in (DEVICE_ID_WILDCARD, device_id)
+        """Whether a tuner with ``device_id`` should answer (no type asked: no answer)."""
+        type_ok = any(t in (DEVICE_TYPE_TUNER, DEVICE_TYPE_WILDCARD) for t in self.device_types)
+        id_ok = self.device_id in (None, DEVICE_ID_WILDCARD, device_id)
         return type_ok and id_ok
 
 
@@ -107,13 +112,18 @@ def parse_discover_request(data: bytes) -> DiscoverRequest:
     packet_type, payload = unframe(data)
     if packet_type != TYPE_DISCOVER_REQ:
         raise PacketError(f"packet type 0x{packet_type:04X} is not a discovery request")
-    fields: dict[int, int] = {}
+    types: list[int] = []
+    device_id: int | None = None
     for tag, value in read_tlvs(payload):
-        if tag in (TAG_DEVICE_TYPE, TAG_DEVICE_ID):
-            if len(value) != 4:
-                raise PacketError(f"TLV 0x{tag:02X} has {len(value)} bytes, not 4")
-            fields[tag] = struct.unpack(">I", value)[0]
-    return DiscoverRequest(fields.get(TAG_DEVICE_TYPE), fields.get(TAG_DEVICE_ID))
+        if tag in (TAG_DEVICE_TYPE, TAG_DEVICE_ID, TAG_MULTI_TYPE):
+            if len(value) % 4 or not value or (tag != TAG_MULTI_TYPE and len(value) != 4):
+                raise PacketError(f"TLV 0x{tag:02X} has {len(value)} bytes")
+            numbers = struct.unpack(f">{len(value) // 4}I", value)
+            if tag == TAG_DEVICE_ID:
+                device_id = numbers[0]
+            else:
+                types.extend(numbers)
+    return DiscoverRequest(tuple(types), device_id)
 
 
 def discover_reply(document: Mapping[str, object]) -> bytes:
