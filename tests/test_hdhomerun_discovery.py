@@ -196,6 +196,15 @@ def test_reload_moves_and_stops_discovery_live(make_server: Callable[..., Server
     server = make_server(config)
     assert ask(("127.0.0.1", first), request()) is not None
 
+    # server.port cannot move live: HTTP stays where it is, and so does the announced BaseURL.
+    config["server"]["port"] = free_port()
+    write_config(server.config_path, config)
+    server.wait_for(lambda: server.get("/api/config/status").json()["version"] == 2, timeout=10)
+    reply = ask(("127.0.0.1", first), request())
+    assert reply is not None and decoded(parse_reply(reply))["BaseURL"] == server.url
+    assert f"server.host/port 127.0.0.1:{config['server']['port']} in the config take effect " \
+        "after a restart" in server.log
+
     # A long base_url (over 127 bytes: a two-byte TLV length) and another port, live.
     long_base = f"http://127.0.0.1:{server.port}/" + "tv/" * 50
     config["server"]["base_url"] = long_base.rstrip("/")

@@ -2,7 +2,7 @@
 
 A built-in plugin using only the public API. It owns the ``hdhomerun`` config section,
 opens a :class:`DiscoveryResponder` on UDP ``discovery_port`` in ``startup`` (on
-``server.host``), rebinds when a hot reload changes that section or ``server.host``,
+``server.host``, where HTTP listens), rebinds when a hot reload changes that section,
 and closes the socket in ``shutdown``. Replies carry the same DeviceID, TunerCount and
 URLs as ``/discover.json``. The HTTP side stays in the core (``/discover.json`` and the
 rest). Set-up: docs/tuners.md.
