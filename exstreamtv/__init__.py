@@ -74,6 +74,7 @@ from exstreamtv.streaming.error_screens import (  # noqa: E402
     escape_drawtext,
 )
 from exstreamtv.web.api import channel_summary, health_report  # noqa: E402
+from exstreamtv.web.hdhomerun import discover as hdhomerun_discover  # noqa: E402
 
 __all__ = [
     "BALANCE_SCHEMA",
@@ -131,6 +132,7 @@ __all__ = [
     "epoch_option",
     "escape_drawtext",
     "genres_of",
+    "hdhomerun_discover",
     "health_report",
     "hookimpl",
     "listed_encoders",

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,9 @@ class Hub:
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Where HTTP listens (the config's, or ``serve --host/--port``); fixed until restart.
+        self.listening = (config.server.host, config.server.port)
+        self._file_listen = self.listening
         self.bus.subscribe(self._forward_to_plugins)
 
     @property
@@ -175,8 +178,23 @@ class Hub:
         await self.apply_config(new)
         return True
 
+    def _keep_listen_address(self, new: Config) -> Config:
+        """``new`` with the running ``server.host``/``port``: the HTTP socket cannot move live.
+
+        This also keeps ``serve --host/--port`` in force across reloads. A file value that
+        differs is warned about once, when it first appears.
+        """
+        wanted = (new.server.host, new.server.port)
+        if wanted != self.listening and wanted != self._file_listen:
+            log.warning("server.host/port %s:%d in the config take effect after a restart; "
+                        "still listening on %s:%d", *wanted, *self.listening)
+        self._file_listen = wanted
+        host, port = self.listening
+        return replace(new, server=replace(new.server, host=host, port=port))
+
     async def apply_config(self, new: Config) -> None:
         """Switch to ``new``: sources and channels that changed are updated live."""
+        new = self._keep_listen_address(new)
         old = self.config
         changed = tuple(
             name for name in (

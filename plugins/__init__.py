@@ -25,5 +25,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.error_screens.visual",
     "exstreamtv_plugins.error_screens.audio",
     "exstreamtv_plugins.mqtt",
+    "exstreamtv_plugins.hdhomerun",
     "exstreamtv_plugins.healing.strategies",
 )

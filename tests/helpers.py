@@ -107,7 +107,8 @@ class Server:
         self.cwd = cwd or config_path.parent
         data = yaml.safe_load(config_path.read_text())
         self.port = int(data["server"]["port"])
-        self.url = f"http://127.0.0.1:{self.port}"
+        host = str(data["server"].get("host") or "127.0.0.1")
+        self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}"
         self.log_path = self.cwd / f"server-{self.port}.log"
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
