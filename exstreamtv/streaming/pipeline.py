@@ -290,6 +290,7 @@ class ChannelPipeline:
             self._publish(self.splicer.feed(seg.head))
             seg.head = b""
         reason = "eof"
+        left_early = False
         prestart_at = seg.duration - self.settings.prestart_seconds
         while True:
             self.waiting_since = time.monotonic()
@@ -324,8 +325,13 @@ class ChannelPipeline:
             # else: ffmpeg died; take its remaining output at once so the replacement starts
             # now, while viewers still play what was buffered.
             if self._request == "hot":
+                left_early = True
                 break
         self._publish(self.splicer.flush_hold())
+        if left_early:
+            # Left before EOF (a hot swap that came while the previous segment was being
+            # replaced): this ffmpeg must end, or waiting for it would block on its pipe.
+            await seg.process.stop(timeout=1.0)
         code = await seg.process.wait()
         produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
         if self._request is not None:

@@ -1,0 +1,54 @@
+"""A hot swap that lands while the pipeline is between segments must not hang the channel.
+
+Self-healing may ask for a hot swap while the pipeline is still replacing a crashed
+ffmpeg; the swap's kill then hits the dead process, and the segment the pipeline starts
+next is left mid-stream. That ffmpeg must be stopped, not waited for (a full pipe would
+keep it alive forever, and the channel silent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from tests.helpers import base_config, clips_folder, write_config
+from tests.test_healing_outcomes import started_hub
+
+
+def test_swap_requested_without_killing_the_playing_segment(tmp_path):
+    # 12-second items: more output than the pipe holds, so a stranded ffmpeg never exits.
+    config = base_config(tmp_path, clips_folder("long", 3, 12.0),
+                         ai_auto_heal={"enabled": False, "auto_resolve_enabled": False})
+    path = write_config(tmp_path / "exstreamtv.yaml", config)
+
+    async def run() -> None:
+        hub = await started_hub(path)
+        pipeline = await hub.channels.acquire(1)
+        for _ in range(100):
+            if pipeline.buffer.total_bytes > 50_000 and pipeline.current is not None:
+                break
+            await asyncio.sleep(0.1)
+        playing = pipeline.current
+        assert playing is not None and playing.process.returncode is None
+        # What a hot swap does after its kill missed: a fresh segment waits to take over.
+        now = pipeline.clock() + pipeline.settings.lead_seconds
+        entries = pipeline.scheduler.entries(now)
+        entry = next(entries)
+        fresh = await pipeline._open(entry, entry.offset_at(now))
+        pipeline._swap = (fresh, entries)
+        pipeline._request = "hot"
+        for _ in range(50):
+            if pipeline.current is fresh:
+                break
+            await asyncio.sleep(0.1)
+        assert pipeline.current is fresh, "the channel hung on the segment it left"
+        assert playing.process.returncode is not None  # stopped, not left running
+        before = pipeline.buffer.total_bytes
+        await asyncio.sleep(1.5)
+        assert pipeline.buffer.total_bytes > before
+        hub.channels.release(1)
+        await hub.stop()
+        gc.collect()
+        await asyncio.sleep(0.1)
+
+    asyncio.run(run())
