@@ -179,7 +179,17 @@ class Watcher:
 def retained_snapshot(broker: Broker, prefix: str, settle: float = 0.5) -> dict[str, Message]:
     """What a fresh subscriber receives as retained under ``prefix`` (``#``)."""
     fresh = Watcher(broker)
-    time.sleep(settle)
+    # The broker sends retained messages right after the subscription; on a loaded machine
+    # they trickle in, so wait until none has arrived for ``settle`` seconds.
+    count, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with fresh._lock:
+            now_count = len(fresh.messages)
+        if now_count != count:
+            count, quiet_since = now_count, time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            break
+        time.sleep(0.05)
     snapshot = {t: m for t, m in fresh.latest().items() if t.startswith(prefix) and m.retain}
     fresh.close()
     return snapshot
