@@ -23,6 +23,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import result as report_row
+
 from tests.helpers import Server, free_port, write_config
 
 
@@ -114,8 +116,9 @@ def main() -> int:
     print(f"idle:   median {idle_median:.2f} ms, p95 {p95(idle):.2f} ms ({len(idle)} requests)")
     print(f"backup: median {during_median:.2f} ms, p95 {p95(during):.2f} ms "
           f"({len(during)} requests)")
-    print(f"RESULT backup_latency: median ratio {during_median / idle_median:.2f}x, "
-          f"p95 ratio {p95(during) / p95(idle):.2f}x (during backup / idle, same run)")
+    report_row("API latency while a backup runs, median", f"{during_median:.1f} ms",
+           f"idle {idle_median:.1f} ms", during_median / idle_median,
+           f"p95 {p95(during):.1f} vs {p95(idle):.1f} ms ({p95(during) / p95(idle):.2f}x)")
     return 0
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from _common import Counter, cpu_seconds, rss_bytes, start_server, table
+from common import result
 
 from tests.helpers import free_port
 
@@ -123,9 +124,10 @@ def main() -> None:
     print(f"bench_fanout (channel rate {rate * 8 / 1000:.0f} kbit/s)")
     table(rows)
     top = counts[-1]
-    print(f"RESULT bench_fanout: {top} viewers delivered {results[top][0]:.1%} "
-          f"(min {results[top][1]:.1%}) vs bare Quart loop {base_results[top]:.1%} "
-          f"= {results[top][0] / max(base_results[top], 1e-9):.2f}x")
+    result(f"{top} viewers on one channel, share of play speed delivered",
+           f"{results[top][0]:.1%}", f"bare Quart loop {base_results[top]:.1%}",
+           results[top][0] / max(base_results[top], 1e-9),
+           f"slowest viewer {results[top][1]:.1%}; channel {rate * 8 / 1000:.0f} kbit/s")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import result
+
 from exstreamtv.media.probe import probe_many
 
 
@@ -91,7 +93,11 @@ def main() -> None:
           f"serial ffprobe {serial:.2f}s; probe_many concurrency {args.concurrency}: "
           f"ffprobe engine {sub:.2f}s (ratio {serial / sub:.2f}x), "
           f"pyav engine {inproc:.2f}s (ratio {serial / inproc:.2f}x)")
-
+    note = f"{args.files} files, concurrency {args.concurrency}, load {load:.1f}"
+    result("probe_many, ffprobe engine", f"{sub:.2f} s", f"serial ffprobe {serial:.2f} s",
+           sub / serial, f"{serial / sub:.1f}x faster; {note}")
+    result("probe_many, PyAV engine", f"{inproc:.2f} s", f"serial ffprobe {serial:.2f} s",
+           inproc / serial, f"{serial / inproc:.1f}x faster; {note}")
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from common import result
 
 from tests.helpers import Server, base_config, clips_folder, write_config
 
@@ -152,6 +153,12 @@ def main() -> None:
           f"{healed['restore_median'] / plain['restore_median']:.2f}, worst "
           f"{healed['restore_worst'] / plain['restore_worst']:.2f}; bytes lost "
           f"{healed['lost_mean'] / max(plain['lost_mean'], 1.0):.2f}")
+    result("ffmpeg kill -> programme again, median", f"{healed['restore_median']:.2f} s",
+           f"no self-healing {plain['restore_median']:.2f} s",
+           healed["restore_median"] / plain["restore_median"],
+           f"{args.kills} kills per mode; worst {healed['restore_worst']:.2f} s vs "
+           f"{plain['restore_worst']:.2f} s; error screen after a median "
+           f"{healed['error_median']:.2f} s")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ one after another (they measure time, so never in parallel) and collects the row
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -49,7 +51,12 @@ def main(argv: list[str]) -> int:
     report.parent.mkdir(exist_ok=True)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join((row + [""] * 5)[:5]) + " |" for row in rows]
+    machine = (f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end, "
+               f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     report.write_text(f"# Benchmark report ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+                      f"{machine}. Ratio = ours / baseline, both measured in the same run: "
+                      "below 1 means less time than the baseline; for a share delivered, "
+                      "1.00 means the same as the baseline.\n\n"
                       + "\n".join(lines) + "\n")
     print(f"\nwritten to {report}")
     print()

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import voluptuous as vol  # noqa: E402
+from common import result  # noqa: E402
 from exstreamtv_plugins.sources import jellyfin, plex  # noqa: E402
 
 from exstreamtv.config.model import SourceConfig  # noqa: E402
@@ -158,12 +159,13 @@ def bench(product: str, items: int, page_size: int, file: Path) -> None:
     print(f"{product:8s} incremental  {sync['incremental_items']:6d} items  "
           f"{sync['incremental_seconds']:7.2f} s  peak traced {sync['incremental_peak_mb']:6.1f} MB"
           f"  ({sync['incremental_fetched']} re-fetched in {sync['incremental_requests']} requests)")
-    print(f"RESULT {product}: {items} items: full sync {sync['seconds']:.2f} s, "
-          f"naive single request {base['seconds']:.2f} s (time ratio full/naive "
-          f"{sync['seconds'] / base['seconds']:.2f}, peak memory ratio full/naive "
-          f"{sync['peak_mb'] / max(base['peak_mb'], 0.1):.2f}); incremental "
-          f"{sync['incremental_seconds']:.2f} s (ratio incremental/full "
-          f"{sync['incremental_seconds'] / sync['seconds']:.3f})")
+    result(f"{product}: full sync of {items} items", f"{sync['seconds']:.2f} s",
+           f"one naive request {base['seconds']:.2f} s", sync["seconds"] / base["seconds"],
+           f"peak memory {sync['peak_mb']:.0f} vs {base['peak_mb']:.0f} MB "
+           f"({sync['peak_mb'] / max(base['peak_mb'], 0.1):.2f}x)")
+    result(f"{product}: incremental sync", f"{sync['incremental_seconds']:.2f} s",
+           f"full sync {sync['seconds']:.2f} s", sync["incremental_seconds"] / sync["seconds"],
+           f"{sync['incremental_fetched']} items re-fetched")
 
 
 def main() -> None:

@@ -8,9 +8,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exstreamtv import __version__
 from exstreamtv.errors import ConfigError, ExStreamTVError
+
+if TYPE_CHECKING:
+    from exstreamtv.config.model import Config
+    from exstreamtv.plugins import PluginHost
+    from exstreamtv.registry import Registry
 
 DEFAULT_CONFIG = "config/exstreamtv.yaml"
 
@@ -54,15 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_check(path: str) -> int:
+def _load(path: str) -> tuple[Config, PluginHost, Registry] | None:
+    """``load_everything(path)``, or None after printing each config problem."""
     from exstreamtv.server import load_everything
 
     try:
-        config, host, _registry = load_everything(path)
+        return load_everything(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{path}: {problem}", file=sys.stderr)
+        return None
+
+
+def _config_check(path: str) -> int:
+    loaded = _load(path)
+    if loaded is None:
         return 1
+    config, host, _registry = loaded
     for info in host.plugins.values():
         if info.error:
             print(f"warning: plugin {info.name} failed to load: {info.error}", file=sys.stderr)
@@ -104,7 +118,6 @@ def _plugins_list(path: str | None, as_json: bool) -> int:
 def _probe(file: str, config_path: str | None) -> int:
     from exstreamtv.ffmpeg.locate import find_ffmpeg
     from exstreamtv.media.probe import probe
-    from exstreamtv.server import load_everything
 
     if "://" not in file and not Path(file).exists():
         print(f"no such file: {file}", file=sys.stderr)
@@ -113,12 +126,10 @@ def _probe(file: str, config_path: str | None) -> int:
         config_path = DEFAULT_CONFIG
     paths: tuple[str | None, str | None] = (None, None)
     if config_path is not None:
-        try:
-            config, _host, _registry = load_everything(config_path)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                print(f"{config_path}: {problem}", file=sys.stderr)
+        loaded = _load(config_path)
+        if loaded is None:
             return 1
+        config = loaded[0]
         paths = (config.ffmpeg.ffmpeg_path, config.ffmpeg.ffprobe_path)
     tools = find_ffmpeg(*paths)
     info = asyncio.run(probe(file, tools.ffprobe))
@@ -130,15 +141,11 @@ def _backup(args: argparse.Namespace) -> int:
     from exstreamtv.database.backup import check_name
     from exstreamtv.database.migrate import migrate
     from exstreamtv.database.service import make_managers
-    from exstreamtv.server import load_everything
 
-    try:
-        config, _host, _registry = load_everything(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+    loaded = _load(args.config)
+    if loaded is None:
         return 1
-    manager, backups = make_managers(config)
+    manager, backups = make_managers(loaded[0])
     if args.backup_command == "list":
         rows = [b.to_dict() for b in backups.list_backups()]
         if args.json:

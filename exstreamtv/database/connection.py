@@ -300,26 +300,19 @@ class DatabaseConnectionManager:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A pooled connection in a transaction, committed on success."""
-        slot = await self._acquire_slot()
-        try:
-            started = time.perf_counter()
-            try:
-                conn = await slot.engine.connect()
-            except PoolTimeout:
-                self._exhausted(slot)
-                raise
-            self.metrics.record_wait(time.perf_counter() - started)
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:
-                await conn.close()
-        finally:
-            self._leave(slot)
+        async with self._connect() as conn, conn.begin():
+            yield conn
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """An ORM session bound to a connection taken now (so the wait is measured)."""
+        async with self._connect() as conn, AsyncSession(bind=conn,
+                                                          expire_on_commit=False) as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection from the current pool, its wait measured and a timeout counted."""
         slot = await self._acquire_slot()
         try:
             started = time.perf_counter()
@@ -330,8 +323,7 @@ class DatabaseConnectionManager:
                 raise
             self.metrics.record_wait(time.perf_counter() - started)
             try:
-                async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                    yield session
+                yield conn
             finally:
                 await conn.close()
         finally:
