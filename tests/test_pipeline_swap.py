@@ -52,3 +52,45 @@ def test_swap_requested_without_killing_the_playing_segment(tmp_path):
         await asyncio.sleep(0.1)
 
     asyncio.run(run())
+
+
+def test_after_a_crash_the_programme_goes_on_where_viewers_left_it(tmp_path):
+    # Self-healing on (the defaults): error screen at once, then a fresh ffmpeg swapped in.
+    config = base_config(tmp_path, clips_folder("long", 3, 12.0))
+    path = write_config(tmp_path / "exstreamtv.yaml", config)
+
+    async def run() -> None:
+        hub = await started_hub(path)
+        pipeline = await hub.channels.acquire(1)
+        crashed = None
+        for _ in range(600):  # up to 30 s: the first item may start near its end
+            seg = pipeline.current
+            # a programme segment with a few seconds left, its ffmpeg still encoding
+            progress = pipeline._reached(seg.entry) if seg is not None else None
+            if (seg is not None and seg.kind == "program" and seg.bytes_out > 50_000
+                    and seg.process.returncode is None and progress is not None
+                    and progress + 7 < seg.entry.duration):
+                crashed = seg
+                break
+            await asyncio.sleep(0.05)
+        assert crashed is not None
+        crashed.process.send_signal(9)
+        back = None
+        for _ in range(200):
+            seg = pipeline.current
+            if seg is not None and seg is not crashed and seg.kind == "program" \
+                    and seg.bytes_out > 0:
+                back = seg
+                break
+            await asyncio.sleep(0.05)
+        assert back is not None, "the programme did not come back"
+        reached = crashed.offset + crashed.produced
+        assert back.entry.start == crashed.entry.start and reached < crashed.entry.duration - 1
+        # Viewers saw the crashed segment up to ``reached``: nothing of it is replayed.
+        assert back.offset >= reached - 0.05, (back.offset, reached)
+        hub.channels.release(1)
+        await hub.stop()
+        gc.collect()
+        await asyncio.sleep(0.1)
+
+    asyncio.run(run())

@@ -38,6 +38,15 @@ MAX_BACKOFF_SECONDS = 30.0
 FAILURES_BEFORE_SKIP = 3
 
 
+def _same(a: ScheduledItem, b: ScheduledItem) -> bool:
+    """The same schedule entry (entries are rebuilt by each scheduler walk)."""
+    if abs(a.start - b.start) > 1e-6:
+        return False
+    if a.item is None or b.item is None:
+        return a.item is b.item
+    return a.item.id == b.item.id
+
+
 def _wake(nap: asyncio.Future[None]) -> None:
     if not nap.done():
         nap.set_result(None)
@@ -55,6 +64,8 @@ class Segment:
     started: float = field(default_factory=time.monotonic)
     head: bytes = b""  # output read ahead (by a hot swap) before the segment plays
     bytes_out: int = 0
+    start_out: float | None = None  # the channel clock when the segment began to play
+    produced: float = 0.0  # seconds of output it gave, once it has ended
 
     @property
     def kind(self) -> str:
@@ -191,7 +202,11 @@ class ChannelPipeline:
         now = self.clock() + self.settings.lead_seconds
         entries = self.scheduler.entries(now)
         entry = next(entries)
-        seg = await self._open(entry, entry.offset_at(now))
+        offset = entry.offset_at(now)
+        reached = self._reached(entry)
+        if reached is not None and offset < reached < entry.duration - 1.0:
+            offset = reached  # viewers have seen up to here: do not play it again
+        seg = await self._open(entry, offset)
         try:
             head = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), timeout)
         except TimeoutError:
@@ -216,6 +231,17 @@ class ChannelPipeline:
         if self._nap is not None and not self._nap.done():
             self._nap.set_result(None)
         return True
+
+    def _reached(self, entry: ScheduledItem) -> float | None:
+        """How far into ``entry`` the output has gone, if it is the entry playing (or
+        waiting to be retried behind an error screen)."""
+        if self._retry is not None and _same(self._retry[0], entry):
+            return self._retry[1]
+        seg = self.current
+        if (seg is not None and seg.kind == "program" and _same(seg.entry, entry)
+                and seg.start_out is not None and self.splicer.end_seconds is not None):
+            return seg.offset + max(0.0, self.splicer.end_seconds - seg.start_out)
+        return None
 
     # -- the loop -----------------------------------------------------------------
 
@@ -284,6 +310,7 @@ class ChannelPipeline:
             self.bus.publish(ChannelEvent(channel=self.number, action="error_screen",
                                           title=seg.plan.title))
         start_out = self.splicer.end_seconds or 0.0
+        seg.start_out = start_out
         self.splicer.start_segment()
         if seg.head:
             seg.bytes_out += len(seg.head)
@@ -334,6 +361,7 @@ class ChannelPipeline:
             await seg.process.stop(timeout=1.0)
         code = await seg.process.wait()
         produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
+        seg.produced = produced
         if self._request is not None:
             reason, self._request = self._request, None
         return SegmentResult(produced, reason, code)
