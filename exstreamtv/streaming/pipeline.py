@@ -2,9 +2,8 @@
 
 A pipeline runs while its channel has viewers. It plays the entry on air now (seeking
 into it), starts the next entry's ffmpeg a few seconds before the boundary so there is
-no gap, and splices every segment into one MPEG-TS stream (:mod:`.ts`). Output is
-paced to play speed by its PCR, ``lead_seconds`` ahead of the wall clock, into a
-shared :class:`ChannelBuffer` that every viewer reads.
+no gap, and splices every segment into one MPEG-TS stream (:mod:`.ts`), paced to play
+speed (:mod:`.pacer`) into a shared :class:`ChannelBuffer` that every viewer reads.
 
 When ffmpeg dies or stalls mid-item, the pipeline restarts that item at the schedule
 position it had reached; repeated failures show the channel's error screen with a
@@ -26,6 +25,7 @@ from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming.buffer import ChannelBuffer
+from exstreamtv.streaming.pacer import Pacer
 from exstreamtv.streaming.planner import ItemPlanner, Plan
 from exstreamtv.streaming.ts import Piece, TSSplicer
 
@@ -36,20 +36,6 @@ ERROR_READ_SIZE = 188 * 16
 STALL_SECONDS = 8.0
 MAX_BACKOFF_SECONDS = 30.0
 FAILURES_BEFORE_SKIP = 3
-
-
-def _same(a: ScheduledItem, b: ScheduledItem) -> bool:
-    """The same schedule entry (entries are rebuilt by each scheduler walk)."""
-    if abs(a.start - b.start) > 1e-6:
-        return False
-    if a.item is None or b.item is None:
-        return a.item is b.item
-    return a.item.id == b.item.id
-
-
-def _wake(nap: asyncio.Future[None]) -> None:
-    if not nap.done():
-        nap.set_result(None)
 
 
 @dataclass
@@ -116,7 +102,7 @@ class ChannelPipeline:
         self._peeked: ScheduledItem | None = None
         self._prepared: Segment | None = None
         self._request: str | None = None
-        self._anchor: tuple[float, float] | None = None
+        self.pacer = Pacer(f"Channel {channel.number}")
         self._entry_failures = 0
         self._retry: tuple[ScheduledItem, float] | None = None
         # Self-healing hooks (exstreamtv.healing sets them; None/empty keeps the defaults).
@@ -127,7 +113,6 @@ class ChannelPipeline:
         #: Wall time the pipeline last replaced a failed ffmpeg by the programme itself
         #: (not an error screen): self-healing's restart need not do it a second time.
         self.resumed_at: float | None = None
-        self._nap: asyncio.Future[None] | None = None  # the pacing sleep a hot swap cuts short
         self._swap: tuple[Segment, Iterator[ScheduledItem]] | None = None
 
     @property
@@ -228,17 +213,16 @@ class ChannelPipeline:
         self.restarts += 1
         self._request = "hot"
         self._kill_current()
-        if self._nap is not None and not self._nap.done():
-            self._nap.set_result(None)
+        self.pacer.wake()
         return True
 
     def _reached(self, entry: ScheduledItem) -> float | None:
         """How far into ``entry`` the output has gone, if it is the entry playing (or
         waiting to be retried behind an error screen)."""
-        if self._retry is not None and _same(self._retry[0], entry):
+        if self._retry is not None and self._retry[0] == entry:
             return self._retry[1]
         seg = self.current
-        if (seg is not None and seg.kind == "program" and _same(seg.entry, entry)
+        if (seg is not None and seg.kind == "program" and seg.entry == entry
                 and seg.start_out is not None and self.splicer.end_seconds is not None):
             return seg.offset + max(0.0, self.splicer.end_seconds - seg.start_out)
         return None
@@ -348,7 +332,7 @@ class ChannelPipeline:
             ):
                 await self._prepare_next()
             if seg.process.returncode in (None, 0):
-                await self._pace(clock)
+                await self.pacer.pace(clock, self.settings.lead_seconds)
             # else: ffmpeg died; take its remaining output at once so the replacement starts
             # now, while viewers still play what was buffered.
             if self._request == "hot":
@@ -498,31 +482,6 @@ class ChannelPipeline:
     def _publish(self, pieces: list[Piece]) -> None:
         for piece in pieces:
             self.buffer.append(piece)
-
-    async def _pace(self, clock: float | None) -> None:
-        """Sleep so output runs at play speed, ``lead_seconds`` ahead of the wall clock."""
-        if clock is None:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self._anchor is None:
-            self._anchor = (now, clock)
-            return
-        wall0, clock0 = self._anchor
-        due = wall0 + (clock - clock0) - self.settings.lead_seconds
-        if due - now > 3.0:
-            log.warning("Channel %d: output clock %.2fs is %.1fs ahead of play speed "
-                        "(anchor %.2fs at %.2f)", self.number, clock, due - now, clock0, wall0)
-        if due > now:
-            self._nap = loop.create_future()
-            timer = loop.call_later(due - now, _wake, self._nap)
-            try:
-                await self._nap
-            finally:
-                timer.cancel()
-                self._nap = None
-        elif now - due > 3.0:
-            self._anchor = (now - self.settings.lead_seconds, clock)
 
     def status(self) -> dict[str, object]:
         """The pipeline's state for the API and health."""
