@@ -7,6 +7,7 @@ parallel runs never collide.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,27 +47,31 @@ def drop_postgres_database(url: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextlib.contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new PostgreSQL database for the block, dropped afterwards."""
+    url = postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of a fresh, empty database of each backend."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'db' / 'exstreamtv.db'}"
         return
-    url = postgres_database()
-    try:
+    with fresh_postgres() as url:
         yield url
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database (skips when none is configured)."""
-    url = postgres_database()
-    try:
+    with fresh_postgres() as url:
         yield url
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.fixture
