@@ -24,12 +24,17 @@ def test_swap_requested_without_killing_the_playing_segment(tmp_path):
     async def run() -> None:
         hub = await started_hub(path)
         pipeline = await hub.channels.acquire(1)
-        for _ in range(100):
-            if pipeline.buffer.total_bytes > 50_000 and pipeline.current is not None:
+        playing = None
+        for _ in range(300):  # a programme ffmpeg still encoding, with seconds to go
+            seg = pipeline.current
+            progress = pipeline._reached(seg.entry) if seg is not None else None
+            if (seg is not None and seg.kind == "program" and seg.bytes_out > 50_000
+                    and seg.process.returncode is None and progress is not None
+                    and progress + 5 < seg.entry.duration):
+                playing = seg
                 break
             await asyncio.sleep(0.1)
-        playing = pipeline.current
-        assert playing is not None and playing.process.returncode is None
+        assert playing is not None
         # What a hot swap does after its kill missed: a fresh segment waits to take over.
         now = pipeline.clock() + pipeline.settings.lead_seconds
         entries = pipeline.scheduler.entries(now)
