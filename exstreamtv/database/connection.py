@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -51,6 +52,21 @@ def sqlite_path(url: str | URL) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def create_private_database(path: Path) -> None:
+    """Create the SQLite file ``path`` (and its folder) readable by the owner only when it
+    does not exist yet; SQLite would make it 0644 (minus the umask), and its ``-wal`` and
+    ``-shm`` files take the database file's mode. An existing file keeps its mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def safe_url(url: str | URL) -> str:
@@ -170,7 +186,7 @@ class DatabaseConnectionManager:
                 kwargs["poolclass"] = StaticPool
                 pool_size = 1
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                create_private_database(path)
         elif url.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"timeout": 10}
         if "poolclass" not in kwargs:

@@ -70,6 +70,7 @@ class Database:
         """Connect, migrate and load the library; keep retrying in the background."""
         self.hub.components["database"] = self.health
         self.hub.components["backups"] = self.backups.status
+        await asyncio.to_thread(self.backups.clean_partials)
         self.hub.library.scan_listeners.append(self._save_scan)
         task = self.hub.spawn(self._connect_loop(), name="database-connect")
         await asyncio.wait({task}, timeout=START_WAIT_SECONDS)
@@ -178,6 +179,11 @@ class Database:
             log.warning("database.url changed; restart the server to use the new database")
         self.backups.config = new.database_backup
         self.backups.config_path = new.path
+        directory = backup_directory(new)
+        if directory != self.backups.directory:
+            log.info("Backups now go to %s", directory)
+            self.backups.directory = directory
+            await asyncio.to_thread(self.backups.clean_partials)
         if old.database_backup != new.database_backup:
             self._stop_schedule()
             if self.ready:
