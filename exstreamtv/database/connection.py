@@ -383,6 +383,14 @@ class DatabaseConnectionManager:
         self.last_check = time.time()
         return self.latency_ms
 
+    async def check_writable(self) -> None:
+        """Prove the database takes writes: a committed no-op UPDATE of the schema stamp.
+
+        ``SELECT 1`` passes on a database opened read-only (a file without write
+        permission, a read-only mount, a standby) or a full disk; this does not."""
+        async with self.connection() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+
     def stats(self) -> dict[str, Any]:
         """Pool size, metrics and the last measured latency."""
         size = self.pool_size
