@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from exstreamtv.errors import ExStreamTVError
 
@@ -32,8 +32,10 @@ def pg_env_and_url(url: str) -> tuple[dict[str, str], str]:
         password = password[-1]
     if password:
         env["PGPASSWORD"] = str(password)
-    plain = parsed.set(drivername="postgresql", password=None).difference_update_query(
-        ["password"])
+    # Built afresh: URL.set(password=None) would keep the password (None means "unchanged").
+    plain = URL.create("postgresql", username=parsed.username, host=parsed.host,
+                       port=parsed.port, database=parsed.database,
+                       query={k: v for k, v in parsed.query.items() if k != "password"})
     return env, plain.render_as_string(hide_password=False)
 
 
