@@ -178,3 +178,26 @@ def test_read_only_database_is_not_reported_ok(
         assert health.status_code == 200 and health.json()["status"] != "ok"
         assert "takes no writes" in server.log
         server.stop()
+
+
+def test_server_start_removes_leftovers_of_a_killed_backup(
+        tmp_path: Path, clips: Path, make_server: Callable[..., Server]) -> None:
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    name = "exstreamtv-20260101T030000123456Z-scheduled"
+    leftovers = [saved / f".{name}{suffix}" for suffix in (
+        ".db.part", ".db.part-wal", ".db.part-shm", ".tar.gz.part", ".json.part")]
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    (saved / f".restore-{name}").mkdir()
+    (saved / f".restore-{name}" / "database.sqlite").write_bytes(b"partial")
+    staged = tmp_path / "data" / ".test.db.restore"
+    staged.parent.mkdir()
+    staged.write_bytes(b"partial")
+    keep = saved / "notes.txt"
+    keep.write_text("mine")
+    server = make_server(base_config(tmp_path, clips,
+                                     database_backup={"backup_directory": str(saved)}))
+    assert sorted(p.name for p in saved.iterdir()) == ["notes.txt"]
+    assert not staged.exists()
+    assert "interrupted backup" in server.log
