@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import errno
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -37,13 +36,17 @@ from exstreamtv.database.backup_files import (
     BackupInfo,
     archive_name,
     clean_partials,
+    copy_private,
     create_private,
     folder_lock,
     make_private_dir,
+    open_nofollow,
+    own_file,
     owned_files,
     read_sidecar,
     remove_partials,
     remove_quietly,
+    sha256_file,
     staged_restore,
     touch_private,
     with_side_files,
@@ -100,14 +103,6 @@ def check_name(name: str) -> str:
             f"invalid backup name {name!r}: use letters, digits, '.', '_' and '-' only "
             "(no path separators, no '..')")
     return name
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sqlite_snapshot(live: Path, target: Path) -> None:
@@ -374,7 +369,9 @@ class DatabaseBackupManager:
         return pre
 
     def _validate(self, info: BackupInfo, work: Path) -> Path:
-        archive = self.directory / info.file  # proven a regular file in the folder
+        archive = own_file(self.directory, info.file)
+        if archive is None:
+            raise BackupNotFound(f"backup {info.name} is gone from {self.directory}")
         if info.database != self.backend:
             raise BackupError(f"backup {info.name} is of a {info.database} database; this "
                               f"server uses {self.backend}")
@@ -383,7 +380,7 @@ class DatabaseBackupManager:
             raise BackupError(f"backup {info.name} is corrupt: its SHA-256 is {actual}, "
                               f"the metadata says {info.sha256}")
         try:
-            with tarfile.open(archive, "r:*") as tar:
+            with open_nofollow(archive) as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
                 inner = json.loads(_read_member(tar, "backup.json"))
                 member = str(inner["database_member"])
                 if member not in ("database.sqlite", "database.pgdump"):
@@ -415,7 +412,7 @@ class DatabaseBackupManager:
         assert live is not None
         staged = staged_restore(live)
         try:
-            await asyncio.to_thread(_copy_private, restored, staged)
+            await asyncio.to_thread(copy_private, restored, staged)
             async with self.manager.offline():
                 for suffix in ("-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
@@ -471,14 +468,6 @@ class DatabaseBackupManager:
             "next_due": self.next_due() if self.config.enabled else None,
             "last_error": self.last_error,
         }
-
-
-def _copy_private(source: Path, target: Path) -> None:
-    """Copy ``source`` to a new owner-only file ``target``."""
-    with open(source, "rb") as src, os.fdopen(create_private(target), "wb") as dst:
-        shutil.copyfileobj(src, dst, _CHUNK)
-        dst.flush()
-        os.fsync(dst.fileno())
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import io
+import json
 import logging
 import os
 import re
@@ -46,6 +49,7 @@ RESTORE_WORK = re.compile(rf"^\.restore-{_NAME}$")
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,6 @@ def read_sidecar(directory: Path, filename: str) -> BackupInfo | None:
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    import json
-
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not an object")
@@ -251,3 +253,25 @@ def clean_partials(directory: Path, live_database: Path | None = None) -> list[s
 def staged_restore(live_database: Path) -> Path:
     """Where a restore puts the new SQLite file before swapping it in."""
     return live_database.with_name(f".{live_database.name}.restore")
+
+
+def open_nofollow(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading, refusing a symlink (``ELOOP``)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of the file at ``path`` (hex), read without following a symlink."""
+    digest = hashlib.sha256()
+    with open_nofollow(path) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy ``source`` to a new owner-only file ``target``."""
+    with open(source, "rb") as src, os.fdopen(create_private(target), "wb") as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+        dst.flush()
+        os.fsync(dst.fileno())
