@@ -54,14 +54,24 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(parsed.database)
 
 
+_WARNED_MODES: set[Path] = set()
+
+
 def create_private_database(path: Path) -> None:
     """Create the SQLite file ``path`` (and its folder) readable by the owner only when it
     does not exist yet; SQLite would make it 0644 (minus the umask), and its ``-wal`` and
-    ``-shm`` files take the database file's mode. An existing file keeps its mode."""
+    ``-shm`` files take the database file's mode. An existing file keeps its mode (with a
+    warning when other users may read it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077 and path not in _WARNED_MODES:
+                _WARNED_MODES.add(path)
+                log.warning("The database file %s can be read by other users (mode %o); "
+                            "make it private with: chmod 600 %s", path, mode, path)
         return
     try:
         os.fchmod(fd, 0o600)
