@@ -85,13 +85,13 @@ def _config_check(path: str) -> int:
 
 
 def _plugins_list(path: str | None, as_json: bool) -> int:
-    from exstreamtv.config.loader import parse_yaml, plugin_settings
+    from exstreamtv.config.loader import plugin_settings, read_config_file
     from exstreamtv.plugins import PluginHost
     from exstreamtv.registry import collect_registry
 
     host = PluginHost()
     if path:
-        settings = plugin_settings(parse_yaml(Path(path).read_text(encoding="utf-8"), path))
+        settings = plugin_settings(read_config_file(path))
         host.load_plugins(settings.directories, settings.disabled)
     else:
         host.load_plugins()
