@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from exstreamtv import secrets
 from exstreamtv.config.loader import load_config
 from exstreamtv.config.model import Config
 from exstreamtv.config.reload import ConfigWatcher
@@ -62,6 +63,7 @@ class Hub:
     """Everything a running server has; plugins receive it in ``startup``."""
 
     def __init__(self, config: Config, host: PluginHost, registry: Registry | None = None) -> None:
+        secrets.register_config(config)
         self.config = config
         self.host = host
         self.registry = registry or collect_registry(host)
@@ -195,6 +197,7 @@ class Hub:
     async def apply_config(self, new: Config) -> None:
         """Switch to ``new``: sources and channels that changed are updated live."""
         new = self._keep_listen_address(new)
+        secrets.register_config(new)
         old = self.config
         changed = tuple(
             name for name in (
