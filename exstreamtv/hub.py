@@ -26,6 +26,7 @@ from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
 from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
+from exstreamtv.media.relay import MediaRelay
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry, collect_registry
@@ -69,6 +70,7 @@ class Hub:
         self.registry = registry or collect_registry(host)
         self.bus = EventBus()
         self.library = Library(self.bus)
+        self.relay = MediaRelay(self.library)
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
         self.database = Database(self)
@@ -112,6 +114,7 @@ class Hub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for source_config in self.config.sources:
             self._add_source(source_config)
+        await self.relay.start()
         await self.database.start()
         self.sessions.start()
         await self.healing.start()
@@ -128,6 +131,7 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        await self.relay.stop()
         await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):

@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 #: A key (or ``${ENV}`` variable) whose lower-cased name contains one of these is secret.
@@ -98,6 +98,22 @@ def _secret_values(value: Any, depth: int = 0) -> Iterable[str]:
             yield v
         else:
             yield from _secret_values(v, depth + 1)
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without query parameters that carry a credential (``X-Plex-Token``, ``api_key``).
+
+    A parameter goes when its name is secret-named or its value is a registered secret.
+    Used where URLs are stored (the library in the database), so a token never lands there.
+    """
+    if "?" not in url:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if not is_secret_name(k) and v not in _secrets]
+    if len(kept) == len(query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def mask(text: str) -> str:
