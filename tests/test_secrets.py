@@ -2,8 +2,9 @@
 
 A drop-in plugin plays the careless component: it puts the Plex token and the API token
 into health and channel events and log lines, twice a second. Every way out (the
-healing API, the SSE stream, MQTT, the log) must show ``***`` instead. A Plex channel
-plays through the local media relay while every process's command line is read.
+healing API, the SSE stream, MQTT, the log) must show ``***`` instead. A Plex or
+Jellyfin channel plays through the local media relay while every process's command
+line is read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from exstreamtv import secrets
 from exstreamtv.config.loader import load_config
 from tests.fakes.base import catalogue
+from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
 from tests.helpers import Server, base_config, channel, write_config
 from tests.mqtt_support import Broker, Watcher
@@ -152,10 +154,29 @@ def relay_commands(secret: str) -> tuple[list[str], list[str]]:
     return leaks, relayed
 
 
-def test_plex_token_never_on_a_command_line(plex: FakePlex, clips: Path, tmp_path: Path,
-                                            make_server: Callable[..., Server]) -> None:
-    server = make_server(plex_config(tmp_path, clips, plex), env={"PLEX_TOKEN": PLEX_TOKEN})
-    server.wait_for(lambda: scanned(server), timeout=60)
+@pytest.fixture(params=["plex", "jellyfin"])
+def remote(request: pytest.FixtureRequest, clips: Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(secret, fake server, source config) for each media-server product."""
+    fake: FakePlex | FakeJellyfin
+    if request.param == "plex":
+        fake = FakePlex(PLEX_TOKEN, catalogue(clips)).start()
+        source = {"id": "remote", "type": "plex", "url": fake.url, "token": "${PLEX_TOKEN}"}
+    else:
+        fake = FakeJellyfin(PLEX_TOKEN, catalogue(clips, guid("movies"), guid("shows"))).start()
+        source = {"id": "remote", "type": "jellyfin", "url": fake.url, "api_key": "${PLEX_TOKEN}"}
+    yield PLEX_TOKEN, fake, source
+    fake.stop()
+
+
+def test_source_secret_never_on_a_command_line(remote: tuple[str, Any, dict[str, Any]],
+                                               clips: Path, tmp_path: Path,
+                                               make_server: Callable[..., Server]) -> None:
+    """The Plex token / Jellyfin key is on no process's command line while a channel plays."""
+    secret, fake, source = remote
+    config = base_config(tmp_path, clips, sources=[source],
+                         channels=[channel(1, "Remote Shows", "remote:show:Test Show")])
+    server = make_server(config, env={"PLEX_TOKEN": secret})
+    server.wait_for(lambda: server.get("/api/sources").json()[0]["state"] == "ok", timeout=60)
     probe = subprocess.Popen(
         ["ffprobe", "-v", "error", "-i", f"{server.url}/stream/channels/1.ts",
          "-read_intervals", "%+6", "-show_entries", "packet=codec_type", "-of", "json"],
@@ -164,12 +185,12 @@ def test_plex_token_never_on_a_command_line(plex: FakePlex, clips: Path, tmp_pat
         relayed: list[str] = []
         deadline = time.monotonic() + 90
         while not relayed and probe.poll() is None and time.monotonic() < deadline:
-            leaks, relayed = relay_commands(PLEX_TOKEN)
-            assert not leaks, f"the Plex token is on a command line: {leaks}"
+            leaks, relayed = relay_commands(secret)
+            assert not leaks, f"the source's secret is on a command line: {leaks}"
         assert relayed, f"no ffmpeg read the relay while the channel played\n{server.log}"
         while probe.poll() is None and time.monotonic() < deadline:
-            leaks, _ = relay_commands(PLEX_TOKEN)
-            assert not leaks, f"the Plex token is on a command line: {leaks}"
+            leaks, _ = relay_commands(secret)
+            assert not leaks, f"the source's secret is on a command line: {leaks}"
         out, err = probe.communicate(timeout=60)
     finally:
         if probe.poll() is None:
@@ -178,7 +199,7 @@ def test_plex_token_never_on_a_command_line(plex: FakePlex, clips: Path, tmp_pat
     assert probe.returncode == 0, err.decode(errors="replace")
     kinds = {p["codec_type"] for p in json.loads(out)["packets"]}
     assert kinds == {"video", "audio"}
-    assert plex.file_requests, "the channel did not read the Plex part"
+    assert fake.file_requests, "the channel did not read the media server's file"
 
     # The relay URL ffmpeg was given: loopback, an unguessable id, Range passed through.
     url = next(a for a in relayed[0].split(" ") if "/relay/" in a)
@@ -187,10 +208,10 @@ def test_plex_token_never_on_a_command_line(plex: FakePlex, clips: Path, tmp_pat
     part = httpx.get(url, headers={"Range": "bytes=100-199"}, timeout=30)
     assert part.status_code == 206 and len(part.content) == 100
     assert part.headers["content-range"].startswith("bytes 100-199/")
-    assert PLEX_TOKEN not in str(part.headers)
+    assert secret not in str(part.headers)
     assert httpx.get(url.rsplit("/", 1)[0] + "/not-an-id", timeout=30).status_code == 404
     assert httpx.post(url, timeout=30).status_code == 405
-    assert PLEX_TOKEN not in server.log
+    assert secret not in server.log
 
 
 def test_config_secrets_are_registered_at_load(tmp_path: Path, clips: Path,
