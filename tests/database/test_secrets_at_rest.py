@@ -17,6 +17,10 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from exstreamtv.database.connection import DatabaseConnectionManager
+from exstreamtv.database.migrate import migrate
+from exstreamtv.database.models import MediaItemRow, MediaSourceRow
+from exstreamtv.database.store import LibraryStore
 from tests.fakes.base import catalogue
 from tests.fakes.plex import FakePlex
 from tests.helpers import Server, base_config
@@ -90,3 +94,30 @@ def test_no_token_in_database_or_backup(db_url: str, plex: FakePlex, clips: Path
     sidecars = "".join(p.read_text() for p in backups.glob("*.json"))
     assert sidecars and PLEX_TOKEN not in sidecars
     assert PLEX_TOKEN not in server.log
+
+
+def test_rows_of_older_versions_lose_their_token(db_url: str) -> None:
+    """A location stored with ``?X-Plex-Token=`` is read back without it and saved clean."""
+    legacy = f"http://plex:32400/library/parts/7/1/file.mp4?X-Plex-Token={PLEX_TOKEN}"
+
+    async def run() -> tuple[str, str]:
+        manager = DatabaseConnectionManager(db_url)
+        await manager.open()
+        try:
+            await migrate(manager)
+            async with manager.session() as session, session.begin():
+                session.add(MediaSourceRow(id="plex", type="plex", last_scan=0.0, item_count=1))
+                await session.flush()
+                session.add(MediaItemRow(source_id="plex", item_id="plex-7", title="Old",
+                                         location=legacy, duration=5.0, info_path=legacy,
+                                         format_name="mp4", item_metadata={}, updated_at=0.0))
+            store = LibraryStore(manager)
+            items = (await store.load())["plex"]
+            await store.save("plex", "plex", items)
+            return items[0].location, await _dump(db_url)
+        finally:
+            await manager.close()
+
+    location, rows = asyncio.run(run())
+    assert location == "http://plex:32400/library/parts/7/1/file.mp4"
+    assert "/library/parts/7/1/file.mp4" in rows and PLEX_TOKEN not in rows
