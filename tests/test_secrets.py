@@ -21,10 +21,11 @@ import pytest
 
 from exstreamtv import secrets
 from exstreamtv.config.loader import load_config
-from tests.fakes.base import catalogue
+from tests.fakes.base import FakeItem, FakeLibrary, catalogue
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
 from tests.helpers import Server, base_config, channel, write_config
+from tests.media_files import multitrack
 from tests.mqtt_support import Broker, Watcher
 
 PLEX_TOKEN = "plexSECRET-5e6f7a8b9c"
@@ -238,3 +239,42 @@ def test_config_secrets_are_registered_at_load(tmp_path: Path, clips: Path,
         "http://plex/library/parts/1/f.mp4?x=1"
     assert secrets.strip_credentials("http://jf/Videos/1/stream?static=true&MediaSourceId=a%2Cb") \
         == "http://jf/Videos/1/stream?static=true&MediaSourceId=a%2Cb"
+
+
+def test_burned_in_subtitles_are_read_through_the_relay(tmp_path: Path,
+                                                        make_server: Callable[..., Server],
+                                                        clips: Path) -> None:
+    """The subtitles filter opens the input itself: it gets the relay URL, not the part URL."""
+    library = FakeLibrary("1", "Movies", "movie", [
+        FakeItem(id="301", title="Subtitled", file=multitrack(), year=2001, genres=("Drama",),
+                 summary="Three subtitle tracks.", updated=1_700_000_500)])
+    fake = FakePlex(PLEX_TOKEN, [library]).start()
+    try:
+        source = {"id": "remote", "type": "plex", "url": fake.url, "token": "${PLEX_TOKEN}"}
+        burn = {"subtitles": {"mode": "burn", "languages": ["eng"], "prefer": "text"}}
+        config = base_config(tmp_path, clips, sources=[source],
+                             channels=[channel(1, "Subtitled", "remote", ffmpeg=burn)])
+        server = make_server(config, env={"PLEX_TOKEN": PLEX_TOKEN})
+        server.wait_for(lambda: server.get("/api/sources").json()[0]["state"] == "ok", timeout=60)
+        probe = subprocess.Popen(
+            ["ffprobe", "-v", "error", "-i", f"{server.url}/stream/channels/1.ts",
+             "-read_intervals", "%+4", "-show_entries", "packet=codec_type", "-of", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            def burning() -> list[str]:
+                leaks, relayed = relay_commands(PLEX_TOKEN)
+                assert not leaks, f"the Plex token is on a command line: {leaks}"
+                return [c for c in relayed if "subtitles=filename=" in c]
+
+            commands = server.wait_for(burning, timeout=90)
+            out, err = probe.communicate(timeout=90)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+        assert "subtitles=filename='http\\://127.0.0.1\\:" in commands[0]
+        assert probe.returncode == 0, err.decode(errors="replace")
+        assert {p["codec_type"] for p in json.loads(out)["packets"]} == {"video", "audio"}
+        assert "401" not in server.log, server.log
+    finally:
+        fake.stop()

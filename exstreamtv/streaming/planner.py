@@ -83,8 +83,11 @@ class ItemPlanner:
         item = entry.item
         assert item is not None
         info = item.info
-        audio = self._pick_audio(item.info) if info else None
-        subs = self._pick_subtitles(item.info) if info else None
+        if info is not None and "://" in info.path:
+            # Filters that read the input themselves (text subtitles) open it through the relay too.
+            info = replace(info, path=self.playable(item, info.path))
+        audio = self._pick_audio(info) if info else None
+        subs = self._pick_subtitles(info) if info else None
         video_stream: int | str | None = "v:0"
         audio_stream: int | str | None = "a:0"
         if info is not None:
