@@ -174,6 +174,15 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): positive_int,
         _opt("idle_timeout_seconds", 300): positive_int,
         _opt("cleanup_interval_seconds", 60): positive_int,
+        _opt("hls_release_segments", 3): vol.All(positive_int, vol.Range(min=2, max=100)),
+    }
+)
+
+RATE_LIMIT = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("requests_per_second", 50.0): number(0.01, 100000),
+        _opt("burst", 500): vol.All(positive_int, vol.Range(max=1000000)),
     }
 )
 
@@ -248,6 +257,7 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "channels": None,
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
+    "rate_limit": RATE_LIMIT,
     "stream_throttler": STREAM_THROTTLER,
     "database_backup": DATABASE_BACKUP,
     "ai_auto_heal": AI_AUTO_HEAL,
