@@ -23,10 +23,13 @@ from exstreamtv.web import (
     iptv,
     live,
     openapi,
+    rate_limit,
     sources,
     streams,
 )
 from exstreamtv.web.common import error
+from exstreamtv.web.documents import DocumentCache
+from exstreamtv.web.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,13 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
+    app.extensions["exstreamtv_documents"] = DocumentCache()
+    limiter = RateLimiter()
+
+    @app.before_request
+    async def limit_rate() -> tuple[Response, int] | None:
+        return await rate_limit.check(limiter)
+
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, live.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
@@ -60,6 +70,7 @@ def create_app(
 
     @app.after_serving
     async def stop() -> None:
+        app.extensions["exstreamtv_documents"].shutdown()
         await hub.stop()
 
     @app.errorhandler(HTTPException)

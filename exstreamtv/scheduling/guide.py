@@ -1,6 +1,8 @@
 """The programme guide as XMLTV, built from each channel's scheduler.
 
-The document follows /usr/share/xmltv/xmltv.dtd (element order included). Channel ids
+The document follows /usr/share/xmltv/xmltv.dtd (element order included). Every text
+goes through :mod:`exstreamtv.safe_text`, so a file name with a control character or
+undecodable bytes cannot make the document ill-formed. Channel ids
 are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
 filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
 before them, so a guide is not cluttered with two-minute gaps.
@@ -18,9 +20,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from exstreamtv.config.model import ChannelConfig
+from exstreamtv.safe_text import xml_attr, xml_text
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 
 GENERATOR = "ExStreamTV"
@@ -60,11 +62,11 @@ class _DayCache:
 
 
 def _text(value: Any) -> str:
-    return escape(str(value).strip())
+    return xml_text(value)
 
 
 def _date_attr(value: Any) -> str | None:
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    digits = "".join(ch for ch in str(value) if ch in "0123456789")
     return digits[:8] if len(digits) >= 4 else None
 
 
@@ -97,7 +99,7 @@ def programme_body(entry: ScheduledItem, channel_name: str) -> str:
         parts.append("<category>Filler</category>")
     icon = md.get("thumb") or md.get("poster") or md.get("icon")
     if icon:
-        parts.append(f"<icon src={quoteattr(str(icon))} />")
+        parts.append(f"<icon src={xml_attr(icon)} />")
     season, episode = md.get("season"), md.get("episode")
     if season is not None or episode is not None:
         s_ns = f"{int(season) - 1}" if season else ""
@@ -164,8 +166,8 @@ def render_xmltv(
     bodies: dict[tuple[str | None, str, str], str] = {}
     for gc in channels:
         channel = gc.channel
-        cid = quoteattr(channel.guide_id)
-        icon = f"<icon src={quoteattr(gc.logo)} />" if gc.logo else ""
+        cid = xml_attr(channel.guide_id)
+        icon = f"<icon src={xml_attr(gc.logo)} />" if gc.logo else ""
         channel_parts.append(
             f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
             f"<display-name>{channel.number}</display-name>{icon}</channel>"

@@ -51,6 +51,7 @@ class ChannelManager:
         self.pipelines: dict[int, ChannelPipeline] = {}
         self._schedulers: dict[int, tuple[ChannelConfig, int, Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
+        self._guide_schedulers: dict[int, tuple[ChannelConfig, int, Scheduler]] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
@@ -80,6 +81,28 @@ class ChannelManager:
                                    self._memories[number])
         scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
         self._schedulers[number] = (channel, version, scheduler)
+        return scheduler
+
+    def guide_scheduler(self, number: int) -> Scheduler:
+        """A scheduler for the guide, separate from the one that plays the channel.
+
+        It plans the same playout (built from a copy of the channel's playout memory) but
+        shares no state with the playing scheduler, so the guide may be built from it in
+        a worker thread while the channel plays on the event loop. Build it on the loop.
+        """
+        channel = self.channel(number)
+        self.scheduler(number)  # brings the playout memory up to date
+        version = self.hub.library.version
+        cached = self._guide_schedulers.get(number)
+        if cached is not None and cached[0] == channel and cached[1] == version:
+            return cached[2]
+        memory = self._memories[number]
+        copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
+                             set(memory.missing))
+        component = self.hub.registry.get("scheduler", channel.schedule.type)
+        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy)
+        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        self._guide_schedulers[number] = (channel, version, scheduler)
         return scheduler
 
     async def acquire(self, number: int) -> ChannelPipeline:
