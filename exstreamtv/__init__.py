@@ -26,6 +26,7 @@ from exstreamtv.events import (  # noqa: E402
     Event,
     FixEvent,
     HealthEvent,
+    ItemFailed,
     SessionEvent,
 )
 from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
@@ -100,6 +101,7 @@ __all__ = [
     "HealingStrategy",
     "HealthEvent",
     "Hub",
+    "ItemFailed",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",

@@ -1,5 +1,8 @@
 """The database as a part of the hub: connect (with retries), migrate, persist, back up.
 
+It also owns :class:`~exstreamtv.database.failed_items.FailedItems` (items a channel
+could not play, kept out of the playout until their files change).
+
 ``Database.start`` connects in the background with backoff, so a database that is
 locked or unreachable at start is reported in health instead of crashing the server;
 only a database written by a newer ExStreamTV stops the start (:class:`SchemaTooNew`).
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from exstreamtv.config.model import Config
 from exstreamtv.database.backup import DatabaseBackupManager
 from exstreamtv.database.connection import MAX_POOL_SIZE, DatabaseConnectionManager, safe_url
+from exstreamtv.database.failed_items import FailedItems
 from exstreamtv.database.migrate import SchemaTooNew, migrate
 from exstreamtv.database.store import LibraryStore
 from exstreamtv.media.models import MediaItem
@@ -56,6 +60,7 @@ class Database:
         self.manager, self.backups = make_managers(hub.config)
         self.backups.after_restore = self._after_restore
         self.store = LibraryStore(self.manager)
+        self.failed_items = FailedItems(self.manager)
         self.state = "connecting"  # connecting | ok | error
         self.error: str | None = None
         self.schema: str | None = None
@@ -71,6 +76,7 @@ class Database:
         self.hub.components["database"] = self.health
         self.hub.components["backups"] = self.backups.status
         self.hub.library.scan_listeners.append(self._save_scan)
+        self.hub.library.scan_listeners.append(self.failed_items.check_scan)
         task = self.hub.spawn(self._connect_loop(), name="database-connect")
         await asyncio.wait({task}, timeout=START_WAIT_SECONDS)
         if task.done() and not task.cancelled() and isinstance(task.exception(), SchemaTooNew):
@@ -103,6 +109,7 @@ class Database:
             log.info("Database %s is available again", safe_url(self.manager.url))
         self.state, self.error = "ok", None
         await self._load_library()
+        await self.failed_items.load()
         self.hub.spawn(self._health_loop(), name="database-health")
         self._start_schedule()
 
