@@ -23,7 +23,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from exstreamtv import ChannelEvent, Event, FixEvent, HealthEvent, Hub, MqttConfig, SessionEvent
+from exstreamtv import (
+    ChannelEvent,
+    Event,
+    FixEvent,
+    HealthEvent,
+    Hub,
+    ItemFailed,
+    MqttConfig,
+    SessionEvent,
+)
 
 from .commands import BadCommand, Command, execute, parse
 from .entities import NO_FIX, Discovery, Topics, sanitize_id
@@ -324,7 +333,7 @@ class MqttBridge:
             data = event_payload(event, self.hub)
             data["event_type"] = event.action
             self._publish(self.topics.channel_fix(event.channel), _json(data))
-        if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent):
+        if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent | ItemFailed):
             self.request_refresh()
 
     # -- commands --------------------------------------------------------------------
