@@ -112,7 +112,7 @@ def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
         f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={profile.fps},format={preset.pix_fmt}"
+        f"fps={profile.fps}:start_time=0,format={preset.pix_fmt}"
     )
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
