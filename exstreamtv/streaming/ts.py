@@ -6,7 +6,12 @@ the packets of each new segment so that
 
 * continuity counters continue per PID (no "continuity check failed" at a boundary),
 * PTS, DTS and PCR continue where the previous segment ended (monotonic timestamps,
-  no gap a player would stall on), and
+  no gap a player would stall on): the new segment is placed so that its *video*
+  continues frame after frame; its other streams keep their offset to the video (A/V
+  sync as encoded), and the few audio frames at its start that would overlap the
+  previous segment's last ones (an encoder cuts audio in whole frames, so audio runs
+  up to one frame longer than the video) are dropped, leaving a step of at most one
+  and a half frames, and
 * the output is cut into pieces at video keyframes (with the PAT/PMT that precede
   them), so a viewer who joins a running channel starts on a decodable picture.
 
@@ -100,6 +105,9 @@ class TSSplicer:
         self._holding = False
         self._hold: list[bytearray] = []
         self._first_in: dict[int, int] = {}
+        self._trim: dict[int, int] = {}  # pid -> output DTS its next frame must reach
+        self._dropping: set[int] = set()  # pids whose current PES is being dropped
+        self._video_anchored = False  # this segment was placed by its video
         self._remainder = b""
         self.segments = 0
         self.packets = 0
@@ -113,6 +121,9 @@ class TSSplicer:
         self._last_pcr_in = None
         self.segments += 1
         self._first_in = {}
+        self._trim = {}
+        self._dropping = set()
+        self._video_anchored = False
         self._hold = []
         self._holding = bool(self._last_out)
 
@@ -152,6 +163,8 @@ class TSSplicer:
             else:
                 held = [pkt]
             for p in held:
+                if self._trimmed(p):
+                    continue
                 keyframe, psi = self._rewrite(p)
                 if keyframe:
                     cut = psi_run_start if psi_run_start is not None else len(current)
@@ -182,6 +195,8 @@ class TSSplicer:
         held, self._hold = self._hold, []
         out = bytearray()
         for p in held:
+            if self._trimmed(p):
+                continue
             self._rewrite(p)
             out += p
         return [Piece(bytes(out), False, self.clock_seconds)] if out else []
@@ -202,13 +217,41 @@ class TSSplicer:
         return wanted.issubset(self._first_in) or len(self._hold) >= _HOLD_LIMIT
 
     def _begin_delta(self) -> None:
-        candidates = [
-            self._last_out[pid] + self._interval.get(pid, 3000) - first
+        """Place the new segment: its video right after the previous video (see module doc)."""
+        candidates = {
+            pid: self._last_out[pid] + self._interval.get(pid, 3000) - first
             for pid, first in self._first_in.items()
             if pid in self._last_out
-        ]
-        if candidates:
-            self._delta = max(candidates)
+        }
+        if not candidates:
+            return
+        if self.video_pid in candidates:
+            self._delta = candidates[self.video_pid]
+            self._video_anchored = True
+            self._trim = {pid: self._last_out[pid] + self._interval.get(pid, 3000)
+                          for pid in candidates if pid != self.video_pid}
+        else:
+            self._delta = max(candidates.values())
+
+    def _trimmed(self, pkt: bytearray) -> bool:
+        """True for a packet of a leading frame that would overlap the previous segment."""
+        if not self._trim and not self._dropping:
+            return False
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        if not pkt[1] & 0x40:  # the rest of a PES: dropped with its start
+            return pid in self._dropping
+        floor = self._trim.get(pid)
+        start = _payload_start(pkt) if floor is not None else None
+        dts = _pes_dts(pkt, start) if start is not None else None
+        if floor is None or dts is None:
+            self._dropping.discard(pid)
+            return False
+        if dts + self._delta < floor - self._interval.get(pid, 3000) // 2:
+            self._dropping.add(pid)
+            return True
+        self._dropping.discard(pid)
+        del self._trim[pid]
+        return False
 
     def _rewrite(self, pkt: bytearray) -> tuple[bool, bool]:
         """Rewrite one packet in place; returns (video keyframe start, is PSI)."""
@@ -279,8 +322,11 @@ class TSSplicer:
         previous = self._last_out.get(pid)
         if ref is None and previous is not None:
             # This stream's first PES of the segment (it may have come after the hold
-            # ended): it must still start after where the stream ended.
+            # ended): it must still start after where the stream ended. A stream other
+            # than the video was trimmed to within half a frame of it instead.
             floor = previous + self._interval.get(pid, 3000)
+            if pid != self.video_pid and self._video_anchored:
+                floor = previous + 1
             if dts + self._delta < floor:
                 self._delta = floor - dts
         write_pts(pkt, start + 9, pts + self._delta)
