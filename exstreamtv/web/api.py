@@ -10,6 +10,8 @@ from quart import Blueprint, Response
 from exstreamtv.errors import ChannelNotFound
 from exstreamtv.hub import Hub
 from exstreamtv.scheduling.base import ScheduledItem
+from exstreamtv.scheduling.guide import metadata_icon
+from exstreamtv.scheduling.programme import describe_programme
 from exstreamtv.web.auth import require_token
 from exstreamtv.web.common import error, hub, json_response
 
@@ -20,8 +22,9 @@ _RANK = {"ok": 0, "degraded": 1, "error": 2}
 STATS_WINDOW = 7 * 86400.0
 
 
-def _entry(entry: ScheduledItem) -> dict[str, Any]:
+def _entry(entry: ScheduledItem, channel_name: str, now: float) -> dict[str, Any]:
     item = entry.item
+    programme = describe_programme(entry, channel_name, icon=metadata_icon, now=now)
     return {
         "title": entry.title,
         "kind": entry.kind,
@@ -30,6 +33,7 @@ def _entry(entry: ScheduledItem) -> dict[str, Any]:
         "duration": entry.duration,
         "item_id": item.id if item else None,
         "metadata": dict(item.metadata) if item else {},
+        "programme": programme.to_dict(),
     }
 
 
@@ -58,8 +62,8 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         scheduler = h.channels.scheduler(number)
         entries = scheduler.entries(now)
         current, following = next(entries), next(entries)
-        data["now"] = {**_entry(current), "offset": current.offset_at(now)}
-        data["next"] = _entry(following)
+        data["now"] = {**_entry(current, channel.name, now), "offset": current.offset_at(now)}
+        data["next"] = _entry(following, channel.name, now)
         data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
         stats = scheduler.stats(now - STATS_WINDOW, now)
         if stats is not None:

@@ -105,7 +105,7 @@ def _render(config: Config, channels: list[GuideChannel], now: float) -> str:
     settings = config.guide
     start = now - settings.hours_behind * 3600
     end = now + settings.days_ahead * 86400
-    return render_xmltv(channels, start, end, merge_seconds=settings.merge_flex_seconds)
+    return render_xmltv(channels, start, end, merge_seconds=settings.merge_flex_seconds, now=now)
 
 
 async def cached_guide(h: Hub, base: str) -> Document:
