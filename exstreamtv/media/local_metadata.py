@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exstreamtv.media.artwork import looks_like_image
 from exstreamtv.media.naming import NameInfo, parse_name, season_of_folder
 from exstreamtv.media.nfo import read_nfo
 
@@ -172,6 +173,9 @@ def describe(media: Path, root: Path, sidecars: Sidecars,
         merged["episode_title"] = str(episode_title)[:4000]
     title = str(merged.get("episode_title") or merged.get("title") or name.title)
     merged["title"] = title
-    if sidecars.artwork:
-        merged["artwork"] = {k: str(p.relative_to(root)) for k, p in sidecars.artwork.items()}
+    inside = root.resolve()
+    artwork = {k: str(p.relative_to(root)) for k, p in sidecars.artwork.items()
+               if p.resolve().is_relative_to(inside) and looks_like_image(p)}
+    if artwork:
+        merged["artwork"] = artwork
     return title, merged

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exstreamtv.config.model import ChannelConfig
+from exstreamtv.media.artwork import channel_logo_url
 from exstreamtv.media.models import MediaItem
 from exstreamtv.safe_text import xml_attr, xml_text
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
@@ -208,7 +209,5 @@ def render_xmltv(
 
 
 def logo_url(channel: ChannelConfig, base: str) -> str | None:
-    """A channel's logo as an absolute URL (as the M3U gives it)."""
-    if not channel.logo:
-        return None
-    return channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
+    """A channel's logo as an absolute URL (as the M3U gives it): see channel_logo_url."""
+    return channel_logo_url(channel, base)
