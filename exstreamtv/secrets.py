@@ -24,6 +24,7 @@ database all go through them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -132,6 +133,8 @@ def mask_data(value: Any) -> Any:
     """
     if isinstance(value, str):
         return mask(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)  # as the JSON encoder would write it
     if isinstance(value, Mapping):
         return {mask(k) if isinstance(k, str) else k:
                 MASK if isinstance(v, str) and v and is_secret_name(k) else mask_data(v)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exstreamtv import secrets
+from exstreamtv import HealthEvent, secrets
 from exstreamtv.config.loader import load_config
 from tests.fakes.base import FakeItem, FakeLibrary, catalogue
 from tests.fakes.jellyfin import FakeJellyfin, guid
@@ -233,6 +233,8 @@ def test_config_secrets_are_registered_at_load(tmp_path: Path, clips: Path,
     assert secrets.mask_data(data) == {"sources": [{"api_key": "***",
                                                     "url": "http://jf/?api_key=***"}],
                                        "tokens_used": 3}
+    assert secrets.mask_data([HealthEvent(component="x", status="error",
+                                          message="key=jellyKEY-90ab")])[0]["message"] == "key=***"
     # Stored URLs lose their credential parameters and keep the rest as written.
     assert secrets.strip_credentials(
         "http://plex/library/parts/1/f.mp4?X-Plex-Token=abc&x=1") == \
