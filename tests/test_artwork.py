@@ -15,6 +15,7 @@ from PIL import Image
 
 from exstreamtv.media.artwork import ArtworkCache, ArtworkError, pick_width, resize
 from tests.fakes.base import catalogue
+from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin
 from tests.fakes.jellyfin import guid as jelly_guid
 from tests.fakes.plex import FakePlex
@@ -155,11 +156,15 @@ def test_unknown_ids_bad_files_and_paths_outside_the_library_are_404(make_server
     assert "Traceback" not in server.log
 
 
-@pytest.fixture(params=["plex", "jellyfin"])
+@pytest.fixture(params=["plex", "jellyfin", "emby"])
 def remote(request: pytest.FixtureRequest, clips: Path):
     if request.param == "plex":
         fake: FakePlex | FakeJellyfin = FakePlex(TOKEN, catalogue(clips)).start()
         source = {"id": "remote", "type": "plex", "url": fake.url, "token": "${MEDIA_TOKEN}"}
+    elif request.param == "emby":
+        fake = FakeEmby(TOKEN, catalogue(clips, jelly_guid("movies"),
+                                         jelly_guid("shows"))).start()
+        source = {"id": "remote", "type": "emby", "url": fake.url, "api_key": "${MEDIA_TOKEN}"}
     else:
         fake = FakeJellyfin(TOKEN, catalogue(clips, jelly_guid("movies"),
                                              jelly_guid("shows"))).start()
