@@ -62,10 +62,14 @@ def test_widths_are_rounded_to_a_few_sizes():
 
 
 def test_cache_stays_within_its_bound(tmp_path):
-    cache = ArtworkCache(tmp_path / "cache", max_bytes=50_000)
+    cache = ArtworkCache(tmp_path / "cache", max_bytes=50_000, memory_bytes=20_000)
     for n in range(40):
-        cache.put(ArtworkCache.key(f"file:{n}", 320), b"x" * 4000, "image/jpeg")
+        cache.put(ArtworkCache.key(f"file:{n}", 320), b"x" * 2000, "image/jpeg")
+        cache.put(ArtworkCache.key(f"file:{n}", 640), b"y" * 2000, "image/jpeg")
     assert cache.size() <= 50_000
+    in_memory = [cache.recent(ArtworkCache.key(f"file:{n}", w)) for n in range(40)
+                 for w in (320, 640)]
+    assert 0 < sum(len(r.data) for r in in_memory if r) <= 20_000
     last = ArtworkCache.key("file:39", 320)
     assert cache.get(last) is not None  # the newest survive
     assert cache.get(ArtworkCache.key("file:0", 320)) is None  # the oldest went

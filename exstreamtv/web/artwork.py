@@ -70,7 +70,7 @@ async def _serve(identity: str, load: Loader) -> Response | tuple[Response, int]
     key = ArtworkCache.key(identity, width)
     if request.headers.get("If-None-Match", "").strip('W/ "') == key:
         return _headers(Response(b"", status=304), key)
-    rendered: Rendered | None = await asyncio.to_thread(cache.get, key)
+    rendered: Rendered | None = cache.recent(key) or await asyncio.to_thread(cache.get, key)
     if rendered is None:
         try:
             data = await load()
