@@ -74,11 +74,20 @@ def item_artwork_kind(item: MediaItem) -> str | None:
     """The kind of artwork an item's icon uses (thumb, else poster), or None."""
     md = item.metadata or {}
     artwork = md.get("artwork")
-    if isinstance(artwork, Mapping):
-        return next((k for k in ITEM_KINDS if artwork.get(k)), None)
+    if isinstance(artwork, Mapping) and any(artwork.get(k) for k in ITEM_KINDS):
+        return next(k for k in ITEM_KINDS if artwork.get(k))
+    if isinstance(md.get("embedded_art"), int):
+        return "poster"
     if isinstance(md.get("thumb"), str) and md["thumb"]:
         return "thumb"
     return None
+
+
+def embedded_art_argv(ffmpeg: str, location: str, stream_index: int) -> list[str]:
+    """The ffmpeg command that writes a file's embedded cover (a stream) to stdout as PNG."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", location,
+            "-map", f"0:{stream_index}", "-frames:v", "1", "-c:v", "png", "-f", "image2pipe",
+            "pipe:1"]
 
 
 def item_artwork_url(item: MediaItem, base: str, kind: str | None = None) -> str | None:

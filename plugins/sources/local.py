@@ -172,6 +172,9 @@ class LocalSource(MediaSource):
             relative = str(path.relative_to(self.root))
             title, metadata = describe(path, self.root, sidecars, info.tags, read, usable)
             metadata.update(path=relative, folder=path.parent.name)
+            cover = next((st.index for st in info.streams if st.attached_pic), None)
+            if cover is not None and not metadata.get("artwork"):
+                metadata["embedded_art"] = cover  # the file's own cover, served as its poster
             item = MediaItem(
                 id=item_id(self.id, relative), source_id=self.id, title=title,
                 location=str(path), duration=info.duration, info=info,
