@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("guide", __name__)
 
 #: Programmes in one guide, over all channels, before the rest are left out.
-MAX_PROGRAMMES = 300_000
+MAX_PROGRAMMES = 500_000
 #: Seconds of work on one guide before the rest is left out.
 BUILD_SECONDS = 20.0
 #: How long a request waits for a guide being built before a 503 with Retry-After.
