@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from quart import Blueprint, Response, request
 
 from exstreamtv.events import Event
+from exstreamtv.secrets import mask_data
 from exstreamtv.web.auth import require_token
 from exstreamtv.web.common import hub
 
@@ -24,9 +25,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @bp.route("/api/events/stream", methods=["GET", "HEAD"])
 @require_token
 async def events_stream() -> Response:
-    """Every bus event as one SSE ``data:`` line of JSON; a slow reader loses old events.
-
-    ``HEAD`` answers the headers alone (an endless body would hold the connection)."""
+    """Every bus event as one SSE ``data:`` line of JSON (secrets masked); a slow reader
+    loses old events. ``HEAD`` answers the headers alone (an endless body would hold the
+    connection)."""
     if request.method == "HEAD":
         return Response(b"", mimetype="text/event-stream", headers=SSE_HEADERS)
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
@@ -47,7 +48,8 @@ async def events_stream() -> Response:
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
-                yield f"data: {json.dumps(event.to_dict(), default=str)}\n\n".encode()
+                data = json.dumps(mask_data(event.to_dict()), default=str)
+                yield f"data: {data}\n\n".encode()
         finally:
             unsubscribe()
 
