@@ -1,10 +1,11 @@
 """Bad input on a real channel: files that probe fine but do not play as they claim.
 
 The channel mixes good clips with an item shorter than a second, a Matroska file
-corrupted in the middle (plays, with damaged pictures), and one whose container claims
-three times the duration it holds. Read through a real server with ffprobe: the output
-has no hole in the picture and no timestamp step back anywhere; health names the lying file (it fails
-every loop) and not the damaged one (it plays to its end); the guide tiles exactly.
+corrupted in the middle (plays, with damaged pictures), one whose container claims
+three times the duration it holds, and one deleted after the scan. Read through a real
+server with ffprobe: the output has no hole in the picture and no timestamp step back
+anywhere; health names the lying and the vanished file (they fail every loop) and not
+the damaged one (it plays to its end); the guide tiles exactly.
 """
 
 from __future__ import annotations
@@ -60,10 +61,13 @@ def test_bad_files_leave_no_hole_and_the_liar_is_named(
     corrupt_in_the_middle(media / "c corrupt.mkv")
     lying_duration(media / "d lies.mkv")
     make_clip(media / "e good.mp4", 3.0, tone=700)
+    vanishing = make_clip(media / "f vanishes.mp4", 2.0, tone=800)
     assert container_duration(media / "d lies.mkv") > 5.5  # it probes fine, and lies
     config = config_for()
     config["sources"][0]["path"] = str(media)
     server = make_server(config)
+    server.wait_for(lambda: server.get("/api/channels/1").json()["now"]["item_id"], timeout=30)
+    vanishing.unlink()  # scanned, then gone before it plays
     packets = probe_packets(f"{server.url}/stream/channels/1.ts", 24, timeout=150)
     video = [float(p["dts_time"]) for p in packets if p["codec_type"] == "video"]
     assert video[-1] - video[0] >= 22.0, "less than 22 s of video was read"
@@ -73,12 +77,13 @@ def test_bad_files_leave_no_hole_and_the_liar_is_named(
     problems = [p for p in dts_gaps(packets) if not p.startswith("audio: step of")
                 or float(p.split()[3]) > 250 or "-" in p.split()[3]]
     assert problems == [], "\n".join(problems) + "\n" + server.log
-    for title in ("b short", "c corrupt", "d lies"):
+    for title in ("b short", "c corrupt", "d lies", "f vanishes"):
         assert f"'{title}' from " in server.log, f"{title} never played"
 
     def liar_named() -> Any:
         health = server.get("/api/channels/1").json()["health"]
-        return health if "d lies" in {i["title"] for i in health["failing_items"]} else None
+        named = {i["title"] for i in health["failing_items"]}
+        return health if {"d lies", "f vanishes"} <= named else None
 
     health = server.wait_for(liar_named, timeout=120, interval=0.5)
     assert health["status"] == "degraded" and "'d lies' failed" in health["reason"]
