@@ -68,6 +68,7 @@ from exstreamtv.scheduling.sequences import (  # noqa: E402
 )
 from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
+from exstreamtv.secrets import mask_data as mask_secrets  # noqa: E402
 from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
@@ -142,6 +143,7 @@ __all__ = [
     "hookimpl",
     "input_location",
     "listed_encoders",
+    "mask_secrets",
     "parse_epoch",
     "register_secret",
     "replace_path",

@@ -170,7 +170,7 @@ class ChannelManager:
                     await pipeline.stop()
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
-        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
         pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
                                    self.hub.config.streaming, self.hub.bus)
         for factory in self.hub.pipeline_listeners:
@@ -195,7 +195,8 @@ class ChannelManager:
                 elif channel != old.channel(number):
                     pipeline.channel = channel
                     pipeline.scheduler = self.scheduler(number)
-                    pipeline.planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+                    pipeline.planner = ItemPlanner(channel, self.hub.registry, self.hub.tools,
+                                                   self.hub.relay.playable)
                     pipeline.request_restart("its configuration changed")
                     touched.append(number)
         return touched

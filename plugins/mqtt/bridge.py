@@ -32,6 +32,7 @@ from exstreamtv import (
     ItemFailed,
     MqttConfig,
     SessionEvent,
+    mask_secrets,
 )
 
 from .commands import BadCommand, Command, execute, parse
@@ -56,7 +57,8 @@ SWEEP_SECONDS = 5.0
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), default=str, ensure_ascii=False)
+    """A payload as compact JSON, secrets masked: every payload the bridge publishes is built here."""
+    return json.dumps(mask_secrets(data), separators=(",", ":"), default=str, ensure_ascii=False)
 
 
 class MqttBridge:
@@ -328,9 +330,9 @@ class MqttBridge:
 
     def on_event(self, event: Event) -> None:
         """Mirror a bus event: ``events/<kind>``, the channel's fix event, fresh state."""
-        self._publish(self.topics.event(event.kind), _json(event_payload(event, self.hub)))
+        self._publish(self.topics.event(event.kind), _json(event_payload(event)))
         if isinstance(event, FixEvent) and event.channel is not None:
-            data = event_payload(event, self.hub)
+            data = event_payload(event)
             data["event_type"] = event.action
             self._publish(self.topics.channel_fix(event.channel), _json(data))
         if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent | ItemFailed):
