@@ -2,7 +2,10 @@
 
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
-and stream layout: MPEG-TS with one H.264 video and one AAC audio stream.
+and stream layout: MPEG-TS with one H.264 video and one AAC audio stream. File names
+reach ffmpeg through :func:`~exstreamtv.ffmpeg.escape.input_location` (never read as an
+option or a protocol); filter arguments are escaped where they are built
+(:mod:`exstreamtv.ffmpeg.escape`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.ffmpeg.presets import EncoderPreset
 
 if TYPE_CHECKING:
@@ -108,7 +112,7 @@ def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
         f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={profile.fps},format={preset.pix_fmt}"
+        f"fps={profile.fps}:start_time=0,format={preset.pix_fmt}"
     )
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
@@ -181,7 +185,7 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
     Audio goes through the normal chain (cheap), so its timestamps start cleanly at the
     video's and priming samples or edit lists of the source cannot reorder them.
     """
-    args = ["-i", source.location]
+    args = ["-i", input_location(source.location)]
     if source.audio_stream is None:
         args += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
         audio_ref = "[1:a]"
@@ -225,7 +229,7 @@ def build_command(
         argv += list(preset.decode_args)
     if source.offset > 0.01:
         argv += ["-ss", f"{source.offset:.3f}"]
-    argv += ["-i", source.location]
+    argv += ["-i", input_location(source.location)]
     next_input = 1
     if source.video_stream is None:
         argv += ["-f", "lavfi", "-i", f"color=c=black:s={profile.width}x{profile.height}:r={profile.fps}"]
@@ -243,7 +247,7 @@ def build_command(
     if source.overlay_stream is not None and source.overlay_input:
         if source.offset > 0.01:
             argv += ["-ss", f"{source.offset:.3f}"]
-        argv += ["-i", source.overlay_input]
+        argv += ["-i", input_location(source.overlay_input)]
         overlay_index = next_input
         next_input += 1
     vchain = f"{video_ref}{_subtitle_chain(source, overlay_index)}"

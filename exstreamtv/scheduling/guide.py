@@ -5,7 +5,9 @@ goes through :mod:`exstreamtv.safe_text`, so a file name with a control characte
 undecodable bytes cannot make the document ill-formed. Channel ids
 are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
 filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
-before them, so a guide is not cluttered with two-minute gaps.
+before them, so a guide is not cluttered with two-minute gaps. Times are whole seconds
+and programmes tile exactly: each boundary is rounded once (:func:`tiled`), so the
+``stop`` of one programme is the ``start`` of the next.
 
 Metadata a programme shows when its item has it: ``show`` (then the item title is the
 sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
@@ -17,7 +19,7 @@ previously-shown.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +46,7 @@ class _DayCache:
         self.days: dict[int, str] = {}
         self.seen: dict[int, str] = {}
 
-    def __call__(self, t: float) -> str:
-        whole = round(t)
+    def __call__(self, whole: int) -> str:
         known = self.seen.get(whole)
         if known is not None:
             return known
@@ -150,6 +151,26 @@ def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[S
     return out
 
 
+def tiled(entries: Iterable[ScheduledItem]) -> Iterator[tuple[int, int, ScheduledItem]]:
+    """``(start, stop, entry)`` in whole seconds, each boundary rounded once.
+
+    Where one entry ends less than a second from where the next begins, both share one
+    rounded boundary: the stop of one is exactly the start of the next. An entry shorter
+    than the rounding (nothing left between its boundaries) is left out.
+    """
+    previous_end: float | None = None
+    previous_stop = 0
+    for entry in entries:
+        if previous_end is not None and abs(entry.start - previous_end) < 1.0:
+            start = previous_stop
+        else:
+            start = round(entry.start)
+        stop = max(round(entry.end), start)
+        previous_end, previous_stop = entry.end, stop
+        if stop > start:
+            yield start, stop, entry
+
+
 def render_xmltv(
     channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
 ) -> str:
@@ -174,7 +195,7 @@ def render_xmltv(
         )
         if gc.scheduler is None:
             continue
-        for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
+        for begin, stop, entry in tiled(merge_flex(gc.scheduler.window(start, end), merge_seconds)):
             key = ((entry.item.id, entry.kind, "") if entry.item
                    else (None, entry.kind, channel.name))
             body = bodies.get(key)
@@ -182,7 +203,7 @@ def render_xmltv(
                 body = programme_body(entry, channel.name)
                 bodies[key] = body
             programme_parts.append(
-                f'<programme start="{fmt(entry.start)}" stop="{fmt(entry.end)}" '
+                f'<programme start="{fmt(begin)}" stop="{fmt(stop)}" '
                 f"channel={cid}>{body}</programme>"
             )
     return "\n".join([*head, *channel_parts, *programme_parts, "</tv>"]) + "\n"
