@@ -66,9 +66,9 @@ class Database:
         self.manager, self.backups = make_managers(hub.config)
         self.backups.after_restore = self._after_restore
         self.store = LibraryStore(self.manager)
+        self.failed_items = FailedItems(self.manager)
         #: Marks the database as used by this server (the CLI restore refuses meanwhile).
         self.claim = DatabaseClaim(self.manager.url, exclusive=False)
-        self.failed_items = FailedItems(self.manager)
         self.state = "connecting"  # connecting | ok | error
         self.error: str | None = None
         #: Why the last write probe failed (a read-only or full database), else None.
