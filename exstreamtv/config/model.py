@@ -40,6 +40,9 @@ class VideoProfile:
     fps: int = 30
     bitrate_kbps: int = 3000
     keyframe_seconds: float = 2.0
+    codec: str = "h264"
+    bit_depth: int = 8
+    deinterlace: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class AudioConfig:
     bitrate_kbps: int = 160
     sample_rate: int = 48000
     picker: str = "default"
+    codec: str = "aac"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class ChannelConfig:
     schedule: ScheduleConfig
     ffmpeg: FFmpegConfig
     logo: str | None = None
+    #: The named transcode profile (``profiles:``) under the channel's own overrides.
+    profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
 
@@ -204,6 +210,8 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ffmpeg: FFmpegConfig = field(default_factory=FFmpegConfig)
+    #: Named transcode profiles: name -> the ffmpeg keys it sets (unvalidated overrides).
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)

@@ -2,7 +2,8 @@
 
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
-and stream layout: MPEG-TS with one H.264 video and one AAC audio stream.
+and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit) and one
+audio stream (AAC, AC-3 or E-AC-3).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exstreamtv.ffmpeg.presets import EncoderPreset
+from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import FFmpegConfig
@@ -30,6 +31,9 @@ class OutputProfile:
     audio_channels: int = 2
     audio_bitrate_kbps: int = 160
     sample_rate: int = 48000
+    video_codec: str = "h264"
+    bit_depth: int = 8
+    audio_codec: str = "aac"
 
     @classmethod
     def from_config(cls, cfg: FFmpegConfig) -> OutputProfile:
@@ -42,6 +46,9 @@ class OutputProfile:
             audio_channels=cfg.audio.channels,
             audio_bitrate_kbps=cfg.audio.bitrate_kbps,
             sample_rate=cfg.audio.sample_rate,
+            video_codec=cfg.video.codec,
+            bit_depth=cfg.video.bit_depth,
+            audio_codec=cfg.audio.codec,
         )
 
     @property
@@ -70,7 +77,9 @@ class MediaInput:
     means the input has none and a slate or silence is generated instead.
     ``audio_filter`` comes from the audio picker (a downmix), ``video_filters`` and
     ``overlay_stream`` from the subtitle picker (burn-in): an image subtitle stream of
-    the input, or of ``overlay_input`` (a sidecar file) when set.
+    the input, or of ``overlay_input`` (a sidecar file) when set. ``deinterlace``
+    makes one progressive frame per interlaced frame (the frame rate stays);
+    ``audio_gain_db`` is the item's loudness correction (a constant gain).
     """
 
     location: str
@@ -83,6 +92,8 @@ class MediaInput:
     overlay_stream: int | None = None
     overlay_input: str | None = None
     copy: bool = False
+    deinterlace: bool = False
+    audio_gain_db: float | None = None
 
     @property
     def is_network(self) -> bool:
@@ -103,20 +114,36 @@ class GeneratedInput:
     video_filter: str | None = None
 
 
+#: Deinterlacing that keeps the frame rate: one frame out per frame in (both fields
+#: used), every frame treated as interlaced, field order taken from the frame.
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
+
+
+def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
+    """The encoder, pixel format and options for the profile's codec and bit depth."""
+    fmt = preset.video_format(profile.video_codec, profile.bit_depth)
+    if fmt is None:
+        raise ValueError(f"encoder {preset.name} cannot produce {profile.video_codec} "
+                         f"{profile.bit_depth}-bit (it can: {', '.join(preset.format_labels())})")
+    return fmt
+
+
 def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
     w, h = profile.width, profile.height
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
         f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={profile.fps},format={preset.pix_fmt}"
+        f"fps={profile.fps},format={video_format(profile, preset).pix_fmt}"
     )
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
     return chain
 
 
-def _audio_chain(profile: OutputProfile, pre: str | None) -> str:
+def _audio_chain(profile: OutputProfile, pre: str | None, gain_db: float | None = None) -> str:
     parts = [pre] if pre else []
+    if gain_db is not None:
+        parts.append(f"volume={gain_db:.2f}dB")
     parts.append(f"aresample={profile.sample_rate}:async=1:first_pts=0")
     parts.append(
         f"aformat=sample_fmts=fltp:sample_rates={profile.sample_rate}:"
@@ -129,18 +156,23 @@ def _output_args(
     profile: OutputProfile, preset: EncoderPreset, service: ServiceInfo, duration: float | None
 ) -> list[str]:
     kbps = profile.video_bitrate_kbps
-    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", preset.codec]
-    for flag, value in preset.options:
+    fmt = video_format(profile, preset)
+    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", fmt.encoder]
+    for flag, value in fmt.options:
         args += [flag, value]
     args += [
         "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
         "-g", str(profile.gop), "-keyint_min", str(profile.gop),
-        "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
-        "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate),
+        *_audio_codec_args(profile),
     ]
     if duration is not None:
         args += ["-t", f"{max(duration, 0.04):.3f}"]
     return args + _mux_args(service)
+
+
+def _audio_codec_args(profile: OutputProfile) -> list[str]:
+    return ["-c:a", profile.audio_codec, "-b:a", f"{profile.audio_bitrate_kbps}k",
+            "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
 
 
 def _mux_args(service: ServiceInfo) -> list[str]:
@@ -187,11 +219,10 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
         audio_ref = "[1:a]"
     else:
         audio_ref = f"[0:{source.audio_stream}]"
-    args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]",
+    chain = _audio_chain(profile, source.audio_filter, source.audio_gain_db)
+    args += ["-filter_complex", f"{audio_ref}{chain}[aout]",
              "-map", f"0:{source.video_stream}", "-map", "[aout]",
-             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
-             "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
-             "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
+             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", *_audio_codec_args(profile)]
     if source.audio_stream is None:
         args += ["-shortest"]
     if source.duration is not None:
@@ -246,10 +277,11 @@ def build_command(
         argv += ["-i", source.overlay_input]
         overlay_index = next_input
         next_input += 1
-    vchain = f"{video_ref}{_subtitle_chain(source, overlay_index)}"
+    deinterlace = f"{DEINTERLACE}," if source.deinterlace and source.video_stream is not None else ""
+    vchain = f"{video_ref}{deinterlace}{_subtitle_chain(source, overlay_index)}"
     graph = (
         f"{vchain}{_scale_chain(profile, preset)}[vout];"
-        f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]"
+        f"{audio_ref}{_audio_chain(profile, source.audio_filter, source.audio_gain_db)}[aout]"
     )
     extra = ["-shortest"] if source.audio_stream is None or source.video_stream is None else []
     return [*argv, "-filter_complex", graph, *extra,

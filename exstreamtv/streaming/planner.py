@@ -7,6 +7,7 @@ that all of a channel's segments share its output profile.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ from exstreamtv.ffmpeg.command import (
     build_command,
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
-from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
+from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders
 from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
@@ -44,6 +45,12 @@ class Plan:
     subtitles: SubtitleChoice | None = None
 
 
+@functools.lru_cache(maxsize=8)
+def _listed(ffmpeg: str) -> frozenset[str]:
+    """The encoders ``ffmpeg`` has (asked once per binary)."""
+    return listed_encoders(ffmpeg)
+
+
 class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
@@ -54,9 +61,33 @@ class ItemPlanner:
         self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
         self.tools = tools
-        self.profile = OutputProfile.from_config(channel.ffmpeg)
+        self.wanted = OutputProfile.from_config(channel.ffmpeg)
+        self.profile = self.wanted
         self.service = ServiceInfo(channel.number, channel.name)
         self.preset = self._resolve_preset(channel.ffmpeg.encoder)
+        self._fit_profile()
+
+    def _fit_profile(self) -> None:
+        """The output the encoder can make here: the channel's codec and bit depth, or
+        H.264 at the same depth (then 8-bit) with a warning, never a failing ffmpeg.
+
+        The load check covers what each encoder declares; this covers ``auto`` and an
+        ffmpeg built without the encoder (libx265)."""
+        wanted = self.wanted
+        listed = _listed(self.tools.ffmpeg)
+        for codec, depth in ((wanted.video_codec, wanted.bit_depth),
+                             ("h264", wanted.bit_depth), ("h264", 8)):
+            fmt = self.preset.video_format(codec, depth)
+            if fmt is None or (listed and fmt.encoder not in listed):
+                continue
+            if (codec, depth) != (wanted.video_codec, wanted.bit_depth):
+                log.warning("Channel %d: encoder %s cannot produce %s %d-bit with %s (it can: "
+                            "%s); sending %s %d-bit instead", self.channel.number,
+                            self.preset.name, wanted.video_codec, wanted.bit_depth,
+                            self.tools.ffmpeg, ", ".join(self.preset.format_labels()), codec, depth)
+            self.profile = replace(wanted, video_codec=codec, bit_depth=depth)
+            return
+        self.profile = replace(wanted, video_codec="h264", bit_depth=8)
 
     def _resolve_preset(self, encoder: str) -> EncoderPreset:
         try:
@@ -77,6 +108,7 @@ class ItemPlanner:
     def use_software(self) -> None:
         """Fall back to the software encoder (after a hardware failure)."""
         self.preset = self._resolve_preset("software")
+        self._fit_profile()
 
     def media(self, entry: ScheduledItem, offset: float, location: str | None = None) -> Plan:
         """The command that plays ``entry`` from ``offset`` seconds to its end."""
@@ -109,6 +141,7 @@ class ItemPlanner:
             video_filters=subs.video_filters if subs else (),
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
+            deinterlace=self._deinterlace(info),
         )
         copy = self._copy_reason(info, subs, source)
         if copy is not None:
@@ -117,6 +150,8 @@ class ItemPlanner:
         notes = [copy] if copy else []
         if video_stream is None:
             notes.append("no video stream; showing a slate")
+        if source.deinterlace:
+            notes.append("deinterlaced")
         if audio is not None:
             notes.append(f"audio: {audio.reason}")
         if subs is not None:
@@ -124,6 +159,14 @@ class ItemPlanner:
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
+
+    def _deinterlace(self, info: MediaInfo | None) -> bool:
+        """``video.deinterlace``: on, off, or auto (when the probe says interlaced)."""
+        mode = self.channel.ffmpeg.video.deinterlace
+        if mode != "auto":
+            return mode == "on"
+        videos = info.video_streams if info is not None else []
+        return bool(videos) and videos[0].interlaced
 
     def _copy_reason(self, info: MediaInfo | None, subs: SubtitleChoice | None,
                      source: MediaInput) -> str | None:
@@ -136,6 +179,8 @@ class ItemPlanner:
         if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):
+            return None
+        if source.deinterlace or (p.video_codec, p.bit_depth) != ("h264", 8):
             return None
         videos = info.video_streams
         if len(videos) != 1:
