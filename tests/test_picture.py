@@ -241,3 +241,33 @@ def test_hevc_stream_carries_parameter_sets_at_every_keyframe(tmp_path):
     decoded = subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i", str(tail),
                               "-f", "null", "-"], capture_output=True, text=True, timeout=60)
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr[-2000:]
+
+
+def test_a_channel_with_a_profile_sends_it_normalised(make_server, tmp_path):
+    """End to end: a profile with HEVC 10-bit, E-AC-3 5.1 and -23 LUFS, read by ffmpeg as a
+    viewer: the codecs ffprobe reports and the loudness ebur128 measures across a quiet and
+    a loud item (measured by the server after its scan)."""
+    from tests.test_loudness import ebur128, loud, quiet
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for make in (quiet, loud):
+        os.link(make(), media / make().name)
+    config = base_config(tmp_path, media)
+    config["profiles"] = {"broadcast": {
+        "video": {"codec": "hevc", "bit_depth": 10},
+        "audio": {"codec": "eac3", "channels": 6, "bitrate_kbps": 384, "loudness_lufs": -23}}}
+    config["channels"][0]["profile"] = "broadcast"
+    server = make_server(config)
+    server.wait_for(lambda: "Loudness of 'quiet'" in server.log and "Loudness of 'loud'" in
+                    server.log, timeout=120)
+    recording = tmp_path / "viewer.ts"
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i",
+                    f"{server.url}/stream/channels/1.ts", "-t", "13", "-map", "0", "-c", "copy",
+                    "-f", "mpegts", str(recording)], check=True, timeout=180)
+    video, audio = ffprobe_streams(recording)
+    assert (video["codec_name"], video["profile"], video["pix_fmt"]) == \
+        ("hevc", "Main 10", "yuv420p10le")
+    assert (audio["codec_name"], audio["channels"]) == ("eac3", 6)
+    loudness, peak = ebur128(recording)
+    assert abs(loudness + 23) <= 1.0, (loudness, peak)

@@ -53,6 +53,7 @@ class AudioConfig:
     sample_rate: int = 48000
     picker: str = "default"
     codec: str = "aac"
+    loudness_lufs: float | None = None
 
 
 @dataclass(frozen=True)

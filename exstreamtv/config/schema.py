@@ -89,6 +89,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("sample_rate", 48000): one_of_int(32000, 44100, 48000),
             key("picker", "default"): string,
             key("codec", "aac"): one_of("aac", "ac3", "eac3"),
+            key("loudness_lufs", None): _nullable(number(-40, -5)),
         }
     )
     subtitles = Section(

@@ -22,6 +22,7 @@ from exstreamtv.ffmpeg.command import (
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders
+from exstreamtv.media.loudness import LoudnessCache, gain_db
 from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
@@ -65,6 +66,8 @@ class ItemPlanner:
         self.profile = self.wanted
         self.service = ServiceInfo(channel.number, channel.name)
         self.preset = self._resolve_preset(channel.ffmpeg.encoder)
+        #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
+        self.loudness: LoudnessCache | None = None
         self._fit_profile()
 
     def _fit_profile(self) -> None:
@@ -118,26 +121,18 @@ class ItemPlanner:
         if info is not None and "://" in info.path:
             # Filters that read the input themselves (text subtitles) open it through the relay too.
             info = replace(info, path=self.playable(item, info.path))
-        audio = self._pick_audio(info) if info else None
+        audio, video_stream, audio_stream = self.streams(info)
         subs = self._pick_subtitles(info) if info else None
-        video_stream: int | str | None = "v:0"
-        audio_stream: int | str | None = "a:0"
-        if info is not None:
-            videos = info.video_streams
-            video_stream = videos[0].index if videos else None
-            if audio is not None and audio.stream is not None:
-                audio_stream = audio.stream.index
-            elif audio is None and info.audio_streams:
-                audio_stream = info.audio_streams[0].index
-            else:
-                audio_stream = None
+        audio_filter = audio.filter if audio else None
+        gain, loudness_note = self._gain(item, audio_stream, audio_filter)
         source = MediaInput(
             location=self.playable(item, location or item.location),
             offset=offset,
             duration=max(entry.duration - offset, 0.1),
             video_stream=video_stream,
             audio_stream=audio_stream,
-            audio_filter=audio.filter if audio else None,
+            audio_filter=audio_filter,
+            audio_gain_db=gain,
             video_filters=subs.video_filters if subs else (),
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
@@ -152,6 +147,8 @@ class ItemPlanner:
             notes.append("no video stream; showing a slate")
         if source.deinterlace:
             notes.append("deinterlaced")
+        if loudness_note:
+            notes.append(loudness_note)
         if audio is not None:
             notes.append(f"audio: {audio.reason}")
         if subs is not None:
@@ -159,6 +156,37 @@ class ItemPlanner:
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
+
+    def streams(self, info: MediaInfo | None) -> tuple[AudioChoice | None, int | str | None,
+                                                       int | str | None]:
+        """The audio choice and the video and audio stream this channel plays of ``info``."""
+        audio = self._pick_audio(info) if info else None
+        video_stream: int | str | None = "v:0"
+        audio_stream: int | str | None = "a:0"
+        if info is not None:
+            videos = info.video_streams
+            video_stream = videos[0].index if videos else None
+            if audio is not None and audio.stream is not None:
+                audio_stream = audio.stream.index
+            elif audio is None and info.audio_streams:
+                audio_stream = info.audio_streams[0].index
+            else:
+                audio_stream = None
+        return audio, video_stream, audio_stream
+
+    def _gain(self, item: MediaItem, stream: int | str | None,
+              audio_filter: str | None) -> tuple[float | None, str | None]:
+        """The loudness gain for ``item`` (``audio.loudness_lufs``) and a note for the log."""
+        target = self.channel.ffmpeg.audio.loudness_lufs
+        if target is None or self.loudness is None or not isinstance(stream, int):
+            return None, None
+        measured = self.loudness.lookup(item, stream, audio_filter)
+        if measured is None:
+            return None, "loudness: not measured yet (no gain this time)"
+        gain = gain_db(measured, target)
+        if gain is None:
+            return None, "loudness: silent or too short to measure (no gain)"
+        return gain, f"loudness: {measured.integrated:.1f} LUFS, gain {gain:+.1f} dB"
 
     def _deinterlace(self, info: MediaInfo | None) -> bool:
         """``video.deinterlace``: on, off, or auto (when the probe says interlaced)."""
