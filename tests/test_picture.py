@@ -119,6 +119,10 @@ CASES = {
     "nvenc-hevc10": (nvenc_preset({}), HEVC10, MEDIA),
     "vaapi-hevc10": (vaapi_preset({}), HEVC10, MEDIA),
     "qsv-hevc8": (qsv_preset({}), OutputProfile(video_codec="hevc"), MEDIA),
+    "software-hdr-tonemap": (software_preset({}), OutputProfile(),
+                             MediaInput(**{**MEDIA.__dict__, "tonemap": "zscale"})),
+    "software-hdr-tags": (software_preset({}), OutputProfile(),
+                          MediaInput(**{**MEDIA.__dict__, "tonemap": "tags"})),
 }
 
 
@@ -271,3 +275,61 @@ def test_a_channel_with_a_profile_sends_it_normalised(make_server, tmp_path):
     assert (audio["codec_name"], audio["channels"]) == ("eac3", 6)
     loudness, peak = ebur128(recording)
     assert abs(loudness + 23) <= 1.0, (loudness, peak)
+
+
+def hdr10_clip(transfer: str = "smpte2084") -> Path:
+    """3 s of SDR test picture converted to HDR (PQ or HLG, BT.2020, 10-bit HEVC) and tagged."""
+    path = MEDIA_CACHE / f"hdr-{transfer}.mkv"
+    x265 = ("log-level=error:colorprim=bt2020:colormatrix=bt2020nc:transfer=" + transfer +
+            (":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
+             "WP(15635,16450)L(10000000,1):max-cll=1000,400" if transfer == "smpte2084" else ""))
+    with _lock("hdr"):
+        if not path.exists():
+            tmp = path.with_name(path.name + f".{os.getpid()}.part.mkv")
+            subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-y",
+                            "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25",
+                            "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "3",
+                            "-vf", "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:"
+                                   f"t={transfer}:m=bt2020nc:p=bt2020:r=tv:npl=100,format=yuv420p10le",
+                            "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", x265,
+                            "-color_primaries", "bt2020", "-color_trc", transfer,
+                            "-colorspace", "bt2020nc", "-c:a", "aac", str(tmp)],
+                           check=True, timeout=180)
+            tmp.replace(path)
+    return path
+
+
+def luma_average(path: Path, frames: int = 10) -> float:
+    """signalstats' mean luma (8-bit scale) over the first ``frames`` frames."""
+    proc = subprocess.run([ffmpeg_bin(), "-hide_banner", "-i", str(path), "-vf",
+                           "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-",
+                           "-an", "-frames:v", str(frames), "-f", "null", "-"],
+                          capture_output=True, text=True, timeout=120)
+    values = [float(v) for v in re.findall(r"YAVG=([\d.]+)", proc.stdout)]
+    assert values, proc.stderr[-2000:]
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize("transfer", ["smpte2084", "arib-std-b67"])
+def test_hdr_source_is_tone_mapped_to_sdr_bt709(tmp_path, transfer):
+    clip = hdr10_clip(transfer)
+    info = asyncio.run(probe(str(clip), "ffprobe"))
+    assert info.video_streams[0].color_transfer == transfer and info.video_streams[0].hdr
+    size = {"video": {"width": 640, "height": 360}}
+    argv = plan(tmp_path, clip, size)
+    assert "tonemap=tonemap=mobius" in " ".join(argv)
+    out = plan_and_run(tmp_path, clip, size)
+    video = ffprobe_streams(out)[0]
+    assert (video["color_transfer"], video["color_primaries"], video["color_space"]) == \
+        ("bt709", "bt709", "bt709")
+    # The SDR picture the HDR clip was made from: tone mapping brings back its brightness.
+    sdr = tmp_path / "sdr.ts"
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=640x360:r=25", "-frames:v", "10", "-c:v", "libx264", "-preset",
+                    "ultrafast", str(sdr)], check=True, timeout=60)
+    reference, mapped = luma_average(sdr), luma_average(out)
+    # (mobius: 13% darker; untouched PQ 22%, untouched HLG 17% darker)
+    assert abs(mapped - reference) / reference < 0.15, (reference, mapped)
+    # An SDR source is left alone.
+    assert "tonemap" not in " ".join(plan(tmp_path, clips_folder("basic", 3, 4.0) / "clip-01.mp4",
+                                          {}))

@@ -79,7 +79,9 @@ class MediaInput:
     ``overlay_stream`` from the subtitle picker (burn-in): an image subtitle stream of
     the input, or of ``overlay_input`` (a sidecar file) when set. ``deinterlace``
     makes one progressive frame per interlaced frame (the frame rate stays);
-    ``audio_gain_db`` is the item's loudness correction (a constant gain).
+    ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
+    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
+    the output BT.709 (an ffmpeg without zscale).
     """
 
     location: str
@@ -94,6 +96,7 @@ class MediaInput:
     copy: bool = False
     deinterlace: bool = False
     audio_gain_db: float | None = None
+    tonemap: str | None = None
 
     @property
     def is_network(self) -> bool:
@@ -117,6 +120,18 @@ class GeneratedInput:
 #: Deinterlacing that keeps the frame rate: one frame out per frame in (both fields
 #: used), every frame treated as interlaced, field order taken from the frame.
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
+
+
+#: SDR BT.709 colour tags on the frames (the encoder writes them into the stream).
+SDR_TAGS = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+#: HDR10 (PQ) or HLG to SDR BT.709: to linear light (100 nits = 1.0), BT.709 primaries,
+#: mobius tone mapping (SDR-range values nearly unchanged, highlights compressed), back
+#: to the BT.709 transfer and matrix.
+TONEMAP = {
+    "zscale": ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+               f"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,{SDR_TAGS}"),
+    "tags": SDR_TAGS,
+}
 
 
 def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
@@ -277,8 +292,14 @@ def build_command(
         argv += ["-i", source.overlay_input]
         overlay_index = next_input
         next_input += 1
-    deinterlace = f"{DEINTERLACE}," if source.deinterlace and source.video_stream is not None else ""
-    vchain = f"{video_ref}{deinterlace}{_subtitle_chain(source, overlay_index)}"
+    first: list[str] = []  # at the source's size, before burn-in and scaling
+    if source.video_stream is not None:
+        if source.deinterlace:
+            first.append(DEINTERLACE)
+        if source.tonemap:
+            first.append(TONEMAP[source.tonemap])
+    early = "".join(f"{f}," for f in first)
+    vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
     graph = (
         f"{vchain}{_scale_chain(profile, preset)}[vout];"
         f"{audio_ref}{_audio_chain(profile, source.audio_filter, source.audio_gain_db)}[aout]"

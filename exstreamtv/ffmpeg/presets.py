@@ -91,6 +91,21 @@ def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
     return frozenset(names)
 
 
+def listed_filters(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
+    """The filter names ``ffmpeg -filters`` lists (empty if ffmpeg cannot run)."""
+    try:
+        out = subprocess.run([ffmpeg, "-hide_banner", "-filters"], capture_output=True,
+                             text=True, timeout=timeout, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and "->" in parts[2]:
+            names.add(parts[1])
+    return frozenset(names)
+
+
 def trial_encode(ffmpeg: str, preset: EncoderPreset, timeout: float = 20.0) -> str | None:
     """Encode one frame with ``preset`` through the real argv builder.
 

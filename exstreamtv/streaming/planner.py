@@ -21,7 +21,7 @@ from exstreamtv.ffmpeg.command import (
     build_command,
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
-from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders
+from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders, listed_filters
 from exstreamtv.media.loudness import LoudnessCache, gain_db
 from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
@@ -50,6 +50,12 @@ class Plan:
 def _listed(ffmpeg: str) -> frozenset[str]:
     """The encoders ``ffmpeg`` has (asked once per binary)."""
     return listed_encoders(ffmpeg)
+
+
+@functools.lru_cache(maxsize=8)
+def _filters(ffmpeg: str) -> frozenset[str]:
+    """The filters ``ffmpeg`` has (asked once per binary)."""
+    return listed_filters(ffmpeg)
 
 
 class ItemPlanner:
@@ -137,6 +143,7 @@ class ItemPlanner:
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
             deinterlace=self._deinterlace(info),
+            tonemap=self._tonemap(info),
         )
         copy = self._copy_reason(info, subs, source)
         if copy is not None:
@@ -147,6 +154,11 @@ class ItemPlanner:
             notes.append("no video stream; showing a slate")
         if source.deinterlace:
             notes.append("deinterlaced")
+        if source.tonemap == "zscale":
+            notes.append("HDR tone-mapped to SDR BT.709")
+        elif source.tonemap == "tags":
+            notes.append("HDR source: this ffmpeg has no zscale/tonemap filters, so it is only "
+                         "tagged BT.709 and will look washed out (install an ffmpeg with zimg)")
         if loudness_note:
             notes.append(loudness_note)
         if audio is not None:
@@ -188,6 +200,19 @@ class ItemPlanner:
             return None, "loudness: silent or too short to measure (no gain)"
         return gain, f"loudness: {measured.integrated:.1f} LUFS, gain {gain:+.1f} dB"
 
+    def _tonemap(self, info: MediaInfo | None) -> str | None:
+        """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
+        videos = info.video_streams if info is not None else []
+        if not videos or not videos[0].hdr:
+            return None
+        filters = _filters(self.tools.ffmpeg)
+        if {"zscale", "tonemap"} <= filters:
+            return "zscale"
+        log.warning("Channel %d: HDR source but %s has no zscale/tonemap filters; the picture "
+                    "is only tagged BT.709 and will look washed out", self.channel.number,
+                    self.tools.ffmpeg)
+        return "tags"
+
     def _deinterlace(self, info: MediaInfo | None) -> bool:
         """``video.deinterlace``: on, off, or auto (when the probe says interlaced)."""
         mode = self.channel.ffmpeg.video.deinterlace
@@ -208,7 +233,7 @@ class ItemPlanner:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):
             return None
-        if source.deinterlace or (p.video_codec, p.bit_depth) != ("h264", 8):
+        if source.deinterlace or source.tonemap or (p.video_codec, p.bit_depth) != ("h264", 8):
             return None
         videos = info.video_streams
         if len(videos) != 1:
