@@ -21,7 +21,13 @@ from exstreamtv_plugins.encoders.software import software_preset
 from exstreamtv import EncoderPreset
 from exstreamtv.config.loader import validate_config
 from exstreamtv.errors import ConfigError
-from exstreamtv.ffmpeg.command import MediaInput, OutputProfile, ServiceInfo, build_command
+from exstreamtv.ffmpeg.command import (
+    MediaInput,
+    OutputProfile,
+    ServiceInfo,
+    Watermark,
+    build_command,
+)
 from exstreamtv.ffmpeg.locate import find_ffmpeg
 from exstreamtv.media.models import MediaItem
 from exstreamtv.media.probe import probe
@@ -123,6 +129,10 @@ CASES = {
                              MediaInput(**{**MEDIA.__dict__, "tonemap": "zscale"})),
     "software-hdr-tags": (software_preset({}), OutputProfile(),
                           MediaInput(**{**MEDIA.__dict__, "tonemap": "tags"})),
+    "software-watermark": (software_preset({}), OutputProfile(), MediaInput(**{
+        **MEDIA.__dict__, "watermark": Watermark("/logos/My Channel.png", "top-left", 0.2, 0.5)})),
+    "vaapi-watermark": (vaapi_preset({}), OutputProfile(), MediaInput(**{
+        **MEDIA.__dict__, "watermark": Watermark("/logos/logo.png")})),
 }
 
 
@@ -333,3 +343,63 @@ def test_hdr_source_is_tone_mapped_to_sdr_bt709(tmp_path, transfer):
     # An SDR source is left alone.
     assert "tonemap" not in " ".join(plan(tmp_path, clips_folder("basic", 3, 4.0) / "clip-01.mp4",
                                           {}))
+
+
+def make_image(path: Path, size: str, color: str = "red") -> Path:
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"color=c={color}:s={size}", "-frames:v", "1", str(path)],
+                   check=True, timeout=60)
+    return path
+
+
+def corner_color(path: Path, x: int, y: int, w: int, h: int) -> tuple[int, int, int]:
+    """The mean RGB of a region of the first frame of ``path``."""
+    proc = subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i", str(path),
+                           "-frames:v", "1", "-vf", f"crop={w}:{h}:{x}:{y},scale=1:1:flags=area",
+                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                          capture_output=True, timeout=60, check=True)
+    r, g, b = proc.stdout[:3]
+    return r, g, b
+
+
+def test_watermark_is_overlaid_in_its_corner(tmp_path):
+    logo = make_image(tmp_path / "logo [1].png", "200x100")
+    clip = clips_folder("basic", 3, 4.0) / "clip-01.mp4"  # 320x180 output
+    out = plan_and_run(tmp_path, clip, {"watermark": {"image": str(logo), "position": "bottom-right",
+                                                      "size": 0.25, "opacity": 1.0}})
+    # 80x40 at 10 px from the right and bottom edges (3% margin of 320).
+    r, g, b = corner_color(out, 320 - 10 - 70, 180 - 10 - 30, 60, 20)
+    assert r > 180 and g < 80 and b < 80, (r, g, b)
+    plain = plan_and_run(tmp_path, clip, {}, name="plain")
+    assert corner_color(plain, 320 - 10 - 70, 180 - 10 - 30, 60, 20) != (r, g, b)
+    # Half opacity over the picture: not pure red any more.
+    half = plan_and_run(tmp_path, clip, {"watermark": {"image": str(logo), "size": 0.25,
+                                                       "opacity": 0.5}}, name="half")
+    hr, hg, hb = corner_color(half, 320 - 10 - 70, 180 - 10 - 30, 60, 20)
+    assert hr < r - 30 or hg > g + 30 or hb > b + 30, (hr, hg, hb)
+
+
+@pytest.mark.parametrize("case", ["missing", "huge", "not-an-image", "url"])
+def test_unusable_watermark_is_left_out_with_a_warning(tmp_path, caplog, case):
+    path = {"missing": str(tmp_path / "nope.png"),
+            "huge": str(make_image(tmp_path / "huge.png", "5000x20")),
+            "not-an-image": str(tmp_path / "text.png"),
+            "url": "http://127.0.0.1:9/logo.png"}[case]
+    (tmp_path / "text.png").write_text("not a picture")
+    clip = clips_folder("basic", 3, 4.0) / "clip-01.mp4"
+    argv = plan(tmp_path, clip, {"watermark": {"image": path}})
+    assert "overlay" not in " ".join(argv)
+    assert "no watermark" in caplog.text
+    out = plan_and_run(tmp_path, clip, {"watermark": {"image": path}})
+    assert ffprobe_streams(out)[0]["codec_name"] == "h264"  # the programme plays
+
+
+def test_watermark_logo_means_the_channel_logo(tmp_path):
+    logo = make_image(tmp_path / "channel.png", "64x64", "blue")
+    cfg = load(tmp_path, logo=str(logo), ffmpeg={"watermark": {"image": "logo"}})
+    planner = ItemPlanner(cfg.channels[0], registry(), find_ffmpeg())
+    clip = clips_folder("basic", 3, 4.0) / "clip-01.mp4"
+    info = asyncio.run(probe(str(clip), "ffprobe"))
+    argv = planner.media(ScheduledItem(item=MediaItem("i", "c", "t", str(clip), 4.0, info),
+                                       start=0.0, duration=2.0), 0.0).argv
+    assert str(logo) in argv and "overlay=W-w-10:H-h-10:format=auto" in " ".join(argv)

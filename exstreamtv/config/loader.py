@@ -373,6 +373,7 @@ def _ffmpeg_model(d: Mapping[str, Any]) -> model.FFmpegConfig:
         video=model.VideoProfile(**d["video"]),
         audio=model.AudioConfig(**audio),
         subtitles=model.SubtitleConfig(**subtitles),
+        watermark=model.WatermarkConfig(**d["watermark"]),
         error_screen=model.ErrorScreenConfig(**d["error_screen"]),
     )
 

@@ -67,6 +67,16 @@ class SubtitleConfig:
 
 
 @dataclass(frozen=True)
+class WatermarkConfig:
+    """``image``: a local picture file, ``logo`` (the channel's logo) or null (none)."""
+
+    image: str | None = None
+    position: str = "bottom-right"
+    size: float = 0.12
+    opacity: float = 0.8
+
+
+@dataclass(frozen=True)
 class ErrorScreenConfig:
     visual: str = "text"
     audio: str = "silent"
@@ -84,6 +94,7 @@ class FFmpegConfig:
     video: VideoProfile = field(default_factory=VideoProfile)
     audio: AudioConfig = field(default_factory=AudioConfig)
     subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)
+    watermark: WatermarkConfig = field(default_factory=WatermarkConfig)
     error_screen: ErrorScreenConfig = field(default_factory=ErrorScreenConfig)
 
 

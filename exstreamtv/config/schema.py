@@ -102,6 +102,15 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("picker", "default"): string,
         }
     )
+    watermark = Section(
+        {
+            key("image", None): _nullable(string),
+            key("position", "bottom-right"): one_of("top-left", "top-right", "bottom-left",
+                                                     "bottom-right"),
+            key("size", 0.12): number(0.02, 0.5),
+            key("opacity", 0.8): number(0.05, 1),
+        }
+    )
     error_screen = Section(
         {
             key("visual", "text"): string,
@@ -120,6 +129,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("video", {}): video,
             key("audio", {}): audio,
             key("subtitles", {}): subtitles,
+            key("watermark", {}): watermark,
             key("error_screen", {}): error_screen,
         }
     )

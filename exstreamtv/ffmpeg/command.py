@@ -97,10 +97,24 @@ class MediaInput:
     deinterlace: bool = False
     audio_gain_db: float | None = None
     tonemap: str | None = None
+    watermark: Watermark | None = None
 
     @property
     def is_network(self) -> bool:
         return "://" in self.location and not self.location.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """An image over the picture (a channel logo): a local file, placed in a corner.
+
+    ``size`` is its width as a fraction of the picture's; ``opacity`` 0 (invisible) to 1.
+    """
+
+    image: str
+    position: str = "bottom-right"  # top-left | top-right | bottom-left | bottom-right
+    size: float = 0.12
+    opacity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -143,13 +157,26 @@ def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
     return fmt
 
 
-def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
+def _watermark_chain(mark: Watermark, index: int, profile: OutputProfile) -> tuple[str, str]:
+    """(the image input scaled and faded, labelled ``[wm]``; the overlay filter)."""
+    margin = round(profile.width * 0.03)
+    width = max(2, round(profile.width * mark.size / 2) * 2)
+    x = str(margin) if mark.position.endswith("left") else f"W-w-{margin}"
+    y = str(margin) if mark.position.startswith("top") else f"H-h-{margin}"
+    image = f"[{index}:v]scale={width}:-1,format=rgba,colorchannelmixer=aa={mark.opacity:.2f}[wm];"
+    return image, f"overlay={x}:{y}:format=auto"
+
+
+def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | None = None) -> str:
+    """Scale and pad to the output size and rate, then ``[wm]`` ``overlay`` if given."""
     w, h = profile.width, profile.height
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={profile.fps},format={video_format(profile, preset).pix_fmt}"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={profile.fps}"
     )
+    if overlay:
+        chain += f"[vbase];[vbase][wm]{overlay}"
+    chain += f",format={video_format(profile, preset).pix_fmt}"
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
     return chain
@@ -300,8 +327,13 @@ def build_command(
             first.append(TONEMAP[source.tonemap])
     early = "".join(f"{f}," for f in first)
     vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
+    mark, overlay = "", None
+    if source.watermark is not None:
+        argv += ["-i", source.watermark.image]
+        mark, overlay = _watermark_chain(source.watermark, next_input, profile)
+        next_input += 1
     graph = (
-        f"{vchain}{_scale_chain(profile, preset)}[vout];"
+        f"{mark}{vchain}{_scale_chain(profile, preset, overlay)}[vout];"
         f"{audio_ref}{_audio_chain(profile, source.audio_filter, source.audio_gain_db)}[aout]"
     )
     extra = ["-shortest"] if source.audio_stream is None or source.video_stream is None else []

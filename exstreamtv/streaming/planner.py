@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -18,10 +19,12 @@ from exstreamtv.ffmpeg.command import (
     MediaInput,
     OutputProfile,
     ServiceInfo,
+    Watermark,
     build_command,
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders, listed_filters
+from exstreamtv.ffmpeg.watermark import image_problem
 from exstreamtv.media.loudness import LoudnessCache, gain_db
 from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
@@ -74,6 +77,7 @@ class ItemPlanner:
         self.preset = self._resolve_preset(channel.ffmpeg.encoder)
         #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
         self.loudness: LoudnessCache | None = None
+        self._watermark_problem: str | None = None
         self._fit_profile()
 
     def _fit_profile(self) -> None:
@@ -144,6 +148,7 @@ class ItemPlanner:
             overlay_input=subs.overlay_input if subs else None,
             deinterlace=self._deinterlace(info),
             tonemap=self._tonemap(info),
+            watermark=self._watermark(),
         )
         copy = self._copy_reason(info, subs, source)
         if copy is not None:
@@ -154,6 +159,8 @@ class ItemPlanner:
             notes.append("no video stream; showing a slate")
         if source.deinterlace:
             notes.append("deinterlaced")
+        if source.watermark is not None:
+            notes.append("watermark")
         if source.tonemap == "zscale":
             notes.append("HDR tone-mapped to SDR BT.709")
         elif source.tonemap == "tags":
@@ -200,6 +207,21 @@ class ItemPlanner:
             return None, "loudness: silent or too short to measure (no gain)"
         return gain, f"loudness: {measured.integrated:.1f} LUFS, gain {gain:+.1f} dB"
 
+    def _watermark(self) -> Watermark | None:
+        """The channel's watermark, if its image can be used (else warn once, none)."""
+        cfg = self.channel.ffmpeg.watermark
+        image = self.channel.logo if cfg.image == "logo" else cfg.image
+        if not image:
+            return None
+        problem = image_problem(self.tools.ffmpeg, image)
+        if problem is not None:
+            if problem != self._watermark_problem:
+                log.warning("Channel %d: no watermark: %s", self.channel.number, problem)
+            self._watermark_problem = problem
+            return None
+        self._watermark_problem = None
+        return Watermark(os.path.abspath(image), cfg.position, cfg.size, cfg.opacity)
+
     def _tonemap(self, info: MediaInfo | None) -> str | None:
         """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
         videos = info.video_streams if info is not None else []
@@ -233,7 +255,9 @@ class ItemPlanner:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):
             return None
-        if source.deinterlace or source.tonemap or (p.video_codec, p.bit_depth) != ("h264", 8):
+        if source.deinterlace or source.tonemap or source.watermark is not None:
+            return None
+        if (p.video_codec, p.bit_depth) != ("h264", 8):
             return None
         videos = info.video_streams
         if len(videos) != 1:
