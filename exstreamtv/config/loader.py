@@ -6,6 +6,7 @@ Every problem found is reported at once, each with the path of the bad key, e.g.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["deep_merge", "format_path", "load_config", "parse_yaml", "plugin_settings",
            "read_config_file", "substitute_env", "validate_config"]
 
+log = logging.getLogger(__name__)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -138,6 +140,8 @@ def validate_config(
     if problems:
         raise ConfigError(problems, source)
     config = _build(sections, sources, [c for _, c in indexed], extra, path)
+    for warning in profiles.throttle_warnings(config):
+        log.warning("Config: %s", warning)
     return replace(config, sections=frozenset(str(k) for k in data), profiles=named)
 
 

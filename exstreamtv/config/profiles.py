@@ -18,6 +18,10 @@ from exstreamtv.config import model, schema
 from exstreamtv.config.validators import identifier
 from exstreamtv.errors import ConfigProblem
 
+#: What a channel's MPEG-TS carries beyond its codecs' bitrates: TS/PES/PCR overhead
+#: (one audio frame per PES) and the encoder's short-term peaks (maxrate, 2x bufsize).
+OUTPUT_HEADROOM = 1.25
+
 #: Audio codecs: (most channels, highest bitrate in kbit/s) each encoder accepts.
 AUDIO_LIMITS: Mapping[str, tuple[int, int]] = {"aac": (8, 1024), "ac3": (6, 640), "eac3": (6, 1024)}
 
@@ -99,3 +103,28 @@ def encoder_problems(channel: model.ChannelConfig, component: Any, where: str) -
                           f"'{channel.ffmpeg.encoder}' cannot produce {video.codec} "
                           f"{video.bit_depth}-bit (it can: {', '.join(labels)}); choose one of "
                           "those or another encoder (software does every one)")]
+
+
+def output_rate_bps(ffmpeg: model.FFmpegConfig) -> int:
+    """The rate a viewer must be sent a channel at to keep up with it (bit/s)."""
+    return int((ffmpeg.video.bitrate_kbps + ffmpeg.audio.bitrate_kbps) * 1000 * OUTPUT_HEADROOM)
+
+
+def throttle_warnings(config: model.Config) -> list[str]:
+    """Channels whose output rate is above ``stream_throttler.target_bitrate_bps``.
+
+    Not an error: viewers of such a channel are sent at the channel's own rate (the
+    throttler never goes below it), but the setting does not mean what it says there.
+    """
+    throttle = config.stream_throttler
+    if not throttle.enabled or throttle.mode == "disabled":
+        return []
+    out = []
+    for channel in config.channels:
+        rate = output_rate_bps(channel.ffmpeg)
+        if channel.enabled and rate > throttle.target_bitrate_bps:
+            out.append(f"stream_throttler.target_bitrate_bps ({throttle.target_bitrate_bps}) is "
+                       f"below channel {channel.number} '{channel.name}''s output rate (about "
+                       f"{rate} bit/s with headroom); its viewers are sent at that rate instead. "
+                       "Raise target_bitrate_bps to at least that to silence this warning")
+    return out
