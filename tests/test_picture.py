@@ -403,3 +403,17 @@ def test_watermark_logo_means_the_channel_logo(tmp_path):
     argv = planner.media(ScheduledItem(item=MediaItem("i", "c", "t", str(clip), 4.0, info),
                                        start=0.0, duration=2.0), 0.0).argv
     assert str(logo) in argv and "overlay=W-w-10:H-h-10:format=auto" in " ".join(argv)
+
+
+def test_error_screens_come_out_in_the_channel_format(tmp_path):
+    """Items and error screens share one stream layout, whatever the profile asks for."""
+    cfg = load(tmp_path, ffmpeg={"video": {"codec": "hevc", "bit_depth": 10},
+                                 "audio": {"codec": "ac3", "channels": 6}})
+    plan_ = ItemPlanner(cfg.channels[0], registry(), find_ffmpeg()).error_screen("offline", 1.0)
+    proc = subprocess.run(plan_.argv, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    out = tmp_path / "screen.ts"
+    out.write_bytes(proc.stdout)
+    video, audio = ffprobe_streams(out)
+    assert (video["codec_name"], video["pix_fmt"]) == ("hevc", "yuv420p10le")
+    assert (audio["codec_name"], audio["channels"]) == ("ac3", 6)
