@@ -26,10 +26,12 @@ from exstreamtv.events import (  # noqa: E402
     Event,
     FixEvent,
     HealthEvent,
+    ItemFailed,
     SessionEvent,
 )
 from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
+from exstreamtv.ffmpeg.escape import drawtext_filter, filter_spec, input_location  # noqa: E402
 from exstreamtv.ffmpeg.presets import (  # noqa: E402
     EncoderPreset,
     VideoFormat,
@@ -105,6 +107,7 @@ __all__ = [
     "HealingStrategy",
     "HealthEvent",
     "Hub",
+    "ItemFailed",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",
@@ -135,13 +138,16 @@ __all__ = [
     "__version__",
     "channel_summary",
     "collection_name",
+    "drawtext_filter",
     "drawtext_problem",
     "epoch_option",
     "escape_drawtext",
+    "filter_spec",
     "genres_of",
     "hdhomerun_discover",
     "health_report",
     "hookimpl",
+    "input_location",
     "listed_encoders",
     "mask_secrets",
     "parse_epoch",

@@ -78,6 +78,7 @@ class Hub:
         self.sessions = SessionManager(config.session_manager, self.bus)
         self.database = Database(self)
         self.loudness = LoudnessCache(self)
+        self.database.failed_items.listeners.append(self.channels.playout_changed)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {"sessions": self.sessions.health}

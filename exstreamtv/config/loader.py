@@ -395,6 +395,7 @@ def _build(
         channels=tuple(sorted(channels, key=lambda c: c.number)),
         mqtt=model.MqttConfig(**mqtt),
         session_manager=model.SessionManagerConfig(**s["session_manager"]),
+        rate_limit=model.RateLimitConfig(**s["rate_limit"]),
         stream_throttler=model.StreamThrottlerConfig(**s["stream_throttler"]),
         database_backup=model.DatabaseBackupConfig(**s["database_backup"]),
         ai_auto_heal=model.AIAutoHealConfig(**s["ai_auto_heal"]),

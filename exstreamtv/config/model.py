@@ -153,6 +153,16 @@ class SessionManagerConfig:
     max_sessions_per_channel: int = 50
     idle_timeout_seconds: int = 300
     cleanup_interval_seconds: int = 60
+    hls_release_segments: int = 3
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Requests per client address on everything reached without the API token."""
+
+    enabled: bool = True
+    requests_per_second: float = 50.0
+    burst: int = 500
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,7 @@ class Config:
     channels: tuple[ChannelConfig, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     stream_throttler: StreamThrottlerConfig = field(default_factory=StreamThrottlerConfig)
     database_backup: DatabaseBackupConfig = field(default_factory=DatabaseBackupConfig)
     ai_auto_heal: AIAutoHealConfig = field(default_factory=AIAutoHealConfig)

@@ -191,6 +191,15 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): int_range(1, 10_000),
         _opt("idle_timeout_seconds", 300): int_range(1, 86_400, "seconds"),
         _opt("cleanup_interval_seconds", 60): int_range(1, 3600, "seconds"),
+        _opt("hls_release_segments", 3): int_range(2, 100, "target durations"),
+    }
+)
+
+RATE_LIMIT = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("requests_per_second", 50.0): number(0.01, 100_000),
+        _opt("burst", 500): int_range(1, 1_000_000, "requests"),
     }
 )
 
@@ -266,6 +275,7 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "channels": None,
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
+    "rate_limit": RATE_LIMIT,
     "stream_throttler": STREAM_THROTTLER,
     "database_backup": DATABASE_BACKUP,
     "ai_auto_heal": AI_AUTO_HEAL,

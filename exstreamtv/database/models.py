@@ -179,6 +179,22 @@ class BackupRow(Base):
     app_version: Mapped[str] = mapped_column(String(50))
 
 
+class FailedItemRow(Base):
+    """An item a channel could not play; not scheduled again until its file changes."""
+
+    __tablename__ = "failed_items"
+
+    source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    location: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(200))
+    channel_number: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    failed_at: Mapped[float] = mapped_column(Float)
+
+
 class LoudnessRow(Base):
     """An item's measured EBU R128 loudness, for one audio stream and downmix.
 

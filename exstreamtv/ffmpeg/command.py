@@ -3,7 +3,10 @@
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
 and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit) and one
-audio stream (AAC, AC-3 or E-AC-3).
+audio stream (AAC, AC-3 or E-AC-3). File names reach ffmpeg through
+:func:`~exstreamtv.ffmpeg.escape.input_location` (never read as an option or a
+protocol); filter arguments are escaped where they are built
+(:mod:`exstreamtv.ffmpeg.escape`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
 
 if TYPE_CHECKING:
@@ -172,7 +176,7 @@ def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | N
     w, h = profile.width, profile.height
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={profile.fps}"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={profile.fps}:start_time=0"
     )
     if overlay:
         chain += f"[vbase];[vbase][wm]{overlay}"
@@ -255,7 +259,7 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
     Audio goes through the normal chain (cheap), so its timestamps start cleanly at the
     video's and priming samples or edit lists of the source cannot reorder them.
     """
-    args = ["-i", source.location]
+    args = ["-i", input_location(source.location)]
     if source.audio_stream is None:
         args += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
         audio_ref = "[1:a]"
@@ -298,7 +302,7 @@ def build_command(
         argv += list(preset.decode_args)
     if source.offset > 0.01:
         argv += ["-ss", f"{source.offset:.3f}"]
-    argv += ["-i", source.location]
+    argv += ["-i", input_location(source.location)]
     next_input = 1
     if source.video_stream is None:
         argv += ["-f", "lavfi", "-i", f"color=c=black:s={profile.width}x{profile.height}:r={profile.fps}"]
@@ -316,7 +320,7 @@ def build_command(
     if source.overlay_stream is not None and source.overlay_input:
         if source.offset > 0.01:
             argv += ["-ss", f"{source.offset:.3f}"]
-        argv += ["-i", source.overlay_input]
+        argv += ["-i", input_location(source.overlay_input)]
         overlay_index = next_input
         next_input += 1
     first: list[str] = []  # at the source's size, before burn-in and scaling
@@ -329,7 +333,7 @@ def build_command(
     vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
     mark, overlay = "", None
     if source.watermark is not None:
-        argv += ["-i", source.watermark.image]
+        argv += ["-i", input_location(source.watermark.image)]
         mark, overlay = _watermark_chain(source.watermark, next_input, profile)
         next_input += 1
     graph = (

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from exstreamtv.errors import MediaError
+from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.media.language import normalize_language
 from exstreamtv.media.models import MediaInfo, StreamInfo
 
@@ -88,7 +89,8 @@ def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
 async def probe_with_ffprobe(ffprobe: str, location: str, timeout: float = 30.0) -> MediaInfo:
     """Probe ``location`` (a path or URL) with the ffprobe binary."""
     proc = await asyncio.create_subprocess_exec(
-        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", location,
+        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json",
+        input_location(location),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
