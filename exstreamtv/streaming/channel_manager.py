@@ -127,9 +127,10 @@ class ChannelManager:
         channel = self.channel(number)
         memory = self._memories[number]
         copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
-                             set(memory.missing))
+                             dict(memory.missing))
         component = self.hub.registry.get("scheduler", channel.schedule.type)
-        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy)
+        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
+                                   self.failed_items.reason)
         scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
         self._guide_schedulers[number] = (playing, scheduler)
         return scheduler
