@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from exstreamtv.database.failed_items import fingerprint as file_fingerprint
 from exstreamtv.database.models import LoudnessRow
 from exstreamtv.database.store import _upsert
 from exstreamtv.media.models import MediaItem
@@ -62,14 +62,10 @@ def stream_key(stream: int, audio_filter: str | None) -> str:
 
 
 def fingerprint(location: str) -> str | None:
-    """``size:mtime_ns`` of a local file (None if it is missing or remote)."""
-    if "://" in location and not location.startswith("file://"):
-        return None
-    try:
-        st = os.stat(location.removeprefix("file://"))
-    except OSError:
-        return None
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    """The file's fingerprint (``size:mtime_ns``, as for failed items); None for a missing
+    file or a remote item (not measured)."""
+    stamp = file_fingerprint(location)
+    return None if stamp is None or stamp.startswith("remote:") else stamp
 
 
 def gain_db(measured: Loudness | None, target: float) -> float | None:
