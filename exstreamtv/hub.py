@@ -168,6 +168,7 @@ class Hub:
     async def _measure_loudness(self, source: MediaSource, items: list[MediaItem]) -> None:
         """After a scan: queue loudness measurements for the scanned items that channels
         with ``audio.loudness_lufs`` play (so most are measured before they air)."""
+        await self.loudness.load()  # earlier runs' measurements first (once, when connected)
         for channel in self.config.channels:
             if channel.ffmpeg.audio.loudness_lufs is None or not channel.enabled:
                 continue
