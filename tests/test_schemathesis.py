@@ -16,6 +16,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -54,6 +55,8 @@ def api_schema(server):
 
 OPERATIONS = [pytest.param(r.method.upper(), r.path, id=f"{r.method.upper()} {r.path}")
               for r in ROUTES if r.path not in ENDLESS]
+#: Operations with parameters also get values that break the document (negative mode).
+WITH_PARAMETERS = {(r.method.upper(), r.path) for r in ROUTES if r.params or r.query}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -67,9 +70,12 @@ def no_traceback(response: Any) -> None:
 def run(api_schema: Any, method: str, path: str, token: str | None) -> None:
     """Generated requests for one operation (schemathesis strategy driven by hypothesis)."""
     operation = api_schema[path][method]
+    cases = operation.as_strategy()
+    if (method, path) in WITH_PARAMETERS:
+        cases = cases | operation.as_strategy(GenerationMode.NEGATIVE)
 
     @BOUNDED
-    @given(case=operation.as_strategy())
+    @given(case=cases)
     def example(case: Any) -> None:
         headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
         if token:
