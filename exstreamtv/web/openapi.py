@@ -50,9 +50,9 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/xmltv.xml", "XMLTV guide", content="application/xml"),
     Route("get", "/artwork/items/{item_id}/{kind}", "An item's artwork (thumb, poster, "
           "fanart), resized (?w=)", content="image/jpeg",
-          params=(("item_id", "string"), ("kind", "string"))),
+          params=(("item_id", "string"), ("kind", "string")), query=(("w", "integer"),)),
     Route("get", "/artwork/channels/{number}", "A channel's logo given as a path, resized (?w=)",
-          content="image/jpeg", params=(("number", "integer"),)),
+          content="image/jpeg", params=(("number", "integer"),), query=(("w", "integer"),)),
     Route("get", "/api/sessions", "Active viewer sessions", token=True),
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),
