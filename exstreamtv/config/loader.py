@@ -18,6 +18,7 @@ import voluptuous as vol
 from exstreamtv.config import model, schema
 from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.scheduling.breaks import BREAK_KEYS, validate_break_options
 from exstreamtv.secrets import is_secret_name, register_env, register_secret
 
 if TYPE_CHECKING:
@@ -153,8 +154,17 @@ def _component_options(
     where: list[Any], problems: list[ConfigProblem],
 ) -> dict[str, Any] | None:
     options = {k: v for k, v in envelope.items() if k not in skip}
+    breaks: dict[str, Any] = {}
+    if kind == "scheduler":
+        # Filler lists, breaks and padding: keys every schedule type takes.
+        try:
+            breaks = validate_break_options(options)
+        except vol.Invalid as exc:
+            problems.extend(_problems(exc, where))
+            return None
+        options = {k: v for k, v in options.items() if k not in BREAK_KEYS}
     if registry is None:
-        return options
+        return {**options, **breaks}
     try:
         component = registry.get(kind, envelope["type"])
     except KeyError as exc:
@@ -165,7 +175,7 @@ def _component_options(
     except vol.Invalid as exc:
         problems.extend(_problems(exc, where))
         return None
-    return validated
+    return {**validated, **breaks}
 
 
 def _validate_sources(

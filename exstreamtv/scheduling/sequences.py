@@ -44,11 +44,13 @@ class ShuffledSequence:
     entry is a binary search. The few most recent cycles are cached.
     """
 
-    def __init__(self, items: Sequence[MediaItem], epoch: float, seed: object) -> None:
+    def __init__(self, items: Sequence[MediaItem], epoch: float, seed: object,
+                 length: Callable[[MediaItem], float] | None = None) -> None:
         self.items = list(items)
         self.epoch = epoch
         self.seed = seed
-        self.total = sum(max(i.duration, MIN_DURATION) for i in self.items)
+        self.length = length or (lambda i: max(i.duration, MIN_DURATION))
+        self.total = sum(self.length(i) for i in self.items)
         self._cycles: OrderedDict[int, tuple[list[MediaItem], list[float]]] = OrderedDict()
 
     def cycle(self, number: int) -> tuple[list[MediaItem], list[float]]:
@@ -59,7 +61,7 @@ class ShuffledSequence:
             return cached
         order = list(self.items)
         seeded_rng(self.seed, number).shuffle(order)
-        durations = [max(i.duration, MIN_DURATION) for i in order]
+        durations = [self.length(i) for i in order]
         starts = [0.0, *itertools.accumulate(durations)][:-1]
         self._cycles[number] = (order, starts)
         if len(self._cycles) > 4:
@@ -77,7 +79,7 @@ class ShuffledSequence:
         while True:
             base = self.epoch + cycle * self.total
             for i in range(index, len(order)):
-                yield ScheduledItem(order[i], base + starts[i], max(order[i].duration, MIN_DURATION))
+                yield ScheduledItem(order[i], base + starts[i], self.length(order[i]))
             cycle += 1
             index = 0
             order, starts = self.cycle(cycle)

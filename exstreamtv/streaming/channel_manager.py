@@ -24,6 +24,7 @@ from exstreamtv.config.model import ChannelConfig, Config
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
+from exstreamtv.scheduling.breaks import with_breaks
 from exstreamtv.scheduling.sequences import PlayoutMemory
 from exstreamtv.streaming.hls import HLSPackager
 from exstreamtv.streaming.item_health import ItemHealth
@@ -108,7 +109,8 @@ class ChannelManager:
             self._memories[number] = PlayoutMemory()
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
                                    self._memories[number], failed.reason)
-        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        scheduler: Scheduler = with_breaks(
+            component.factory(dict(channel.schedule.options), context), context)
         self._schedulers[number] = (channel, version, scheduler)
         return scheduler
 
@@ -132,7 +134,8 @@ class ChannelManager:
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
                                    failed.reason)
-        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        scheduler: Scheduler = with_breaks(
+            component.factory(dict(channel.schedule.options), context), context)
         self._guide_schedulers[number] = (channel, version, scheduler)
         return scheduler
 

@@ -101,7 +101,7 @@ class ItemPlanner:
                 audio_stream = None
         source = MediaInput(
             location=self.playable(item, location or item.location),
-            offset=offset,
+            offset=entry.seek + offset,  # a programme resumed after a mid-roll starts later
             duration=max(entry.duration - offset, 0.1),
             video_stream=video_stream,
             audio_stream=audio_stream,
