@@ -20,6 +20,7 @@ import voluptuous as vol
 
 from exstreamtv.config import files, schema
 from exstreamtv.config.validators import Section
+from exstreamtv.scheduling.breaks import BREAK_SCHEMA, FILLER_LIST, MEANINGS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "exstreamtv.yaml"
 _LINE = re.compile(r"^(?P<indent>\s*)(?:- )?(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
@@ -150,6 +151,10 @@ def generate(registry: Any = None) -> str:
             lines.append("")
             lines.append("`schedule` takes `type` plus the options of that schedule type "
                          "(below); `ffmpeg` takes any key of the `ffmpeg` section.")
+            lines += ["", "### Breaks and filler lists (`schedule.*`, every schedule type)", ""]
+            _table(lines, rows({**BREAK_SCHEMA.schema, **{
+                vol.Optional(f"fillers[].{k.schema}", default=getattr(k, "default", vol.UNDEFINED)):
+                v for k, v in FILLER_LIST.schema.items()}}, ""), MEANINGS)
         elif name == "ffmpeg":
             _table(lines, rows(validator.fields, ""), comments, "ffmpeg.")
         else:

@@ -67,6 +67,7 @@ BREAK_KEYS = ("fillers", "clip_cooldown_minutes", "mid_roll_every_minutes", "pad
 
 
 def _pad_minutes(value: Any) -> int:
+    """Whole minutes that divide the day (1440)."""
     minutes = number(1, 1440)(value)
     if minutes != int(minutes) or 1440 % int(minutes):
         raise vol.Invalid(f"pad_to_minutes must be a whole number of minutes that divides the "
@@ -75,6 +76,7 @@ def _pad_minutes(value: Any) -> int:
 
 
 def _roles(value: Any) -> list[str]:
+    """A list of roles."""
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
         raise vol.Invalid("expected a list of roles")
@@ -85,6 +87,7 @@ def _roles(value: Any) -> list[str]:
 
 
 def _cooldown(value: Any) -> float:
+    """Minutes, 0 to 720."""
     return number(0, MAX_COOLDOWN_MINUTES)(value)
 
 
@@ -97,6 +100,7 @@ FILLER_LIST = vol.Schema({
 
 
 def _filler_lists(value: Any) -> list[dict[str, Any]]:
+    """A non-empty list of filler lists."""
     if not isinstance(value, list) or not value:
         raise vol.Invalid("expected a non-empty list of {collection, weight, cooldown_minutes, "
                           "roles}")
@@ -116,6 +120,23 @@ BREAK_SCHEMA = vol.Schema({
     vol.Optional("mid_roll_every_minutes"): number(1, 1440),
     vol.Optional("pad_to_minutes"): _pad_minutes,
 })
+
+
+#: What each break key means, for the generated configuration reference.
+MEANINGS = {
+    "fillers": "filler lists of this channel (any schedule type)",
+    "fillers[].collection": "a source id or collection name whose items are the clips",
+    "fillers[].weight": "how often this list is chosen against the other lists of a role",
+    "fillers[].cooldown_minutes": "after a clip of this list airs, the list rests this long "
+                                  "(kept within a UTC day)",
+    "fillers[].roles": "pre_roll, mid_roll, post_roll, filler (whole clips in the padding), "
+                       "fallback (cut to the gap when nothing else fits)",
+    "clip_cooldown_minutes": "no filler clip airs again within this time (at most 720)",
+    "mid_roll_every_minutes": "mid-roll break interval when a file has no chapter marks "
+                              "(default 15 with a mid_roll list)",
+    "pad_to_minutes": "programmes start on this grid (must divide 1440: 30 gives :00 and "
+                      ":30); the padding airs as breaks",
+}
 
 
 def validate_break_options(options: Mapping[str, Any]) -> dict[str, Any]:
