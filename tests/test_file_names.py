@@ -55,6 +55,8 @@ def test_one_bad_file_name_never_breaks_a_source_or_the_guide(make_server, confi
         response = server.get(route)
         assert response.status_code == 200, route
         response.json()
+    assert server.get("/lineup.json").json()[0]["GuideName"] == "Names <&> \ufffd"
+    ET.fromstring(server.get("/device.xml").content)
     skipped = [line for line in server.log.splitlines() if "latin-1" in line]
     assert skipped and all("\\xe9" in line for line in skipped), skipped
     # The channel plays.

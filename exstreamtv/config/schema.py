@@ -175,15 +175,15 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): int_range(1, 10_000),
         _opt("idle_timeout_seconds", 300): int_range(1, 86_400, "seconds"),
         _opt("cleanup_interval_seconds", 60): int_range(1, 3600, "seconds"),
-        _opt("hls_release_segments", 3): int_range(2, 100),
+        _opt("hls_release_segments", 3): int_range(2, 100, "target durations"),
     }
 )
 
 RATE_LIMIT = Section(
     {
         _opt("enabled", True): bool,
-        _opt("requests_per_second", 50.0): number(0.01, 100000),
-        _opt("burst", 500): int_range(1, 1_000_000),
+        _opt("requests_per_second", 50.0): number(0.01, 100_000),
+        _opt("burst", 500): int_range(1, 1_000_000, "requests"),
     }
 )
 

@@ -59,7 +59,7 @@ class ChannelManager:
         self.pipelines: dict[int, ChannelPipeline] = {}
         self._schedulers: dict[int, tuple[ChannelConfig, tuple[int, int], Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
-        self._guide_schedulers: dict[int, tuple[ChannelConfig, tuple[int, int], Scheduler]] = {}
+        self._guide_schedulers: dict[int, tuple[Scheduler, Scheduler]] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
@@ -119,24 +119,23 @@ class ChannelManager:
 
         It plans the same playout (built from a copy of the channel's playout memory) but
         shares no state with the playing scheduler, so the guide may be built from it in
-        a worker thread while the channel plays on the event loop. Build it on the loop.
+        a worker thread while the channel plays on the event loop. It is rebuilt whenever
+        the playing scheduler is. Call it on the loop.
         """
-        channel = self.channel(number)
-        self.scheduler(number)  # brings the playout memory up to date
-        failed = self.failed_items
-        version = (self.hub.library.version, failed.version)
+        playing = self.scheduler(number)
         cached = self._guide_schedulers.get(number)
-        if cached is not None and cached[0] == channel and cached[1] == version:
-            return cached[2]
+        if cached is not None and cached[0] is playing:
+            return cached[1]
+        channel = self.channel(number)
         memory = self._memories[number]
         copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
                              dict(memory.missing))
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
-                                   failed.reason)
+                                   self.failed_items.reason)
         scheduler: Scheduler = with_breaks(
             component.factory(dict(channel.schedule.options), context), context)
-        self._guide_schedulers[number] = (channel, version, scheduler)
+        self._guide_schedulers[number] = (playing, scheduler)
         return scheduler
 
     async def acquire(self, number: int) -> ChannelPipeline:

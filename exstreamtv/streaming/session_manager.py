@@ -244,6 +244,8 @@ class SessionManager:
                 continue
             limit = self.config.hls_release_segments * session.target_duration
             if (now - session.last_activity).total_seconds() >= limit:
+                log.info("Channel %d: HLS viewer %s left (no request for %.0f s)",
+                         session.channel_number, session.client_ip or "?", limit)
                 self.disconnect(session, f"stopped fetching for {limit:.0f}s")
 
     def _drop_oldest_pending(self, number: int) -> None:

@@ -64,7 +64,7 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         "schedule": channel.schedule.type,
         "stream_url": f"/stream/channels/{channel.number}.ts",
         "hls_url": f"/stream/channels/{channel.number}.m3u8",
-        "viewers": h.channels.viewer_count(number),
+        "viewers": len(h.sessions.viewers(number)),  # HLS players count from their first segment
     }
     try:
         scheduler = h.channels.scheduler(number)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("guide", __name__)
 
 #: Programmes in one guide, over all channels, before the rest are left out.
-MAX_PROGRAMMES = 300_000
+MAX_PROGRAMMES = 500_000
 #: Seconds of work on one guide before the rest is left out.
 BUILD_SECONDS = 20.0
 #: How long a request waits for a guide being built before a 503 with Retry-After.
@@ -44,6 +44,8 @@ class GuideBudget:
     def __init__(self, max_programmes: int = MAX_PROGRAMMES,
                  seconds: float = BUILD_SECONDS) -> None:
         self.left = max_programmes
+        self.max_programmes = max_programmes
+        self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.spent_reason: str | None = None
 
@@ -53,9 +55,9 @@ class GuideBudget:
             return False
         self.left -= 1
         if self.left < 0:
-            self.spent_reason = f"more than {MAX_PROGRAMMES} programmes"
+            self.spent_reason = f"more than {self.max_programmes} programmes"
         elif self.left % 1000 == 0 and time.monotonic() > self.deadline:
-            self.spent_reason = f"building took longer than {BUILD_SECONDS:.0f} s"
+            self.spent_reason = f"building took longer than {self.seconds:.0f} s"
         return self.spent_reason is None
 
 

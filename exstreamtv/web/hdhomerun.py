@@ -17,7 +17,7 @@ from quart import Blueprint, Response
 
 from exstreamtv import __version__
 from exstreamtv.config.model import Config
-from exstreamtv.safe_text import xml_text
+from exstreamtv.safe_text import one_line, xml_text
 from exstreamtv.web.common import base_url, hub, json_response
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def discover(config: Config, base: str) -> dict[str, object]:
 def lineup(config: Config, base: str) -> list[dict[str, object]]:
     """The ``lineup.json`` entries: one per enabled channel, URLs without a query."""
     return [
-        {"GuideNumber": str(c.number), "GuideName": c.name,
+        {"GuideNumber": str(c.number), "GuideName": one_line(c.name),
          "URL": f"{base}/stream/channels/{c.number}.ts", "HD": 1}
         for c in config.channels if c.enabled
     ]

@@ -1,8 +1,8 @@
 """Requests per client address, as token buckets (``rate_limit`` in the config).
 
-Every request that does not carry the configured API token takes one token from its
-client address's bucket; an empty bucket answers ``429`` with ``Retry-After``. A bucket
-holds ``burst`` tokens and refills at ``requests_per_second``. A stream is one request
+Every request that does not carry the configured API token (as a bearer header or the
+dashboard's login cookie) takes one token from its client address's bucket; an empty
+bucket answers ``429`` with ``Retry-After``. A bucket holds ``burst`` tokens and refills at ``requests_per_second``. A stream is one request
 however long it plays, so viewers are counted per connection, not per byte; an HLS
 player costs one request per segment (one every few seconds).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from quart import Response, request
 
 from exstreamtv.config.model import RateLimitConfig
-from exstreamtv.web.auth import _bearer, _equal
+from exstreamtv.web.auth import logged_in, token_required
 from exstreamtv.web.common import error, hub
 
 #: Past this many tracked addresses, full (idle) buckets are forgotten.
@@ -60,9 +60,8 @@ class RateLimiter:
 
 
 def _authenticated() -> bool:
-    expected = hub().config.server.api_token
-    given = _bearer()
-    return bool(expected and given and _equal(given, expected))
+    """The request carries the configured API token (header or dashboard cookie)."""
+    return token_required() and logged_in()
 
 
 async def check(limiter: RateLimiter) -> tuple[Response, int] | None:
