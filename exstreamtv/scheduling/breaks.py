@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -164,6 +165,16 @@ class FillerList:
     roles: frozenset[Role]
     items: tuple[MediaItem, ...]
 
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.items, key=lambda i: (_length(i), i.id)))
+        object.__setattr__(self, "by_length", ordered)
+        object.__setattr__(self, "lengths", [_length(i) for i in ordered])
+
+    def fitting(self, room: float) -> tuple[MediaItem, ...]:
+        """The clips no longer than ``room``, shortest first."""
+        by_length: tuple[MediaItem, ...] = self.__dict__["by_length"]
+        return by_length[:bisect.bisect_right(self.__dict__["lengths"], room + 1e-6)]
+
 
 @dataclass
 class DayPlan:
@@ -180,8 +191,7 @@ class _Picks:
     rng: random.Random
     head_end: float
     tail_start: float
-    today: frozenset[str]
-    evening: frozenset[str]
+    day: int
     clip_used: dict[str, float] = field(default_factory=dict)
     list_used: dict[str, float] = field(default_factory=dict)
 
@@ -235,11 +245,10 @@ class BreakScheduler(Scheduler):
         return self.inner.stats(start, end)
 
     # -- planning ----------------------------------------------------------------
-    def evening_set(self, day: int) -> frozenset[str]:
-        """The seeded half of the clips that may air in the last cooldown before ``day``."""
-        rng = seeded_rng(self.seed, "evening", day)
-        ids = sorted({i.id for f in self.lists for i in f.items})
-        return frozenset(i for i in ids if rng.random() < 0.5)
+    def in_evening_set(self, day: int, clip_id: str) -> bool:
+        """Whether a clip is in the seeded half that may air in the last cooldown before
+        ``day`` (a stable hash, so it is the same in every process)."""
+        return zlib.crc32(f"{self.seed}:{day}:{clip_id}".encode()) & 1 == 1
 
     def plan(self, day: int) -> DayPlan:
         """Programmes and breaks of the inner entries that start in UTC day ``day`` (cached)."""
@@ -251,8 +260,7 @@ class BreakScheduler(Scheduler):
         inner = [e for e in self._inner_between(start, end)]
         first = inner[0].start if inner else start
         picks = _Picks(seeded_rng(self.seed, "breaks", day), head_end=first + self.clip_cooldown,
-                       tail_start=end - self.clip_cooldown, today=self.evening_set(day),
-                       evening=self.evening_set(day + 1))
+                       tail_start=end - self.clip_cooldown, day=day)
         out: list[ScheduledItem] = []
         for entry in inner:
             out += self._expand(entry, picks)
@@ -353,9 +361,9 @@ class BreakScheduler(Scheduler):
         last = picks.clip_used.get(item.id)
         if last is not None and t - last < self.clip_cooldown:
             return False
-        if t < picks.head_end and item.id in picks.today:
+        if t < picks.head_end and self.in_evening_set(picks.day, item.id):
             return False
-        return not (t >= picks.tail_start and item.id not in picks.evening)
+        return not (t >= picks.tail_start and not self.in_evening_set(picks.day + 1, item.id))
 
     def _pick(self, role: Role, t: float, room: float, picks: _Picks,
               ending: float | None = None) -> MediaItem | None:
@@ -382,13 +390,15 @@ class BreakScheduler(Scheduler):
             start = t if ending is None else ending - length
             return length <= room + 1e-6 and self._allowed(item, start, picks)
 
-        items = filler.items
+        items = filler.fitting(room)
+        if not items:
+            return None
         for _ in range(16):  # a few draws are nearly always enough with large lists
             item = items[picks.rng.randrange(len(items))]
             if ok(item):
                 return item
-        fitting = [i for i in items if ok(i)]
-        return picks.rng.choice(fitting) if fitting else None
+        allowed = [i for i in items if ok(i)]
+        return picks.rng.choice(allowed) if allowed else None
 
 
 def with_breaks(scheduler: Scheduler, context: SchedulerContext) -> Scheduler:
