@@ -18,6 +18,7 @@ import voluptuous as vol
 from exstreamtv.config import model, schema
 from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.media.collections import CollectionDefinition, validate_collections
 from exstreamtv.scheduling.breaks import BREAK_KEYS, validate_break_options
 from exstreamtv.secrets import is_secret_name, register_env, register_secret
 
@@ -132,12 +133,35 @@ def validate_config(
 
     sources = _validate_sources(data.get("sources"), registry, problems)
     indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
-    _check_references(sources, indexed, registry, problems)
+    try:
+        collections = validate_collections(data.get("collections"))
+    except vol.Invalid as exc:
+        problems += _problems(exc, ["collections"])
+        collections = ()
+    problems += _collection_problems(collections, sources)
+    _check_references(sources, indexed, registry, problems, collections)
     problems += _auth_problems(sections.get("server"))
     if problems:
         raise ConfigError(problems, source)
     config = _build(sections, sources, [c for _, c in indexed], extra, path)
-    return replace(config, sections=frozenset(str(k) for k in data))
+    return replace(config, collections=collections, sections=frozenset(str(k) for k in data))
+
+
+def _collection_problems(collections: tuple[CollectionDefinition, ...],
+                         sources: list[model.SourceConfig]) -> list[ConfigProblem]:
+    """A collection named like a source, or naming a source that does not exist."""
+    ids = {s.id for s in sources}
+    problems = []
+    for i, definition in enumerate(collections):
+        if definition.name in ids:
+            problems.append(ConfigProblem(f"collections[{i}].name",
+                                          f"'{definition.name}' is already a source id: choose "
+                                          "another name"))
+        for missing in sorted(definition.sources - ids):
+            problems.append(ConfigProblem(f"collections[{i}]",
+                                          f"unknown source '{missing}' (known: "
+                                          f"{', '.join(sorted(ids)) or 'none'})"))
+    return problems
 
 
 def _auth_problems(server: Mapping[str, Any] | None) -> list[ConfigProblem]:
@@ -280,8 +304,9 @@ def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], 
 def _check_references(
     sources: list[model.SourceConfig], channels: list[tuple[int, model.ChannelConfig]],
     registry: Registry | None, problems: list[ConfigProblem],
+    collections: tuple[CollectionDefinition, ...] = (),
 ) -> None:
-    known = {s.id for s in sources}
+    known = {s.id for s in sources} | {c.name for c in collections}
     source_ids = set(known)
     for s in sources:
         for name in s.options.get("collections", {}) or {}:

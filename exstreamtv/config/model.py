@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exstreamtv.media.collections import CollectionDefinition
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,8 @@ class Config:
     ffmpeg: FFmpegConfig = field(default_factory=FFmpegConfig)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
+    #: Playlists and smart collections (``collections:``).
+    collections: tuple[CollectionDefinition, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)

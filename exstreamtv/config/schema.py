@@ -256,6 +256,7 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "ffmpeg": ffmpeg_section(with_defaults=True),
     "sources": None,  # list, validated by the loader with plugin schemas
     "channels": None,
+    "collections": None,  # list, validated by the loader (exstreamtv.media.collections)
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
     "rate_limit": RATE_LIMIT,

@@ -87,6 +87,11 @@ class SchedulerContext:
             return items
         return [item for item in items if self.unplayable(item) is None]
 
+    def problems(self, name: str) -> str:
+        """Why the configured collection ``name`` lacks items ("" when nothing is wrong)."""
+        found = getattr(self.library, "collection_problems", None)
+        return "; ".join(found(name)) if found is not None else ""
+
     @property
     def missing(self) -> Mapping[str, str]:
         """Remembered items no longer playable (removed or failed), by id, with why."""

@@ -201,6 +201,10 @@ class SequenceScheduler(Scheduler):
         return skip_missing(self.sequence.entries(t), self.missing)
 
     def health(self) -> tuple[str, str]:
+        why = self.context.problems(self.collection)
         if not self.sequence.items:
-            return "degraded", f"collection '{self.collection}' has no playable items"
+            return "degraded", (f"collection '{self.collection}' has no playable items"
+                                + (f" ({why})" if why else ""))
+        if why:
+            return "degraded", why
         return "ok", ""
