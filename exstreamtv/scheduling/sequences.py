@@ -119,7 +119,8 @@ class PlayoutMemory:
     remembered list, so no other entry moves, and :func:`skip_missing` airs the missing
     item's time as filler or offline. An item that failed to play (``unplayable``) is
     missing in the same way, with its reason. New items are appended at the end. The
-    memory lives as long as the server process: a restart plans from the library as it is.
+    channel manager stores the memory in the database (``channel_playout``), so a restart
+    or a backup restore keeps the same places while the channel's schedule is unchanged.
     """
 
     collections: dict[str, list[MediaItem]] = field(default_factory=dict)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from exstreamtv.config.model import ChannelConfig, Config
+from exstreamtv.database.playout_state import schedule_key
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
@@ -105,14 +107,43 @@ class ChannelManager:
         if cached is not None and cached[0] == channel and cached[1] == version:
             return cached[2]
         component = self.hub.registry.get("scheduler", channel.schedule.type)
-        if cached is None or cached[0] != channel:
+        if number not in self._memories or (cached is not None and cached[0] != channel):
             self._memories[number] = PlayoutMemory()
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
                                    self._memories[number], failed.reason)
         scheduler: Scheduler = with_breaks(
             component.factory(dict(channel.schedule.options), context), context)
         self._schedulers[number] = (channel, version, scheduler)
+        self._save_playout(channel)
         return scheduler
+
+    def _save_playout(self, channel: ChannelConfig) -> None:
+        """Store the channel's playout memory (in the background, only when it changed)."""
+        database = getattr(self.hub, "database", None)
+        if database is None or not database.ready:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        memory = self._memories[channel.number]
+        copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
+                             dict(memory.missing))
+        self.hub.spawn(database.playout.save(channel, copy),
+                       name=f"playout-save-{channel.number}")
+
+    def restore_playout(self, stored: Mapping[int, tuple[str, PlayoutMemory]]) -> None:
+        """Memories of an earlier run (or a restored backup), for channels whose schedule
+        is still the one they were saved for: removed items keep their place."""
+        for channel in self.hub.config.channels:
+            found = stored.get(channel.number)
+            if found is None or found[0] != schedule_key(channel):
+                continue
+            self._memories[channel.number] = found[1]
+            self._schedulers.pop(channel.number, None)
+            self._guide_schedulers.pop(channel.number, None)
+            log.info("Channel %d: continues its playout from the database", channel.number)
+        self.playout_changed()
 
     def guide_scheduler(self, number: int) -> Scheduler:
         """A scheduler for the guide, separate from the one that plays the channel.
