@@ -43,6 +43,9 @@ class VideoProfile:
     fps: int = 30
     bitrate_kbps: int = 3000
     keyframe_seconds: float = 2.0
+    codec: str = "h264"
+    bit_depth: int = 8
+    deinterlace: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class AudioConfig:
     bitrate_kbps: int = 160
     sample_rate: int = 48000
     picker: str = "default"
+    codec: str = "aac"
+    loudness_lufs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ class SubtitleConfig:
     sdh: str = "avoid"
     forced_only: bool = False
     picker: str = "default"
+
+
+@dataclass(frozen=True)
+class WatermarkConfig:
+    """``image``: a local picture file, ``logo`` (the channel's logo) or null (none)."""
+
+    image: str | None = None
+    position: str = "bottom-right"
+    size: float = 0.12
+    opacity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class FFmpegConfig:
     video: VideoProfile = field(default_factory=VideoProfile)
     audio: AudioConfig = field(default_factory=AudioConfig)
     subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)
+    watermark: WatermarkConfig = field(default_factory=WatermarkConfig)
     error_screen: ErrorScreenConfig = field(default_factory=ErrorScreenConfig)
 
 
@@ -110,6 +126,8 @@ class ChannelConfig:
     schedule: ScheduleConfig
     ffmpeg: FFmpegConfig
     logo: str | None = None
+    #: The named transcode profile (``profiles:``) under the channel's own overrides.
+    profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
 
@@ -217,6 +235,8 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ffmpeg: FFmpegConfig = field(default_factory=FFmpegConfig)
+    #: Named transcode profiles: name -> the ffmpeg keys it sets (unvalidated overrides).
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     #: Playlists and smart collections (``collections:``).

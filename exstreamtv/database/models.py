@@ -193,3 +193,22 @@ class FailedItemRow(Base):
     channel_number: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     failed_at: Mapped[float] = mapped_column(Float)
+
+
+class LoudnessRow(Base):
+    """An item's measured EBU R128 loudness, for one audio stream and downmix.
+
+    ``fingerprint`` is the file as measured (size and modification time): a changed file
+    is measured again. ``integrated`` is None when nothing could be measured (silence,
+    too short, unreadable), so such an item is not measured on every play.
+    """
+
+    __tablename__ = "loudness"
+
+    source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(500), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    integrated: Mapped[float | None] = mapped_column(Float)
+    true_peak: Mapped[float | None] = mapped_column(Float)
+    measured_at: Mapped[float] = mapped_column(Float)

@@ -67,6 +67,9 @@ def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
         comment=bool(disp.get("comment")),
         visual_impaired=bool(disp.get("visual_impaired")),
         attached_pic=bool(disp.get("attached_pic")),
+        field_order=raw.get("field_order"),
+        color_transfer=raw.get("color_transfer"),
+        color_primaries=raw.get("color_primaries"),
     )
 
 

@@ -229,6 +229,7 @@ class ChannelManager:
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
+        planner.loudness = self.hub.loudness
         pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
                                    self.hub.config.streaming, self.hub.bus)
         for factory in self.hub.pipeline_listeners:

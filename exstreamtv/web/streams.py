@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
+from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.streaming.hls import SEGMENT_NAME, SESSION_ID, master_playlist
 from exstreamtv.streaming.output import ts_body
@@ -51,8 +52,10 @@ async def channel_ts(number: int) -> Response | tuple[Response, int]:
         session, pipeline = await _open_session(h, number, "ts")
     except Refused as exc:
         return error(exc.status, exc.reason)
+    channel = h.config.channel(number)
+    floor = output_rate_bps(channel.ffmpeg) if channel is not None else 0
     body = ts_body(pipeline.buffer, session, h.sessions, h.config.stream_throttler,
-                   lambda: pipeline.restarts)
+                   lambda: pipeline.restarts, floor_bps=floor)
     response = Response(body, mimetype="video/mp2t", headers=TS_HEADERS)
     response.timeout = None
     return response
