@@ -269,9 +269,7 @@ def _validate_channels(
                 )
             )
         numbers.add(channel["number"])
-        options = _component_options(
-            "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems
-        )
+        schedule_type, options = _channel_schedule(channel, where, registry, problems)
         base = profiles.profile_base(channel, ffmpeg_defaults or {}, named, format_path(where),
                                      problems, deep_merge)
         merged = deep_merge(base, channel.get("ffmpeg") or {})
@@ -285,8 +283,10 @@ def _validate_channels(
         built = model.ChannelConfig(
             number=channel["number"],
             name=channel["name"],
-            schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
+            schedule=model.ScheduleConfig(schedule_type, options),
             ffmpeg=_ffmpeg_model(ffmpeg),
+            mirror_of=channel["mirror_of"],
+            offset_minutes=float(channel["offset_minutes"]),
             logo=channel["logo"],
             profile=channel["profile"],
             group=channel["group"],
@@ -294,7 +294,60 @@ def _validate_channels(
         )
         problems += profiles.audio_problems(built, format_path(where))
         out.append((i, built))
+    problems += _mirror_problems(out)
     return out
+
+
+#: The schedule type of a mirror channel (not a plugin: the channel manager builds it).
+MIRROR = "mirror"
+
+
+def _channel_schedule(channel: dict[str, Any], where: list[Any], registry: Registry | None,
+                      problems: list[ConfigProblem]) -> tuple[str, dict[str, Any] | None]:
+    """The schedule type and options of a channel; a mirror has the type ``mirror``."""
+    if channel["mirror_of"] is not None:
+        if "schedule" in channel:
+            problems.append(ConfigProblem(format_path([*where, "schedule"]),
+                                          "a mirror channel (mirror_of) plays its source's "
+                                          "schedule: remove schedule or mirror_of"))
+            return MIRROR, None
+        return MIRROR, {"mirror_of": channel["mirror_of"],
+                        "offset_minutes": channel["offset_minutes"]}
+    if "schedule" not in channel:
+        problems.append(ConfigProblem(format_path([*where, "schedule"]),
+                                      "required key not provided (give a schedule, or "
+                                      "mirror_of: <channel number> for a mirror)"))
+        return "", None
+    return str(channel["schedule"]["type"]), _component_options(
+        "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems)
+
+
+def _mirror_problems(channels: list[tuple[int, model.ChannelConfig]]) -> list[ConfigProblem]:
+    """Mirrors of themselves, of missing channels, and cycles of mirrors."""
+    by_number = {c.number: c for _, c in channels}
+    problems = []
+    for i, channel in channels:
+        if channel.mirror_of is None:
+            continue
+        where = f"channels[{i}].mirror_of"
+        if channel.mirror_of == channel.number:
+            problems.append(ConfigProblem(where, f"channel {channel.number} cannot mirror "
+                                                 "itself"))
+            continue
+        if channel.mirror_of not in by_number:
+            problems.append(ConfigProblem(where, f"there is no channel {channel.mirror_of} "
+                                                 f"(known: {', '.join(map(str, sorted(by_number)))})"))
+            continue
+        seen = [channel.number]
+        current: model.ChannelConfig | None = by_number[channel.mirror_of]
+        while current is not None and current.mirror_of is not None:
+            seen.append(current.number)
+            if current.mirror_of in seen:
+                chain = " -> ".join(map(str, [*seen, current.mirror_of]))
+                problems.append(ConfigProblem(where, f"mirrors form a cycle ({chain})"))
+                break
+            current = by_number.get(current.mirror_of)
+    return problems
 
 
 def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], str]]:

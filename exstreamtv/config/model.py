@@ -130,6 +130,9 @@ class ChannelConfig:
     profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
+    #: A mirror plays channel ``mirror_of``'s playout ``offset_minutes`` later.
+    mirror_of: int | None = None
+    offset_minutes: float = 0.0
 
     @property
     def guide_id(self) -> str:

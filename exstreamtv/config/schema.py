@@ -154,7 +154,9 @@ CHANNEL = Section(
     {
         vol.Required("number"): positive_int,
         vol.Required("name"): string,
-        vol.Required("schedule"): SCHEDULE_ENVELOPE,
+        vol.Optional("schedule"): SCHEDULE_ENVELOPE,
+        _opt("mirror_of", None): _nullable(positive_int),
+        _opt("offset_minutes", 0): number(0, 10080),
         vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
         _opt("profile", None): _nullable(identifier),
         _opt("logo", None): _nullable(string),

@@ -27,6 +27,7 @@ from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
 from exstreamtv.scheduling.breaks import with_breaks
+from exstreamtv.scheduling.mirror import MirrorScheduler
 from exstreamtv.scheduling.sequences import PlayoutMemory
 from exstreamtv.streaming.hls import HLSPackager
 from exstreamtv.streaming.item_health import ItemHealth
@@ -101,6 +102,9 @@ class ChannelManager:
     def scheduler(self, number: int) -> Scheduler:
         """The channel's scheduler, rebuilt when its config or the library changed."""
         channel = self.channel(number)
+        if channel.mirror_of is not None:  # the source's playout, later (validated acyclic)
+            return MirrorScheduler(self.scheduler(channel.mirror_of),
+                                   channel.offset_minutes * 60.0)
         cached = self._schedulers.get(number)
         failed = self.failed_items
         version = (self.hub.library.version, failed.version)
@@ -153,6 +157,10 @@ class ChannelManager:
         a worker thread while the channel plays on the event loop. It is rebuilt whenever
         the playing scheduler is. Call it on the loop.
         """
+        mirrored = self.channel(number).mirror_of
+        if mirrored is not None:
+            return MirrorScheduler(self.guide_scheduler(mirrored),
+                                   self.channel(number).offset_minutes * 60.0)
         playing = self.scheduler(number)
         cached = self._guide_schedulers.get(number)
         if cached is not None and cached[0] is playing:
