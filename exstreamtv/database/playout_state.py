@@ -8,6 +8,9 @@ whenever it changes and loaded when the database connects; a stored memory is us
 while the channel's schedule is the one it was saved for (``channel_playout.scheduler``
 holds a digest of the schedule). A backup restore brings back the rows the backup had.
 
+An on-demand channel's position (``schedule.clock: on_demand``) is stored in the same
+state (``clock``), so a restart resumes where the last viewer stopped.
+
 ``play_history`` records what aired when per channel (one row per item a pipeline
 started), written from the channel ``item`` events.
 """
@@ -18,6 +21,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -66,6 +70,15 @@ def memory_from_state(state: dict[str, Any]) -> PlayoutMemory:
     return PlayoutMemory(collections, missing)
 
 
+@dataclass(frozen=True)
+class StoredPlayout:
+    """A channel's stored state: the schedule it was saved for, its memory, its clock."""
+
+    key: str
+    memory: PlayoutMemory
+    clock: float | None = None
+
+
 class PlayoutStore:
     """Reads and writes ``channel_playout`` and ``play_history`` through the connection
     manager; every failure is logged and leaves the running channel alone."""
@@ -78,14 +91,18 @@ class PlayoutStore:
     def ready(self) -> bool:
         return self.manager.is_open
 
-    async def load(self) -> dict[int, tuple[str, PlayoutMemory]]:
+    async def load(self) -> dict[int, StoredPlayout]:
         """Stored memories by channel number, with the schedule key each was saved for."""
         async with self.manager.session() as session:
             rows = (await session.scalars(select(ChannelPlayoutRow))).all()
-        out: dict[int, tuple[str, PlayoutMemory]] = {}
+        out: dict[int, StoredPlayout] = {}
         for row in rows:
             try:
-                out[row.channel_number] = (row.scheduler, memory_from_state(dict(row.state)))
+                state = dict(row.state)
+                clock = state.get("clock")
+                out[row.channel_number] = StoredPlayout(
+                    row.scheduler, memory_from_state(state),
+                    float(clock) if clock is not None else None)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("Channel %d: its stored playout state is unreadable (%s); it "
                             "starts from the library as it is", row.channel_number, exc)
@@ -94,9 +111,12 @@ class PlayoutStore:
         return out
 
     async def save(self, channel: ChannelConfig, memory: PlayoutMemory, epoch: float = 0.0,
-                   seed: int | None = None) -> bool:
-        """Store ``memory`` for ``channel`` if it changed since the last save."""
+                   seed: int | None = None, clock: float | None = None) -> bool:
+        """Store ``memory`` (and an on-demand channel's position, ``clock``) for
+        ``channel`` if they changed since the last save."""
         key, state = schedule_key(channel), memory_to_state(memory)
+        if clock is not None:
+            state["clock"] = round(clock, 3)
         if self._saved.get(channel.number) == (key, state) or not self.ready:
             return False
         row = {"channel_number": channel.number, "scheduler": key, "epoch": epoch,

@@ -64,7 +64,8 @@ class Role(StrEnum):
 #: Roles that need padding time (``pad_to_minutes``) to air in.
 PADDING_ROLES = frozenset({Role.PRE_ROLL, Role.MID_ROLL, Role.POST_ROLL})
 #: The schedule keys this module owns (every schedule type accepts them).
-BREAK_KEYS = ("fillers", "clip_cooldown_minutes", "mid_roll_every_minutes", "pad_to_minutes")
+BREAK_KEYS = ("fillers", "clip_cooldown_minutes", "mid_roll_every_minutes", "pad_to_minutes",
+              "clock")
 
 
 def _pad_minutes(value: Any) -> int:
@@ -120,6 +121,7 @@ BREAK_SCHEMA = vol.Schema({
     vol.Optional("clip_cooldown_minutes", default=0): _cooldown,
     vol.Optional("mid_roll_every_minutes"): number(1, 1440),
     vol.Optional("pad_to_minutes"): _pad_minutes,
+    vol.Optional("clock"): vol.In(["wall", "on_demand"]),
 })
 
 
@@ -135,6 +137,8 @@ MEANINGS = {
     "clip_cooldown_minutes": "no filler clip airs again within this time (at most 720)",
     "mid_roll_every_minutes": "mid-roll break interval when a file has no chapter marks "
                               "(default 15 with a mid_roll list)",
+    "clock": "wall (default): the playout follows the clock; on_demand: it advances only "
+             "while someone watches, from the schedule's epoch",
     "pad_to_minutes": "programmes start on this grid (must divide 1440: 30 gives :00 and "
                       ":30); the padding airs as breaks",
 }
