@@ -156,7 +156,7 @@ def generate(registry: Any = None) -> str:
             lines.append("")
             lines.append("`schedule` takes `type` plus the options of that schedule type "
                          "(below); `ffmpeg` takes any key of the `ffmpeg` section.")
-            lines += ["", "### Breaks and filler lists (`schedule.*`, every schedule type)", ""]
+            lines += ["", "### Keys every schedule type takes: breaks, filler lists, clock (`schedule.*`)", ""]
             _table(lines, rows({**BREAK_SCHEMA.schema, **{
                 vol.Optional(f"fillers[].{k.schema}", default=getattr(k, "default", vol.UNDEFINED)):
                 v for k, v in FILLER_LIST.schema.items()}}, ""), MEANINGS)
