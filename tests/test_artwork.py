@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import struct
+import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -19,7 +21,7 @@ from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin
 from tests.fakes.jellyfin import guid as jelly_guid
 from tests.fakes.plex import FakePlex
-from tests.helpers import channel
+from tests.helpers import MEDIA_CACHE, channel, ffmpeg_bin, make_clip
 from tests.library_layout import build_library, image
 
 TOKEN = "plexTOKEN-artwork-5f3e"
@@ -62,10 +64,14 @@ def test_widths_are_rounded_to_a_few_sizes():
 
 
 def test_cache_stays_within_its_bound(tmp_path):
-    cache = ArtworkCache(tmp_path / "cache", max_bytes=50_000)
+    cache = ArtworkCache(tmp_path / "cache", max_bytes=50_000, memory_bytes=20_000)
     for n in range(40):
-        cache.put(ArtworkCache.key(f"file:{n}", 320), b"x" * 4000, "image/jpeg")
+        cache.put(ArtworkCache.key(f"file:{n}", 320), b"x" * 2000, "image/jpeg")
+        cache.put(ArtworkCache.key(f"file:{n}", 640), b"y" * 2000, "image/jpeg")
     assert cache.size() <= 50_000
+    in_memory = [cache.recent(ArtworkCache.key(f"file:{n}", w)) for n in range(40)
+                 for w in (320, 640)]
+    assert 0 < sum(len(r.data) for r in in_memory if r) <= 20_000
     last = ArtworkCache.key("file:39", 320)
     assert cache.get(last) is not None  # the newest survive
     assert cache.get(ArtworkCache.key("file:0", 320)) is None  # the oldest went
@@ -196,3 +202,28 @@ def test_media_server_artwork_is_fetched_with_the_token_never_shown(remote, make
         assert Image.open(io.BytesIO(answer.content)).size[0] <= 480
         assert TOKEN.encode() not in answer.content
     assert TOKEN not in server.log
+
+
+def test_a_cover_embedded_in_the_file_is_its_poster(make_server, config_for, tmp_path):
+    folder = tmp_path / "covers"
+    cover = image(tmp_path / "cover.jpg", "orange", "200x300")
+    plain = folder / "Plain (2001).mp4"
+    plain.parent.mkdir(parents=True)
+    shutil.copy(make_clip(MEDIA_CACHE / "library" / "two-seconds.mp4", 2.0), plain)
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(plain),
+                    "-i", str(cover), "-map", "0", "-map", "1", "-c", "copy",
+                    "-disposition:v:1", "attached_pic", str(folder / "Covered (2003).mp4")],
+                   check=True)
+    config = config_for(sources=[{"id": "lib", "type": "local", "path": str(folder)}],
+                        channels=[channel(1, "Covers", "lib")], guide={"days_ahead": 1})
+    server = make_server(config)
+    server.wait_for(lambda: _scanned(server), timeout=180)
+    guide = ET.fromstring(server.get("/api/xmltv.xml").content)
+    icons = {p.findtext("title"): p.find("icon") for p in guide.iter("programme")}
+    assert icons["Plain"] is None
+    src = icons["Covered"].get("src")
+    answer = server.get(src[src.index("/artwork/"):] + "?w=80")
+    assert answer.status_code == 200, answer.text
+    picture = Image.open(io.BytesIO(answer.content))
+    assert picture.size == (80, 120)
+    assert picture.convert("RGB").getpixel((40, 60))[0] > 200  # orange, the cover

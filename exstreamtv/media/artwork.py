@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,9 @@ DEFAULT_WIDTH = 480
 MAX_SOURCE_BYTES = 32 * 1024 * 1024
 #: Source images with more pixels than this are refused before decoding (a 8000 x 5000 still).
 MAX_PIXELS = 40_000_000
-#: The cache's default bound in bytes.
+#: The cache's default bound in bytes, on disk and (for the most used images) in memory.
 CACHE_BYTES = 256 * 1024 * 1024
+MEMORY_BYTES = 32 * 1024 * 1024
 #: Kinds of item artwork, in the order an icon prefers them.
 ITEM_KINDS = ("thumb", "poster", "fanart")
 
@@ -72,11 +74,20 @@ def item_artwork_kind(item: MediaItem) -> str | None:
     """The kind of artwork an item's icon uses (thumb, else poster), or None."""
     md = item.metadata or {}
     artwork = md.get("artwork")
-    if isinstance(artwork, Mapping):
-        return next((k for k in ITEM_KINDS if artwork.get(k)), None)
+    if isinstance(artwork, Mapping) and any(artwork.get(k) for k in ITEM_KINDS):
+        return next(k for k in ITEM_KINDS if artwork.get(k))
+    if isinstance(md.get("embedded_art"), int):
+        return "poster"
     if isinstance(md.get("thumb"), str) and md["thumb"]:
         return "thumb"
     return None
+
+
+def embedded_art_argv(ffmpeg: str, location: str, stream_index: int) -> list[str]:
+    """The ffmpeg command that writes a file's embedded cover (a stream) to stdout as PNG."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", location,
+            "-map", f"0:{stream_index}", "-frames:v", "1", "-c:v", "png", "-f", "image2pipe",
+            "pipe:1"]
 
 
 def item_artwork_url(item: MediaItem, base: str, kind: str | None = None) -> str | None:
@@ -153,13 +164,39 @@ def resize(data: bytes, width: int) -> tuple[bytes, str]:
 
 
 class ArtworkCache:
-    """Resized images on disk under ``folder``, at most ``max_bytes`` in all (LRU)."""
+    """Resized images on disk under ``folder``, at most ``max_bytes`` in all (LRU).
 
-    def __init__(self, folder: Path, max_bytes: int = CACHE_BYTES) -> None:
+    The most recently used ones are also kept in memory (at most ``memory_bytes``), so a
+    guide's worth of icons is served without touching the disk.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int = CACHE_BYTES,
+                 memory_bytes: int = MEMORY_BYTES) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.memory_bytes = memory_bytes
         self._lock = threading.Lock()
         self._total: int | None = None
+        self._memory: OrderedDict[str, Rendered] = OrderedDict()
+        self._memory_total = 0
+
+    def recent(self, key: str) -> Rendered | None:
+        """The image for ``key`` if it is in memory (cheap enough for the event loop)."""
+        with self._lock:
+            found = self._memory.get(key)
+            if found is not None:
+                self._memory.move_to_end(key)
+            return found
+
+    def _remember(self, rendered: Rendered) -> None:
+        with self._lock:
+            if rendered.etag in self._memory or len(rendered.data) > self.memory_bytes // 8:
+                return
+            self._memory[rendered.etag] = rendered
+            self._memory_total += len(rendered.data)
+            while self._memory_total > self.memory_bytes:
+                _key, old = self._memory.popitem(last=False)
+                self._memory_total -= len(old.data)
 
     @staticmethod
     def key(identity: str, width: int) -> str:
@@ -177,7 +214,9 @@ class ArtworkCache:
             except OSError:
                 continue
             os.utime(path)  # recently used
-            return Rendered(data, content_type, key)
+            rendered = Rendered(data, content_type, key)
+            self._remember(rendered)
+            return rendered
         return None
 
     def put(self, key: str, data: bytes, content_type: str) -> Rendered:
@@ -190,7 +229,9 @@ class ArtworkCache:
             self._total = (self._total if self._total is not None else self._measure()) + len(data)
             if self._total > self.max_bytes:
                 self._evict()
-        return Rendered(data, content_type, key)
+        rendered = Rendered(data, content_type, key)
+        self._remember(rendered)
+        return rendered
 
     def _files(self) -> list[tuple[float, int, Path]]:
         out = []

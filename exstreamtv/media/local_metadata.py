@@ -21,6 +21,7 @@ own, where they belong to one movie or show.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,15 @@ def find_sidecars(media: Path, root: Path, folders: Mapping[Path, Folder]) -> Si
     )
 
 
+def usable_artwork(path: Path, inside: Path) -> bool:
+    """Whether ``path`` leads to a readable image under ``inside`` (a resolved folder)."""
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return False
+    return real.is_relative_to(inside) and looks_like_image(real)
+
+
 def _tags(tags: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tag, key in TAG_KEYS.items():
@@ -127,16 +137,25 @@ def _names(info: NameInfo) -> dict[str, Any]:
 
 
 NfoReader = Callable[[Path], "list[dict[str, Any]] | None"]
+ImageCheck = Callable[[Path], bool]
 
 
 def describe(media: Path, root: Path, sidecars: Sidecars,
              tags: Mapping[str, str] | None = None,
-             read: NfoReader = read_nfo) -> tuple[str, dict[str, Any]]:
+             read: NfoReader = read_nfo,
+             usable: ImageCheck | None = None) -> tuple[str, dict[str, Any]]:
     """The title and metadata of ``media`` (a file under ``root``).
 
-    ``read`` reads one NFO; a scan passes one that remembers, so a ``tvshow.nfo`` is read
-    once for all the show's episodes.
+    ``read`` reads one NFO and ``usable`` checks one image (default:
+    :func:`usable_artwork`); a scan passes ones that remember, so a ``tvshow.nfo`` or a
+    show's poster is read once for all its episodes.
     """
+    if usable is None:
+        inside = root.resolve()
+
+        def usable(path: Path) -> bool:
+            return usable_artwork(path, inside)
+
     relative = media.relative_to(root)
     name = parse_name(relative)
     merged: dict[str, Any] = _tags(tags or {})
@@ -173,9 +192,7 @@ def describe(media: Path, root: Path, sidecars: Sidecars,
         merged["episode_title"] = str(episode_title)[:4000]
     title = str(merged.get("episode_title") or merged.get("title") or name.title)
     merged["title"] = title
-    inside = root.resolve()
-    artwork = {k: str(p.relative_to(root)) for k, p in sidecars.artwork.items()
-               if p.resolve().is_relative_to(inside) and looks_like_image(p)}
+    artwork = {k: str(p.relative_to(root)) for k, p in sidecars.artwork.items() if usable(p)}
     if artwork:
         merged["artwork"] = artwork
     return title, merged

@@ -1,6 +1,7 @@
 """Artwork at stable URLs: ``/artwork/items/{id}/{kind}`` and ``/artwork/channels/{n}``.
 
-``kind`` is ``thumb``, ``poster`` or ``fanart``; ``?w=`` asks for a width (rounded up to
+``kind`` is ``thumb``, ``poster`` or ``fanart`` (a local file with no artwork beside it
+but a cover embedded in it has that cover, extracted by ffmpeg, as its poster); ``?w=`` asks for a width (rounded up to
 one of :data:`exstreamtv.media.artwork.WIDTHS`). A local item's image is read only from
 inside its source's folder; a Plex or Jellyfin image is fetched by the server with the
 source's credentials in a header (only from that source's own server), so no token is
@@ -28,6 +29,7 @@ from exstreamtv.media.artwork import (
     ArtworkCache,
     ArtworkError,
     Rendered,
+    embedded_art_argv,
     pick_width,
     read_source,
     resize,
@@ -45,6 +47,8 @@ bp = Blueprint("artwork", __name__)
 MAX_AGE = 86400
 #: Images resized at once (each is CPU work in a thread).
 RESIZE_SLOTS = 2
+#: Longest wait for ffmpeg to extract a file's embedded cover, in seconds.
+COVER_SECONDS = 20.0
 
 Loader = Callable[[], Awaitable[bytes]]
 
@@ -70,7 +74,7 @@ async def _serve(identity: str, load: Loader) -> Response | tuple[Response, int]
     key = ArtworkCache.key(identity, width)
     if request.headers.get("If-None-Match", "").strip('W/ "') == key:
         return _headers(Response(b"", status=304), key)
-    rendered: Rendered | None = await asyncio.to_thread(cache.get, key)
+    rendered: Rendered | None = cache.recent(key) or await asyncio.to_thread(cache.get, key)
     if rendered is None:
         try:
             data = await load()
@@ -125,6 +129,41 @@ def _remote_loader(source: RemoteSource, url: str, headers: Mapping[str, str]) -
     return load
 
 
+def _cover_loader(ffmpeg: str, path: Path, stream_index: int) -> Loader:
+    """The cover image embedded in a media file, extracted by ffmpeg (bounded, timed)."""
+    async def load() -> bytes:
+        proc = await asyncio.create_subprocess_exec(
+            *embedded_art_argv(ffmpeg, str(path), stream_index),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        stdout = proc.stdout
+        assert stdout is not None
+
+        async def read_all() -> bytes:
+            chunks, size = [], 0
+            while chunk := await stdout.read(65536):
+                size += len(chunk)
+                if size > MAX_SOURCE_BYTES:
+                    raise ArtworkError("the embedded cover is too large")
+                chunks.append(chunk)
+            await proc.wait()
+            return b"".join(chunks)
+
+        try:
+            data = await asyncio.wait_for(read_all(), COVER_SECONDS)
+        except TimeoutError:
+            raise ArtworkError(f"extracting the cover took over {COVER_SECONDS:.0f} s") from None
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        if proc.returncode != 0 or not data:
+            raise ArtworkError("ffmpeg could not extract the embedded cover")
+        return data
+
+    return load
+
+
 def _local_path(root: Path, relative: str) -> Path | None:
     """``relative`` under ``root``, or None when it resolves outside it."""
     try:
@@ -151,6 +190,13 @@ async def item_artwork(item_id: str, kind: str) -> Response | tuple[Response, in
         if path is None:
             return _not_found(f"no artwork '{kind}' for item '{item_id}'")
         return await _serve(_file_identity(path), _file_loader(path))
+    cover = md.get("embedded_art")
+    if kind == "poster" and isinstance(cover, int) and isinstance(root, Path):
+        path = _local_path(root, str(md.get("path") or ""))
+        if path is None:
+            return _not_found(f"no artwork '{kind}' for item '{item_id}'")
+        return await _serve(f"cover:{cover}:{_file_identity(path)}",
+                            _cover_loader(h.tools.ffmpeg, path, cover))
     thumb = md.get("thumb")
     if kind == "thumb" and isinstance(thumb, str) and isinstance(source, RemoteSource):
         headers = source.fetch_headers(thumb)

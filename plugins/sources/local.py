@@ -28,7 +28,13 @@ from typing import Any
 import voluptuous as vol
 
 from exstreamtv import MediaError, MediaItem, MediaSource, SourceConfig, SourceContext, hookimpl
-from exstreamtv.media.local_metadata import Folder, Sidecars, describe, find_sidecars
+from exstreamtv.media.local_metadata import (
+    Folder,
+    Sidecars,
+    describe,
+    find_sidecars,
+    usable_artwork,
+)
 from exstreamtv.media.models import MediaInfo
 from exstreamtv.media.nfo import read_nfo
 from exstreamtv.media.probe import probe_many
@@ -148,17 +154,27 @@ class LocalSource(MediaSource):
     def _describe(self, todo: list[tuple[Path, Sidecars, MediaInfo]]) -> list[MediaItem]:
         """Items for probed files: metadata from NFO, names and tags (runs in a thread)."""
         nfos: dict[Path, list[dict[str, Any]] | None] = {}
+        images: dict[Path, bool] = {}
+        inside = self.root.resolve()
 
         def read(path: Path) -> list[dict[str, Any]] | None:
             if path not in nfos:
                 nfos[path] = read_nfo(path)
             return nfos[path]
 
+        def usable(path: Path) -> bool:
+            if path not in images:
+                images[path] = usable_artwork(path, inside)
+            return images[path]
+
         items = []
         for path, sidecars, info in todo:
             relative = str(path.relative_to(self.root))
-            title, metadata = describe(path, self.root, sidecars, info.tags, read)
+            title, metadata = describe(path, self.root, sidecars, info.tags, read, usable)
             metadata.update(path=relative, folder=path.parent.name)
+            cover = next((st.index for st in info.streams if st.attached_pic), None)
+            if cover is not None and not metadata.get("artwork"):
+                metadata["embedded_art"] = cover  # the file's own cover, served as its poster
             item = MediaItem(
                 id=item_id(self.id, relative), source_id=self.id, title=title,
                 location=str(path), duration=info.duration, info=info,
