@@ -16,6 +16,7 @@ from exstreamtv.registry import Registry
 from exstreamtv.web import (
     api,
     backups,
+    config_edit,
     dashboard,
     guide,
     hdhomerun,
@@ -42,7 +43,8 @@ def create_app(
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, live.bp, openapi.bp, dashboard.bp):
+                      sources.bp, healing.bp, live.bp, openapi.bp, config_edit.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

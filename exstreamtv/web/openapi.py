@@ -25,6 +25,8 @@ class Route:
     token: bool = False
     content: str = "application/json"
     params: tuple[tuple[str, str], ...] = ()  # (name, type) path parameters
+    body: str = ""  # what the JSON request body holds, when the route needs one
+    if_match: bool = False  # needs the config version in If-Match (409/428 otherwise)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -38,6 +40,19 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),
     Route("post", "/api/config/reload", "Reload the config file now", token=True),
+    Route("get", "/api/config/channels", "The config file's channels in the YAML's shape "
+          "(${ENV} as written) and the file version (also the ETag)", token=True),
+    Route("post", "/api/config/channels", "Add a channel to the config file", token=True,
+          body="the channel in the YAML's shape", if_match=True),
+    Route("put", "/api/config/channels/order", "Reorder the channels in the config file",
+          token=True, body='{"order": [every channel number, in the new order]}',
+          if_match=True),
+    Route("put", "/api/config/channels/{number}", "Replace a channel in the config file "
+          "(only the lines that change are rewritten)", token=True,
+          params=(("number", "integer"),), body="the channel in the YAML's shape",
+          if_match=True),
+    Route("delete", "/api/config/channels/{number}", "Remove a channel from the config file",
+          token=True, params=(("number", "integer"),), if_match=True),
     Route("get", "/api/database", "Database pool, schema version and latency", token=True),
     Route("get", "/api/backups", "Backups, newest first", token=True),
     Route("post", "/api/backups", "Create a backup now", token=True),
@@ -77,6 +92,21 @@ def _operation(route: Route) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
             for name, kind in route.params
         ]
+    if route.body:
+        op["requestBody"] = {"required": True, "description": route.body,
+                             "content": {"application/json": {"schema": {"type": "object"}}}}
+    if route.if_match:
+        op.setdefault("parameters", []).append(
+            {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
+             "description": "The config version the edit is based on (GET's ETag)"})
+        op["responses"]["409"] = {
+            "description": "The file changed since that version: the current version, a "
+                           "diff and the rejected edit; nothing was written (also a "
+                           "read-only config file)"}
+        op["responses"]["422"] = {
+            "description": "The edit does not validate: problems with their key paths"}
+        op["responses"]["428"] = {"description": "If-Match is missing"}
+        op["responses"]["507"] = {"description": "No space left for the config file"}
     if route.token:
         op["security"] = [{"bearer": []}]
         op["responses"]["401"] = {"description": "The API token is missing or wrong"}
