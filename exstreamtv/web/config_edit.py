@@ -44,7 +44,7 @@ from exstreamtv.config.roundtrip import (
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEditEvent
 from exstreamtv.hub import Hub
-from exstreamtv.web.auth import require_token
+from exstreamtv.web.auth import current_identity, require_token
 from exstreamtv.web.common import error, hub, json_response
 
 bp = Blueprint("config_edit", __name__, url_prefix="/api/config")
@@ -125,7 +125,8 @@ async def _body_channel() -> dict[str, Any] | tuple[Response, int]:
 
 
 def _who() -> str:
-    return "api-token" if request.headers.get("Authorization") else "dashboard"
+    identity = current_identity()
+    return identity.name if identity else "unknown"
 
 
 async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
