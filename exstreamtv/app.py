@@ -18,6 +18,7 @@ from exstreamtv.web import (
     backups,
     config_edit,
     dashboard,
+    editor_page,
     guide,
     hdhomerun,
     healing,
@@ -44,7 +45,7 @@ def create_app(
     app.extensions["exstreamtv"] = hub
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, live.bp, openapi.bp, config_edit.bp,
-                      dashboard.bp):
+                      editor_page.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

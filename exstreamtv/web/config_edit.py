@@ -46,6 +46,7 @@ from exstreamtv.events import ConfigEditEvent
 from exstreamtv.hub import Hub
 from exstreamtv.web.auth import current_identity, require_token
 from exstreamtv.web.common import error, hub, json_response
+from exstreamtv.web.forms import forms
 
 bp = Blueprint("config_edit", __name__, url_prefix="/api/config")
 log = logging.getLogger(__name__)
@@ -189,6 +190,13 @@ async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
 def _number_of(body: dict[str, Any]) -> int | None:
     number = body.get("number")
     return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+@bp.route("/forms")
+@require_token
+async def channel_forms() -> tuple[Response, int]:
+    """The channel form and a form per scheduler type, from the validating schemas."""
+    return json_response(forms(hub().registry))
 
 
 @bp.route("/channels", methods=["POST"])
