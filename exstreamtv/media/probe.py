@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from exstreamtv.errors import MediaError
+from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.media.language import normalize_language
 from exstreamtv.media.models import MediaInfo, StreamInfo
 
@@ -62,6 +63,9 @@ def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
         comment=bool(disp.get("comment")),
         visual_impaired=bool(disp.get("visual_impaired")),
         attached_pic=bool(disp.get("attached_pic")),
+        field_order=raw.get("field_order"),
+        color_transfer=raw.get("color_transfer"),
+        color_primaries=raw.get("color_primaries"),
     )
 
 
@@ -85,7 +89,8 @@ def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
 async def probe_with_ffprobe(ffprobe: str, location: str, timeout: float = 30.0) -> MediaInfo:
     """Probe ``location`` (a path or URL) with the ffprobe binary."""
     proc = await asyncio.create_subprocess_exec(
-        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", location,
+        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json",
+        input_location(location),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

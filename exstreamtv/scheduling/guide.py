@@ -1,9 +1,13 @@
 """The programme guide as XMLTV, built from each channel's scheduler.
 
-The document follows /usr/share/xmltv/xmltv.dtd (element order included). Channel ids
+The document follows /usr/share/xmltv/xmltv.dtd (element order included). Every text
+goes through :mod:`exstreamtv.safe_text`, so a file name with a control character or
+undecodable bytes cannot make the document ill-formed. Channel ids
 are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
 filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
-before them, so a guide is not cluttered with two-minute gaps.
+before them, so a guide is not cluttered with two-minute gaps. Times are whole seconds
+and programmes tile exactly: each boundary is rounded once (:func:`tiled`), so the
+``stop`` of one programme is the ``start`` of the next.
 
 Metadata a programme shows when its item has it: ``show`` (then the item title is the
 sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
@@ -15,12 +19,12 @@ previously-shown.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from exstreamtv.config.model import ChannelConfig
+from exstreamtv.safe_text import xml_attr, xml_text
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 
 GENERATOR = "ExStreamTV"
@@ -42,8 +46,7 @@ class _DayCache:
         self.days: dict[int, str] = {}
         self.seen: dict[int, str] = {}
 
-    def __call__(self, t: float) -> str:
-        whole = round(t)
+    def __call__(self, whole: int) -> str:
         known = self.seen.get(whole)
         if known is not None:
             return known
@@ -60,11 +63,11 @@ class _DayCache:
 
 
 def _text(value: Any) -> str:
-    return escape(str(value).strip())
+    return xml_text(value)
 
 
 def _date_attr(value: Any) -> str | None:
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    digits = "".join(ch for ch in str(value) if ch in "0123456789")
     return digits[:8] if len(digits) >= 4 else None
 
 
@@ -97,7 +100,7 @@ def programme_body(entry: ScheduledItem, channel_name: str) -> str:
         parts.append("<category>Filler</category>")
     icon = md.get("thumb") or md.get("poster") or md.get("icon")
     if icon:
-        parts.append(f"<icon src={quoteattr(str(icon))} />")
+        parts.append(f"<icon src={xml_attr(icon)} />")
     season, episode = md.get("season"), md.get("episode")
     if season is not None or episode is not None:
         s_ns = f"{int(season) - 1}" if season else ""
@@ -148,6 +151,26 @@ def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[S
     return out
 
 
+def tiled(entries: Iterable[ScheduledItem]) -> Iterator[tuple[int, int, ScheduledItem]]:
+    """``(start, stop, entry)`` in whole seconds, each boundary rounded once.
+
+    Where one entry ends less than a second from where the next begins, both share one
+    rounded boundary: the stop of one is exactly the start of the next. An entry shorter
+    than the rounding (nothing left between its boundaries) is left out.
+    """
+    previous_end: float | None = None
+    previous_stop = 0
+    for entry in entries:
+        if previous_end is not None and abs(entry.start - previous_end) < 1.0:
+            start = previous_stop
+        else:
+            start = round(entry.start)
+        stop = max(round(entry.end), start)
+        previous_end, previous_stop = entry.end, stop
+        if stop > start:
+            yield start, stop, entry
+
+
 def render_xmltv(
     channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
 ) -> str:
@@ -164,15 +187,15 @@ def render_xmltv(
     bodies: dict[tuple[str | None, str, str], str] = {}
     for gc in channels:
         channel = gc.channel
-        cid = quoteattr(channel.guide_id)
-        icon = f"<icon src={quoteattr(gc.logo)} />" if gc.logo else ""
+        cid = xml_attr(channel.guide_id)
+        icon = f"<icon src={xml_attr(gc.logo)} />" if gc.logo else ""
         channel_parts.append(
             f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
             f"<display-name>{channel.number}</display-name>{icon}</channel>"
         )
         if gc.scheduler is None:
             continue
-        for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
+        for begin, stop, entry in tiled(merge_flex(gc.scheduler.window(start, end), merge_seconds)):
             key = ((entry.item.id, entry.kind, "") if entry.item
                    else (None, entry.kind, channel.name))
             body = bodies.get(key)
@@ -180,7 +203,7 @@ def render_xmltv(
                 body = programme_body(entry, channel.name)
                 bodies[key] = body
             programme_parts.append(
-                f'<programme start="{fmt(entry.start)}" stop="{fmt(entry.end)}" '
+                f'<programme start="{fmt(begin)}" stop="{fmt(stop)}" '
                 f"channel={cid}>{body}</programme>"
             )
     return "\n".join([*head, *channel_parts, *programme_parts, "</tv>"]) + "\n"

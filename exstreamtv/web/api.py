@@ -33,8 +33,14 @@ def _entry(entry: ScheduledItem) -> dict[str, Any]:
     }
 
 
+def channel_health(h: Hub, number: int, now: float | None = None) -> dict[str, Any]:
+    """``{"status", "reason", "failing_items"}``: the items channel ``number`` fails on."""
+    return h.channels.item_health.report(number, h.channels.failed_items.for_channel(number),
+                                         now)
+
+
 def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, Any]:
-    """A channel with what is on now and next."""
+    """A channel with what is on now and next, and the items it fails on (``health``)."""
     channel = h.channels.channel(number)
     now = time.time() if now is None else now
     data: dict[str, Any] = {
@@ -46,7 +52,7 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         "schedule": channel.schedule.type,
         "stream_url": f"/stream/channels/{channel.number}.ts",
         "hls_url": f"/stream/channels/{channel.number}.m3u8",
-        "viewers": h.channels.viewer_count(number),
+        "viewers": len(h.sessions.viewers(number)),  # HLS players count from their first segment
     }
     try:
         scheduler = h.channels.scheduler(number)
@@ -63,6 +69,7 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         data["schedule_health"] = {"status": "error", "reason": str(exc)}
     pipeline = h.channels.pipelines.get(number)
     data["pipeline"] = pipeline.status() if pipeline else {"state": "stopped"}
+    data["health"] = channel_health(h, number, now)
     return data
 
 
@@ -92,13 +99,19 @@ def health_report(h: Hub) -> dict[str, Any]:
         "sources": sources,
     }
     channels: dict[str, Any] = {}
+    failing: dict[str, Any] = {}
     worst = "ok"
     for number, pipeline in h.channels.pipelines.items():
         state = pipeline.status()
         status = "ok" if pipeline.failures == 0 and state["state"] != "error" else "degraded"
         channels[str(number)] = {"status": status, **state}
         worst = max(worst, status, key=_RANK.__getitem__)
-    components["channels"] = {"status": worst, "running": channels}
+    for channel in h.config.channels:
+        items = channel_health(h, channel.number)
+        if items["status"] != "ok":
+            failing[str(channel.number)] = {"name": channel.name, **items}
+            worst = max(worst, items["status"], key=_RANK.__getitem__)
+    components["channels"] = {"status": worst, "running": channels, "failing": failing}
     for name, probe in h.components.items():
         try:
             components[name] = probe()

@@ -4,8 +4,10 @@ Options: ``path`` (the folder), ``extensions`` (which files count as media),
 ``probe_concurrency`` (how many files are probed at once), ``probe_engine`` (``auto``:
 ffprobe when installed; ``pyav``: in-process, far faster for big libraries; ``ffprobe``),
 ``scan_interval_minutes`` (rescan every N minutes; 0, the default, scans only at start, on
-reload and on request). An unreadable file is skipped with a logged reason; a missing
-folder fails the scan with what to do.
+reload and on request). An unreadable file is skipped with a logged reason, and so is a
+file whose name (or folder name) is not valid UTF-8: such a name cannot be stored, shown
+or put in a guide, so the file is left out with a warning that says to rename it; the rest
+of the source scans as usual. A missing folder fails the scan with what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import voluptuous as vol
 
 from exstreamtv import MediaError, MediaItem, MediaSource, SourceConfig, SourceContext, hookimpl
 from exstreamtv.media.probe import probe_many
+from exstreamtv.safe_text import printable_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,18 @@ class LocalSource(MediaSource):
         return sorted(
             p for p in self.root.rglob("*")
             if p.suffix.lower() in self.extensions and p.is_file() and not p.name.startswith(".")
+            and self._decodable(p)
         )
+
+    def _decodable(self, path: Path) -> bool:
+        """False (with a warning) for a path that is not valid UTF-8."""
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            log.warning("Skipping %s: its name is not valid UTF-8; rename it to play it",
+                        printable_path(path))
+            return False
+        return True
 
     async def scan(self) -> list[MediaItem]:
         files = await asyncio.to_thread(self._files)
