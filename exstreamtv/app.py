@@ -18,6 +18,7 @@ from exstreamtv.web import (
     backups,
     bodies,
     config_edit,
+    config_sections,
     dashboard,
     editor_page,
     guide,
@@ -56,6 +57,7 @@ def create_app(
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, live.bp, openapi.bp, config_edit.bp,
+                      config_sections.bp,
                       editor_page.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:

@@ -77,7 +77,9 @@ class ConfigEditEvent(Event):
     kind: ClassVar[str] = "config_edit"
     action: str
     who: str
-    channel: int | None
+    channel: int | None  # for channel edits
+    section: str = "channels"
+    item: str | None = None  # the channel number or source id, as text
     version: str
     based_on: str
     diff: str

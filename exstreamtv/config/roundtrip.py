@@ -42,27 +42,44 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from exstreamtv.config.files import parse_yaml
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.secrets import MASK, is_secret_name
 
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
 class EditKind(Enum):
-    """What an edit does to the ``channels`` list."""
+    """What an edit does: to an item of a list section (``channels``, ``sources``), to
+    the list's order, or to a whole mapping section (``server``, ``mqtt``, ...)."""
 
     CREATE = "create"
     REPLACE = "replace"
     DELETE = "delete"
     REORDER = "reorder"
+    SECTION = "section"
+
+
+#: The key that names an item in each list section.
+ITEM_KEYS = {"channels": "number", "sources": "id"}
+
+#: What the API sends instead of a secret (the mask used everywhere); sent back
+#: unchanged, the file's value is kept (see :func:`redact` and :func:`restore`).
+SECRET_KEPT = MASK
 
 
 @dataclass(frozen=True)
 class ChannelEdit:
-    """One change to the channels: ``data`` is the channel in the YAML's own shape."""
+    """One change: ``data`` is the item (or the section) in the YAML's own shape;
+    ``number`` is the item's key (a channel number, a source id)."""
 
     kind: EditKind
-    number: int | None = None
+    number: int | str | None = None
     data: Mapping[str, Any] | None = None
-    order: tuple[int, ...] = ()
+    order: tuple[int | str, ...] = ()
+    section: str = "channels"
+
+    @property
+    def key(self) -> str:
+        return ITEM_KEYS.get(self.section, "number")
 
 
 def revision(text: str) -> str:
@@ -160,48 +177,58 @@ def _merge(old: Any, new: Any) -> Any:
     return _fresh(new)
 
 
-def _index(channels: list[Any], number: int) -> int:
-    for i, item in enumerate(channels):
-        if isinstance(item, Mapping) and item.get("number") == number:
+def _index(items: list[Any], key: str, value: int | str | None) -> int:
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping) and item.get(key) == value:
             return i
-    raise KeyError(number)
+    raise KeyError(value)
 
 
 def _apply_plain(data: dict[str, Any], edit: ChannelEdit) -> dict[str, Any]:
     """The expected parsed config after ``edit`` (what the new file must read back as)."""
     out = copy.deepcopy(data)
-    channels = out.setdefault("channels", []) or []
-    out["channels"] = channels
+    if edit.kind is EditKind.SECTION:
+        if edit.data:
+            out[edit.section] = copy.deepcopy(dict(edit.data))
+        else:
+            out.pop(edit.section, None)
+        return out
+    channels = out.setdefault(edit.section, []) or []
+    out[edit.section] = channels
     if edit.kind is EditKind.CREATE:
         channels.append(copy.deepcopy(dict(edit.data or {})))
     elif edit.kind is EditKind.REPLACE:
-        assert edit.number is not None
-        channels[_index(channels, edit.number)] = copy.deepcopy(dict(edit.data or {}))
+        channels[_index(channels, edit.key, edit.number)] = copy.deepcopy(dict(edit.data or {}))
     elif edit.kind is EditKind.DELETE:
-        assert edit.number is not None
-        del channels[_index(channels, edit.number)]
+        del channels[_index(channels, edit.key, edit.number)]
     else:
-        out["channels"] = [channels[_index(channels, n)] for n in edit.order]
+        out[edit.section] = [channels[_index(channels, edit.key, n)] for n in edit.order]
     return out
 
 
 def _apply_nodes(doc: Any, edit: ChannelEdit, fresh: bool) -> None:
-    channels = doc.get("channels")
+    if edit.kind is EditKind.SECTION:
+        if not edit.data:
+            doc.pop(edit.section, None)
+        elif edit.section in doc and not fresh:
+            doc[edit.section] = _merge(doc[edit.section], dict(edit.data))
+        else:
+            doc[edit.section] = _fresh(dict(edit.data))
+        return
+    channels = doc.get(edit.section)
     if channels is None or not isinstance(channels, CommentedSeq):
         channels = CommentedSeq()
-        doc["channels"] = channels
+        doc[edit.section] = channels
     if edit.kind is EditKind.CREATE:
         channels.append(_fresh(dict(edit.data or {})))
     elif edit.kind is EditKind.REPLACE:
-        assert edit.number is not None
-        i = _index(channels, edit.number)
+        i = _index(channels, edit.key, edit.number)
         channels[i] = (_fresh(dict(edit.data or {})) if fresh
                        else _merge(channels[i], dict(edit.data or {})))
     elif edit.kind is EditKind.DELETE:
-        assert edit.number is not None
-        del channels[_index(channels, edit.number)]
+        del channels[_index(channels, edit.key, edit.number)]
     else:
-        items = [channels[_index(channels, n)] for n in edit.order]
+        items = [channels[_index(channels, edit.key, n)] for n in edit.order]
         del channels[:]
         channels.extend(items)
 
@@ -240,9 +267,13 @@ def edit_channels(text: str, edit: ChannelEdit) -> str:
     with the loader before writing it).
     """
     old_data = parse_yaml(text)
+    current = old_data.get(edit.section)
+    wanted = dict if edit.kind is EditKind.SECTION else list
+    if current is not None and not isinstance(current, wanted):
+        raise ConfigError([ConfigProblem(edit.section, f"the section is not a "
+                                         f"{'mapping' if wanted is dict else 'list'}; fix the "
+                                         "file by hand first")])
     expected = _apply_plain(old_data, edit)
-    if not isinstance(old_data.get("channels", []) or [], list):
-        raise _problem("the channels section is not a list; fix the file by hand first")
     for fresh in (False, True):
         rt, untouched = _yaml(text)
         _rt, doc = _yaml(text)
@@ -256,10 +287,46 @@ def edit_channels(text: str, edit: ChannelEdit) -> str:
                    "(anchors or aliases shared with this channel?); edit the file by hand")
 
 
-def channels_of(text: str) -> list[dict[str, Any]]:
-    """The channels of a config text in the YAML's own shape, ``${ENV}`` kept as written."""
-    channels = parse_yaml(text).get("channels") or []
-    return [c for c in channels if isinstance(c, dict)] if isinstance(channels, list) else []
+def channels_of(text: str, section: str = "channels") -> list[dict[str, Any]]:
+    """The items of a list section in the YAML's own shape, ``${ENV}`` kept as written."""
+    items = parse_yaml(text).get(section) or []
+    return [c for c in items if isinstance(c, dict)] if isinstance(items, list) else []
+
+
+def section_of(text: str, section: str) -> dict[str, Any]:
+    """A mapping section as written (empty when absent)."""
+    value = parse_yaml(text).get(section)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """``value`` with every string under a secret-named key (``password``, ``api_token``)
+    replaced by :data:`SECRET_KEPT`, whether written literally or as ``${ENV}``."""
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str) and value and is_secret_name(key):
+        return SECRET_KEPT
+    return value
+
+
+def restore(new: Any, old: Any) -> Any:
+    """``new`` with each :data:`SECRET_KEPT` put back to the value at the same place in
+    ``old``; KeyError with the key when there is none to keep."""
+    if isinstance(new, Mapping):
+        return {k: restore(v, old.get(k) if isinstance(old, Mapping) else None)
+                if v != SECRET_KEPT else _kept(k, old) for k, v in new.items()}
+    if isinstance(new, list):
+        return [restore(v, old[i] if isinstance(old, list) and i < len(old) else None)
+                for i, v in enumerate(new)]
+    return new
+
+
+def _kept(key: str, old: Any) -> Any:
+    if isinstance(old, Mapping) and isinstance(old.get(key), str):
+        return old[key]
+    raise KeyError(key)
 
 
 def diff(old: str, new: str, old_name: str = "based-on", new_name: str = "on-disk") -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,17 @@ from exstreamtv.config.files import parse_yaml, read_text
 from exstreamtv.config.loader import validate_config
 from exstreamtv.config.reload import replacement_problems
 from exstreamtv.config.roundtrip import (
+    ITEM_KEYS,
+    SECRET_KEPT,
     ChannelEdit,
     EditKind,
     channels_of,
     diff,
     edit_channels,
+    redact,
+    restore,
     revision,
+    section_of,
 )
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEditEvent
@@ -111,7 +117,7 @@ async def list_channels() -> tuple[Response, int]:
     except ConfigError as exc:
         return _invalid(exc, 409)
     version = _state().remember(text)
-    response, status = json_response({"version": version, "channels": channels})
+    response, status = json_response({"version": version, "channels": redact(channels)})
     response.headers["ETag"] = f'"{version}"'
     return response, status
 
@@ -123,6 +129,22 @@ async def _body_channel() -> dict[str, Any] | tuple[Response, int]:
                           '{"number": 5, "name": "News", "schedule": {"type": "ordered", '
                           '"collection": "news"}}')
     return body
+
+
+_NOUNS = {"channels": "channel", "sources": "source"}
+
+
+def _with_secrets(text: str, edit: ChannelEdit) -> ChannelEdit:
+    """``edit`` with every :data:`SECRET_KEPT` replaced by the file's value (KeyError when
+    there is none): secrets written in the file are never sent to the page."""
+    if edit.data is None:
+        return edit
+    if edit.kind is EditKind.SECTION:
+        old: Any = section_of(text, edit.section)
+    else:
+        items = channels_of(text, edit.section)
+        old = next((i for i in items if i.get(edit.key) == edit.number), {})
+    return replace(edit, data=restore(dict(edit.data), old))
 
 
 def _who() -> str:
@@ -157,14 +179,19 @@ async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
                 "diff": diff(base, text) if base is not None else None,
                 "rejected": rejected}, 409)
         try:
+            edit = _with_secrets(text, edit)
             new_text = edit_channels(text, edit)
             config = await asyncio.to_thread(
                 validate_config, parse_yaml(new_text, str(path)), h.registry, path=path)
             problems = replacement_problems(h.config, config)
             if problems:
                 raise ConfigError(problems, str(path))
-        except KeyError:
-            return error(404, f"no channel {edit.number} in the config file")
+        except KeyError as exc:
+            if edit.kind is EditKind.SECTION or exc.args[0] != edit.number:
+                return error(422, f"{exc.args[0]}: a secret was sent as "
+                                  f"'{SECRET_KEPT}' but the file has none to keep; type the "
+                                  "secret or a ${ENV} reference")
+            return error(404, f"no {_NOUNS[edit.section]} {edit.number} in the config file")
         except ConfigError as exc:
             return _invalid(exc)
         try:
@@ -174,15 +201,23 @@ async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
         version = state.remember(new_text)
         change = diff(text, new_text, "before", "after")
     who = _who()
-    log.info("Config edited by %s: %s channel %s (file version %s -> %s)", who,
-             edit.kind.value, edit.number if edit.number is not None else "", current, version)
-    h.bus.publish(ConfigEditEvent(action=edit.kind.value, who=who, channel=edit.number,
-                                  version=version, based_on=current, diff=change))
+    item = "" if edit.number is None else str(edit.number)
+    what = edit.section if edit.kind is EditKind.SECTION else _NOUNS[edit.section]
+    log.info("Config edited by %s: %s %s %s (file version %s -> %s)", who, edit.kind.value,
+             what, item, current, version)
+    number = edit.number if edit.section == "channels" and isinstance(edit.number, int) else None
+    h.bus.publish(ConfigEditEvent(action=edit.kind.value, who=who, channel=number,
+                                  section=edit.section, item=item or None, version=version,
+                                  based_on=current, diff=change))
     applied = await h.reload()
-    response, status = json_response({
+    answer: dict[str, Any] = {
         "version": version, "diff": change, "applied": applied,
-        "config_version": h.config_status.version,
-        "reload_error": h.config_status.last_error, "channels": channels_of(new_text)})
+        "config_version": h.config_status.version, "reload_error": h.config_status.last_error}
+    if edit.section in ITEM_KEYS:
+        answer[edit.section] = redact(channels_of(new_text, edit.section))
+    else:
+        answer["section"] = redact(section_of(new_text, edit.section))
+    response, status = json_response(answer)
     response.headers["ETag"] = f'"{version}"'
     return response, status
 
