@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.browser import browser_page
-from tests.helpers import Server, base_config, free_port, probe_packets
+from tests.helpers import Server, base_config, clips_folder, free_port, probe_packets
 
 TOKEN = "browser-editor-token-0123"
 OUTPUT = Path(os.environ.get("EXSTREAMTV_TEST_OUTPUT",
@@ -144,3 +145,67 @@ def test_build_a_channel_in_the_browser(server):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     assert (OUTPUT / "editor-phone.png").stat().st_size > 0
+
+
+def test_sources_settings_and_reorder_with_the_keyboard(server):
+    path = server.config_path
+    more = clips_folder("editor-more", 1, 3.0)
+    with browser_page() as page:
+        page.set_default_timeout(30_000)
+        page.goto(server.url + "/editor")
+        page.fill("input[name=token]", TOKEN)
+        page.press("input[name=token]", "Enter")
+        page.wait_for_url(server.url + "/")
+        page.goto(server.url + "/editor")
+        page.wait_for_selector("body[data-ready=yes]")
+
+        # A source added from the form, then rescanned.
+        page.click("#new-source")
+        page.fill("#source-id", "more")
+        page.select_option("#source-type", "local")
+        page.fill("#source-fields [data-path=path]", str(more))
+        before = path.read_text()
+        page.click("#source-save")
+        page.locator("#status", has_text="Saved source more").wait_for()
+        lines = changed(before, path.read_text())
+        assert [line.split() for line in lines] == [["+", "-", "id:", "more"], ["+", "type:", "local"],
+                                                    ["+", "path:", str(more)]], lines
+        page.click("#source-scan")
+        page.locator("#status", has_text="Scan of more started").wait_for()
+
+        # Two channels from the API, reordered with the keyboard in the page.
+        for number in (1, 2):
+            version = page.evaluate("fetch('/api/config/channels').then(r => r.json())"
+                                    ".then(d => d.version)")
+            status = page.evaluate(
+                """([number, version]) => fetch('/api/config/channels', {method: 'POST',
+                     headers: {'Content-Type': 'application/json', 'If-Match': version,
+                       'X-CSRF-Token': document.cookie.match(/exstreamtv_csrf=([^;]+)/)[1]},
+                     body: JSON.stringify({number, name: 'K' + number,
+                       schedule: {type: 'ordered', collection: 'more'}})}).then(r => r.status)""",
+                [number, version])
+            assert status == 200
+        page.goto(server.url + "/editor")
+        page.wait_for_selector("body[data-ready=yes]")
+        page.focus("#channel-list li[data-number='2'] button[aria-label^='Move K2 up']")
+        page.keyboard.press("Enter")
+        page.locator("#status", has_text="Order saved").wait_for()
+        numbers = [c["number"] for c in yaml.safe_load(path.read_text())["channels"]]
+        assert numbers == [2, 1]
+        assert page.evaluate("document.activeElement.textContent") == "2 · K2"
+
+        # A settings section: one field changed, one line in the file.
+        page.select_option("#section-name", "database_backup")
+        page.wait_for_selector("#section-fields [data-path='database_backup.keep_count']")
+        page.fill("#section-fields [data-path='database_backup.keep_count']", "3")
+        before = path.read_text()
+        page.click("#section-save")
+        page.locator("#status", has_text="Saved section database_backup").wait_for()
+        assert changed(before, path.read_text()) == ["+database_backup:",
+                                                     "+  keep_count: 3"]
+        # A bad value shows at its field with the loader's message.
+        page.fill("#section-fields [data-path='database_backup.keep_count']", "-1")
+        page.click("#section-save")
+        page.locator("[data-error-for='database_backup.keep_count']:not(:empty)").wait_for()
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(OUTPUT / "editor-sources-settings-phone.png"), full_page=True)

@@ -231,7 +231,9 @@ def _number_of(body: dict[str, Any]) -> int | None:
 @require_token
 async def channel_forms() -> tuple[Response, int]:
     """The channel form and a form per scheduler type, from the validating schemas."""
-    return json_response(forms(hub().registry))
+    from exstreamtv.web.config_sections import EDITABLE_SECTIONS
+
+    return json_response(forms(hub().registry, EDITABLE_SECTIONS))
 
 
 @bp.route("/channels", methods=["POST"])

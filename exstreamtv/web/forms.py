@@ -31,6 +31,7 @@ class FieldKind(Enum):
     NUMBER = "number"
     BOOLEAN = "boolean"
     CHOICE = "choice"
+    GROUP = "group"  # a nested mapping: its own sub-form
     GROUP_LIST = "group_list"  # a list of sub-forms
     JSON = "json"
 
@@ -69,6 +70,8 @@ def _default(key: Any) -> Any:
 
 
 def _kind(validator: Any) -> tuple[FieldKind, list[str], list[dict[str, Any]]]:
+    if isinstance(validator, Section):
+        return FieldKind.GROUP, [], describe_fields(validator.fields)
     choices = getattr(validator, "choices", None)
     if choices:
         return FieldKind.CHOICE, [str(c) for c in choices], []
@@ -109,22 +112,31 @@ def describe_fields(fields: Mapping[Any, Any], skip: tuple[str, ...] = ()) -> li
             "default": _default(key),
             "choices": choices,
             "fields": sub,
-            "help": describe(validator) if kind is not FieldKind.GROUP_LIST else "",
+            "help": "" if kind in (FieldKind.GROUP, FieldKind.GROUP_LIST) else describe(validator),
         })
     return out
 
 
-def forms(registry: Registry) -> dict[str, Any]:
-    """The channel form and one schedule form per registered scheduler type."""
-    schedulers = {}
-    for name, component in sorted(registry.components["scheduler"].items()):
+def _components(registry: Registry, kind: str) -> dict[str, Any]:
+    """A form per registered type of ``kind`` (scheduler, source), from its option schema."""
+    out = {}
+    for name, component in sorted(registry.components[kind].items()):
         fields = _fields_of(component.schema)
-        schedulers[name] = {
+        out[name] = {
             "description": component.description,
             "plugin": component.plugin,
             "fields": describe_fields(fields) if fields is not None else [
                 {"name": "options", "kind": FieldKind.JSON.value, "required": False,
                  "default": None, "choices": [], "fields": [], "help": "options as JSON"}],
         }
+    return out
+
+
+def forms(registry: Registry, sections: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The channel form, a schedule form per scheduler type, a form per source type, and
+    a form for each of ``sections`` (core settings sections)."""
     return {"channel": describe_fields(schema.CHANNEL.fields, CHANNEL_SPECIAL),
-            "schedulers": schedulers}
+            "schedulers": _components(registry, "scheduler"),
+            "sources": _components(registry, "source"),
+            "sections": {name: describe_fields(schema.CORE_SECTIONS[name].fields)
+                         for name in sections}}

@@ -4,7 +4,8 @@
 "use strict";
 
 (function () {
-  const state = { forms: null, channels: [], version: null, current: null, original: null };
+  const state = { forms: null, channels: [], sources: [], version: null, original: null,
+                  source: null, section: null };
   const admin = document.body.dataset.admin === "yes";
   const $ = (id) => document.getElementById(id);
 
@@ -130,11 +131,25 @@
     return box;
   }
 
+  function mappingFor(field, path, value) {
+    const box = el("fieldset", { className: "group" });
+    box.dataset.path = path;
+    box.dataset.name = field.name;
+    box.dataset.kind = "group";
+    box.append(el("legend", { text: field.name }));
+    box.append(el("p", { className: "error field-error", "data-error-for": path }));
+    const inner = el("div", { className: "group-items" });
+    inner.append(...fieldsFor(field.fields, path, value || {}));
+    box.append(inner);
+    return box;
+  }
+
   function fieldsFor(fields, prefix, values) {
     return fields.map((field) => {
       const path = prefix ? prefix + "." + field.name : field.name;
-      return field.kind === "group_list" ? groupFor(field, path, values[field.name])
-                                         : inputFor(field, path, values[field.name]);
+      if (field.kind === "group_list") return groupFor(field, path, values[field.name]);
+      if (field.kind === "group") return mappingFor(field, path, values[field.name]);
+      return inputFor(field, path, values[field.name]);
     });
   }
 
@@ -158,7 +173,11 @@
       const target = node.matches("fieldset.group") ? node : node.querySelector(":scope > [data-path]");
       if (!target) continue;
       const name = target.dataset.name;
-      if (target.dataset.kind === "group_list") {
+      if (target.dataset.kind === "group") {
+        const value = readFields(target.querySelector(".group-items"),
+                                 out[name] && typeof out[name] === "object" ? out[name] : {});
+        if (Object.keys(value).length) out[name] = value; else delete out[name];
+      } else if (target.dataset.kind === "group_list") {
         const originals = Array.isArray(out[name]) ? out[name] : [];
         const items = [...target.querySelector(".group-items").children].map(
           (item, i) => readFields(item, originals[i] || {}));
@@ -216,35 +235,47 @@
     if (first) first.focus();
   }
 
-  function clearErrors() {
-    $("form-error").textContent = "";
-    for (const node of document.querySelectorAll(".field-error")) node.textContent = "";
-    for (const node of document.querySelectorAll(".invalid")) node.classList.remove("invalid");
+  // Where each form shows its errors: its root, the key-path prefix to strip, its box.
+  const CHANNEL_CTX = { root: "channel-form", strip: /^channels\[\d+\]\.?/, box: "form-error" };
+  const SOURCE_CTX = { root: "source-form", strip: /^sources\[\d+\]\.?/, box: "source-error" };
+  // Section fields carry the section name in their paths, as the loader reports them.
+  const sectionCtx = () => ({ root: "section-form", strip: /^/, box: "section-error" });
+
+  function clearErrors(ctx) {
+    ctx = ctx || CHANNEL_CTX;
+    const root = $(ctx.root);
+    $(ctx.box).textContent = "";
+    for (const node of root.querySelectorAll(".field-error")) node.textContent = "";
+    for (const node of root.querySelectorAll(".invalid")) { node.classList.remove("invalid"); node.removeAttribute("aria-invalid"); }
   }
 
-  function showProblems(problems) {
-    clearErrors();
+  function showProblems(problems, ctx) {
+    clearErrors(ctx);
+    const root = $(ctx.root);
     let first = null;
     for (const problem of problems) {
-      const path = problem.path.replace(/^channels\[\d+\]\.?/, "");
-      const slot = document.querySelector(`[data-error-for="${CSS.escape(path)}"]`);
-      if (slot && path) {
+      const path = problem.path.replace(ctx.strip, "");
+      const slot = root.querySelector(`[data-error-for="${CSS.escape(path)}"]`);
+      if (slot && path && ctx.strip.test(problem.path)) {
         slot.textContent = problem.message;
-        const input = document.querySelector(`[data-path="${CSS.escape(path)}"]`);
+        const input = root.querySelector(`[data-path="${CSS.escape(path)}"]`);
         if (input) { input.classList.add("invalid"); input.setAttribute("aria-invalid", "true"); first = first || input; }
       } else {
-        $("form-error").textContent += (problem.path ? problem.path + ": " : "") + problem.message + " ";
+        $(ctx.box).textContent += (problem.path ? problem.path + ": " : "") + problem.message + " ";
       }
     }
     if (first) first.focus();
   }
 
-  function handle(status, data) {
+  function handle(status, data, ctx) {
+    ctx = ctx || CHANNEL_CTX;
     if (status === 200) {
       state.version = data.version;
-      state.channels = data.channels;
+      if (data.channels) state.channels = data.channels;
+      if (data.sources) state.sources = data.sources;
       $("conflict").hidden = true;
       renderList();
+      renderSources();
       return true;
     }
     if (status === 409 && data.version) {
@@ -254,8 +285,8 @@
       $("conflict-reload").focus();
       return false;
     }
-    if (status === 422 && data.problems) { showProblems(data.problems); return false; }
-    $("form-error").textContent = data.error || "error " + status;
+    if (status === 422 && data.problems) { showProblems(data.problems, ctx); return false; }
+    $(ctx.box).textContent = data.error || "error " + status;
     return false;
   }
 
@@ -293,19 +324,117 @@
     edit(null);
   }
 
+  // -- sources -----------------------------------------------------------------------
+
+  function renderSources() {
+    const list = $("source-list");
+    list.replaceChildren(...state.sources.map((source) => {
+      const item = el("li", { "data-id": source.id });
+      if (state.source && state.source.id === source.id) item.className = "current";
+      item.append(el("button", { type: "button", className: "pick", text: source.id + " · " + source.type,
+        onclick: () => editSource(source) }));
+      return item;
+    }));
+  }
+
+  function drawSourceFields(values) {
+    const form = state.forms.sources[$("source-type").value];
+    $("source-help").textContent = form ? form.description + " (" + form.plugin + ")" : "";
+    $("source-fields").replaceChildren(...(form ? fieldsFor(form.fields, "", values || {}) : []));
+  }
+
+  function editSource(source) {
+    state.source = source ? JSON.parse(JSON.stringify(source)) : null;
+    $("source-form-title").textContent = source ? "Source " + source.id : "New source";
+    $("source-id").value = source ? source.id : "";
+    $("source-type").value = source ? source.type : "local";
+    drawSourceFields(source || {});
+    clearErrors(SOURCE_CTX);
+    for (const input of $("source-form").querySelectorAll("input, select, textarea")) input.disabled = !admin;
+    if (admin) { $("source-delete").hidden = !source; $("source-scan").hidden = !source; }
+    renderSources();
+  }
+
+  async function saveSource(event) {
+    event.preventDefault();
+    const type = $("source-type").value;
+    const base = state.source && state.source.type === type ? state.source : {};
+    const source = Object.assign({ id: $("source-id").value.trim(), type },
+                                 readFields($("source-fields"), base));
+    source.id = $("source-id").value.trim();
+    source.type = type;
+    const path = state.source ? "/api/config/sources/" + encodeURIComponent(state.source.id) : "/api/config/sources";
+    const { status, data } = await api(state.source ? "PUT" : "POST", path, source);
+    if (!handle(status, data, SOURCE_CTX)) return;
+    clearErrors(SOURCE_CTX);
+    editSource(state.sources.find((s) => s.id === source.id) || source);
+    say("Saved source " + source.id + ".");
+  }
+
+  async function deleteSource() {
+    if (!state.source) return;
+    const { status, data } = await api("DELETE", "/api/config/sources/" + encodeURIComponent(state.source.id));
+    if (!handle(status, data, SOURCE_CTX)) return;
+    say("Deleted source " + state.source.id + ".");
+    editSource(null);
+  }
+
+  async function scanSource() {
+    if (!state.source) return;
+    const { status, data } = await api("POST", "/api/sources/" + encodeURIComponent(state.source.id) + "/scan");
+    say(status < 400 ? "Scan of " + state.source.id + " started." : (data.error || "scan failed"));
+  }
+
+  // -- settings sections ---------------------------------------------------------------
+
+  async function drawSection() {
+    const name = $("section-name").value;
+    const { status, data } = await api("GET", "/api/config/sections/" + name);
+    if (status !== 200) { $("section-error").textContent = data.error; return; }
+    state.version = data.version;
+    state.section = data.section;
+    $("section-fields").replaceChildren(...fieldsFor(state.forms.sections[name], name, data.section));
+    clearErrors(sectionCtx(name));
+    for (const input of $("section-form").querySelectorAll("input, select, textarea")) input.disabled = !admin;
+  }
+
+  async function saveSection(event) {
+    event.preventDefault();
+    const name = $("section-name").value;
+    const section = readFields($("section-fields"), JSON.parse(JSON.stringify(state.section || {})));
+    const { status, data } = await api("PUT", "/api/config/sections/" + name, section);
+    if (!handle(status, data, sectionCtx(name))) return;
+    state.section = data.section;
+    clearErrors(sectionCtx(name));
+    say("Saved section " + name + (data.applied ? " and applied." : "."));
+  }
+
   async function start() {
     if (!$("channel-form")) return;
     const forms = await api("GET", "/api/config/forms");
     if (forms.status !== 200) { say(forms.data.error); return; }
     state.forms = forms.data;
     if (!(await load())) return;
+    const sources = await api("GET", "/api/config/sources");
+    state.sources = sources.status === 200 ? sources.data.sources : [];
+    $("source-type").replaceChildren(...Object.keys(state.forms.sources).map((t) => el("option", { value: t, text: t })));
+    $("source-type").addEventListener("change", () => drawSourceFields({}));
+    $("section-name").replaceChildren(...Object.keys(state.forms.sections).map((t) => el("option", { value: t, text: t })));
+    $("section-name").addEventListener("change", drawSection);
+    await drawSection();
     $("schedule-type").addEventListener("change", () => drawSchedule({}));
     $("conflict-reload").addEventListener("click", async () => { await load(); $("conflict").hidden = true; say("Loaded the current file; save again to apply your form."); });
     if (admin) {
       $("channel-form").addEventListener("submit", save);
       $("delete").addEventListener("click", remove);
       $("new-channel").addEventListener("click", () => edit(null));
+      $("source-form").addEventListener("submit", saveSource);
+      $("source-delete").addEventListener("click", deleteSource);
+      $("source-scan").addEventListener("click", scanSource);
+      $("new-source").addEventListener("click", () => editSource(null));
+      $("section-form").addEventListener("submit", saveSection);
     }
+    editSource(state.sources[0] || null);
     edit(state.channels[0] || null);
     document.body.dataset.ready = "yes";
   }
