@@ -22,6 +22,7 @@ from exstreamtv.web import (
     dashboard,
     editor_page,
     guide,
+    guide_page,
     hdhomerun,
     healing,
     iptv,
@@ -58,7 +59,7 @@ def create_app(
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, live.bp, openapi.bp, config_edit.bp,
                       config_sections.bp,
-                      editor_page.bp, dashboard.bp):
+                      editor_page.bp, guide_page.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:
