@@ -51,6 +51,9 @@ def test_viewer_reads_admin_changes_and_the_change_names_who(server):
                        headers={**bearer(BOB), "If-Match": version})
     assert saved.status_code == 200, saved.text
     assert "Config edited by bob: create channel 4" in server.log
+    [record] = server.get("/api/config/changes", headers=bearer(VIEWER)).json()
+    assert record["who"] == "bob" and record["action"] == "create" and record["channel"] == 4
+    assert record["timestamp"] > 0 and "+- number: 4" in record["diff"]
     # The classic API token keeps working, as an admin.
     assert server.post("/api/config/reload", headers=bearer(ADMIN)).status_code == 200
     for token in (ADMIN, VIEWER, BOB):

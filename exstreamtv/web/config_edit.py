@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: How many past file texts are kept to show what changed under a stale edit.
 HISTORY = 32
+#: How many change records ``GET /api/config/changes`` keeps (since the server started).
+CHANGES = 200
 
 
 class EditorState:
@@ -67,6 +69,7 @@ class EditorState:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.texts: OrderedDict[str, str] = OrderedDict()
+        self.changes: deque[ConfigEditEvent] = deque(maxlen=CHANGES)
 
     def remember(self, text: str) -> str:
         version = revision(text)
@@ -206,9 +209,11 @@ async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
     log.info("Config edited by %s: %s %s %s (file version %s -> %s)", who, edit.kind.value,
              what, item, current, version)
     number = edit.number if edit.section == "channels" and isinstance(edit.number, int) else None
-    h.bus.publish(ConfigEditEvent(action=edit.kind.value, who=who, channel=number,
-                                  section=edit.section, item=item or None, version=version,
-                                  based_on=current, diff=change))
+    record = ConfigEditEvent(action=edit.kind.value, who=who, channel=number,
+                             section=edit.section, item=item or None, version=version,
+                             based_on=current, diff=change)
+    state.changes.append(record)
+    h.bus.publish(record)
     applied = await h.reload()
     answer: dict[str, Any] = {
         "version": version, "diff": change, "applied": applied,
@@ -225,6 +230,13 @@ async def _save(edit: ChannelEdit, rejected: Any) -> tuple[Response, int]:
 def _number_of(body: dict[str, Any]) -> int | None:
     number = body.get("number")
     return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+@bp.route("/changes")
+@require_token
+async def changes() -> tuple[Response, int]:
+    """The changes made through the API since the server started, newest first."""
+    return json_response([c.to_dict() for c in reversed(_state().changes)])
 
 
 @bp.route("/forms")

@@ -42,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     Route("post", "/api/config/reload", "Reload the config file now", token=True),
     Route("get", "/api/config/channels", "The config file's channels in the YAML's shape "
           "(${ENV} as written) and the file version (also the ETag)", token=True),
+    Route("get", "/api/config/changes", "Changes made through the API since the start, newest "
+          "first: who, when, what (action, section, item) and the diff", token=True),
     Route("get", "/api/config/forms", "Form descriptions for the channel and each scheduler "
           "type, generated from the validating schemas", token=True),
     Route("post", "/api/config/channels", "Add a channel to the config file", token=True,
