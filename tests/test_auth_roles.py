@@ -104,6 +104,22 @@ def test_login_makes_a_fresh_session_and_csrf_guards_changes(server):
     assert after.status_code == 401
 
 
+def test_login_and_logout_from_another_site_are_refused(server):
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        login = httpx.post(f"{server.url}/login", data={"token": BOB}, headers=headers,
+                           timeout=10, follow_redirects=False)
+        assert login.status_code == 403 and "set-cookie" not in login.headers
+    same = httpx.post(f"{server.url}/login", data={"token": BOB}, timeout=10,
+                      headers={"Origin": server.url, "Sec-Fetch-Site": "same-origin"},
+                      follow_redirects=False)
+    assert same.status_code == 303 and "exstreamtv_token" in same.cookies
+    forced = httpx.post(f"{server.url}/logout", headers={"Origin": "http://evil.example"},
+                        cookies=same.cookies, timeout=10, follow_redirects=False)
+    assert forced.status_code == 403
+    assert httpx.get(f"{server.url}/api/sessions", cookies=same.cookies,
+                     timeout=10).status_code == 200
+
+
 def test_a_session_ends_when_its_token_leaves_the_config(server):
     client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
     client.post("/login", data={"token": VIEWER})

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from quart import current_app, request
 
@@ -168,6 +169,17 @@ async def csrf_ok() -> bool:
                                               "multipart/form-data"):
         given = (await request.form).get("csrf_token")
     return bool(cookie and given) and _equal(str(given), str(cookie))
+
+
+def same_origin() -> bool:
+    """False when the browser says the request comes from another site (``Origin`` or
+    ``Sec-Fetch-Site``): the login and logout forms, which have no session yet to hold a
+    CSRF token, refuse those (login CSRF, forced logout). Scripts send neither header."""
+    origin = request.headers.get("Origin")
+    # The host only (not the scheme): behind a TLS proxy the page is https, the hop http.
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        return False
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
 
 
 def new_csrf_token() -> str:

@@ -23,10 +23,11 @@ from exstreamtv.web.auth import (
     identify,
     logged_in,
     new_csrf_token,
+    same_origin,
     sessions,
     token_required,
 )
-from exstreamtv.web.common import base_url, hub
+from exstreamtv.web.common import base_url, error, hub
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -118,6 +119,8 @@ async def index() -> Response:
 @bp.route("/login", methods=["POST"])
 async def login() -> ResponseReturnValue:
     """The token, posted once, opens a new session (a fresh id, whatever cookie came in)."""
+    if not same_origin():
+        return error(403, "log in from the dashboard's own page")
     form = await request.form
     given = str(form.get("token", ""))
     identity = identify(given) if given else None
@@ -136,6 +139,8 @@ async def login() -> ResponseReturnValue:
 
 @bp.route("/logout", methods=["POST"])
 async def logout() -> ResponseReturnValue:
+    if not same_origin():
+        return error(403, "log out from the dashboard's own page")
     sessions().end(request.cookies.get(TOKEN_COOKIE))
     response = redirect("/", 303)
     response.delete_cookie(TOKEN_COOKIE)
