@@ -157,3 +157,33 @@ def test_yaml_the_loader_refuses_is_a_config_error():
 def test_revision_is_the_content_hash():
     assert revision(TEXT) == revision(str(TEXT)) != revision(TEXT + "\n")
     assert len(revision(TEXT)) == 16
+
+
+def test_section_edit_changes_only_its_lines_and_keeps_secrets():
+    from exstreamtv.config.roundtrip import SECRET_KEPT, redact, restore, section_of
+
+    text = TEXT.replace("mqtt:\n  enabled: false   # off for now\n",
+                        "mqtt:\n  enabled: false   # off for now\n  password: hunter2-literal\n")
+    shown = redact(section_of(text, "mqtt"))
+    assert shown == {"enabled": False, "password": SECRET_KEPT}
+    wanted = restore({**shown, "enabled": True}, section_of(text, "mqtt"))
+    new = edit_channels(text, ChannelEdit(EditKind.SECTION, data=wanted, section="mqtt"))
+    assert [" ".join(line.split()) for line in changed_lines(text, new)] == [
+        "- enabled: false # off for now", "+ enabled: true # off for now"]
+    with pytest.raises(KeyError):
+        restore({"username": SECRET_KEPT}, section_of(text, "mqtt"))
+    added = edit_channels(text, ChannelEdit(EditKind.SECTION, data={"keep_count": 3},
+                                            section="database_backup"))
+    assert changed_lines(text, added) == ["+database_backup:", "+  keep_count: 3"]
+
+
+def test_source_edits_are_keyed_by_id():
+    data = {"id": "clips", "type": "local", "path": "/media/other"}
+    new = edit_channels(TEXT, ChannelEdit(EditKind.REPLACE, "clips", data, section="sources"))
+    lines = changed_lines(TEXT, new)
+    assert lines[0] == "-    path: '/media/it''s here'" and len(lines) == 2
+    assert lines[1] in ("+    path: /media/other", "+    path: '/media/other'")
+    gone = edit_channels(TEXT, ChannelEdit(EditKind.DELETE, "clips", section="sources"))
+    assert "sources: []" in gone or yaml.safe_load(gone)["sources"] in ([], None)
+    with pytest.raises(KeyError):
+        edit_channels(TEXT, ChannelEdit(EditKind.DELETE, "nope", section="sources"))
