@@ -41,8 +41,8 @@ def day_blocks(entries: list[Any], start: float, end: float, tz: Any) -> list[di
         left, right = max(first.start, start), min(last.end, end)
         blocks.append({"title": title, "kind": kind,
                        "times": f"{_clock(first.start, tz)}–{_clock(last.end, tz)}",
-                       "left": round((left - start) / (end - start) * 100, 4),
-                       "width": round((right - left) / (end - start) * 100, 4)})
+                       "left": round((left - start) / (end - start) * 100, 3),
+                       "width": round((right - left) / (end - start) * 100, 3)})
 
     def flush() -> None:
         if len(short) == 1:
