@@ -94,6 +94,12 @@ class ChannelEvent(Event):
     action: str
     title: str = ""
     message: str = ""
+    #: For ``item``: what started (the item, its source, program or filler) and when.
+    item_id: str | None = None
+    source_id: str | None = None
+    entry_kind: str | None = None
+    started_at: float | None = None
+    duration: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

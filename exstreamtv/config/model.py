@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exstreamtv.media.collections import CollectionDefinition
 
 
 class Role(Enum):
@@ -145,6 +148,9 @@ class ChannelConfig:
     profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
+    #: A mirror plays channel ``mirror_of``'s playout ``offset_minutes`` later.
+    mirror_of: int | None = None
+    offset_minutes: float = 0.0
 
     @property
     def guide_id(self) -> str:
@@ -254,6 +260,8 @@ class Config:
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
+    #: Playlists and smart collections (``collections:``).
+    collections: tuple[CollectionDefinition, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)

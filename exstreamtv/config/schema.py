@@ -171,7 +171,9 @@ CHANNEL = Section(
     {
         vol.Required("number"): positive_int,
         vol.Required("name"): string,
-        vol.Required("schedule"): SCHEDULE_ENVELOPE,
+        vol.Optional("schedule"): SCHEDULE_ENVELOPE,
+        _opt("mirror_of", None): _nullable(positive_int),
+        _opt("offset_minutes", 0): number(0, 10080),
         vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
         _opt("profile", None): _nullable(identifier),
         _opt("logo", None): _nullable(string),
@@ -290,6 +292,7 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "profiles": None,  # name -> ffmpeg keys, validated by the loader
     "sources": None,  # list, validated by the loader with plugin schemas
     "channels": None,
+    "collections": None,  # list, validated by the loader (exstreamtv.media.collections)
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
     "rate_limit": RATE_LIMIT,
