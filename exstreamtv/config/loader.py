@@ -172,12 +172,29 @@ def _collection_problems(collections: tuple[CollectionDefinition, ...],
 
 
 def _auth_problems(server: Mapping[str, Any] | None) -> list[ConfigProblem]:
-    """``auth_disabled: true`` together with a token is contradictory: say which to drop."""
-    if server and server.get("auth_disabled") and server.get("api_token"):
-        return [ConfigProblem("server.auth_disabled",
-                              "true, but server.api_token is set too: remove api_token to "
-                              "run without authentication, or remove auth_disabled")]
-    return []
+    """``auth_disabled: true`` together with a token is contradictory: say which to drop;
+    two named tokens may not share a name or a token (changes are recorded by name)."""
+    if not server:
+        return []
+    problems = []
+    which = "api_token" if server.get("api_token") else "tokens" if server.get("tokens") else ""
+    if server.get("auth_disabled") and which:
+        problems.append(ConfigProblem(
+            "server.auth_disabled", f"true, but server.{which} is set too: remove {which} to "
+                                    "run without authentication, or remove auth_disabled"))
+    names: set[str] = set()
+    values = {server.get("api_token")}
+    for i, entry in enumerate(server.get("tokens") or []):
+        if entry["name"] in names:
+            problems.append(ConfigProblem(f"server.tokens[{i}].name",
+                                          f"the name '{entry['name']}' is used twice"))
+        if entry["token"] in values:
+            problems.append(ConfigProblem(f"server.tokens[{i}].token",
+                                          "this token is already used by another entry (or "
+                                          "api_token); give each one its own"))
+        names.add(entry["name"])
+        values.add(entry["token"])
+    return problems
 
 
 def _component_options(
@@ -476,8 +493,11 @@ def _build(
     extra: dict[str, Any], path: Path | None,
 ) -> model.Config:
     mqtt = dict(s["mqtt"])
+    server = dict(s["server"])
+    server["tokens"] = tuple(model.NamedToken(t["name"], t["token"], model.Role(t["role"]))
+                             for t in server["tokens"])
     return model.Config(
-        server=model.ServerConfig(**s["server"]),
+        server=model.ServerConfig(**server),
         database=model.DatabaseConfig(**s["database"]),
         ffmpeg=_ffmpeg_model(s["ffmpeg"]),
         sources=tuple(sources),

@@ -10,11 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from exstreamtv.media.collections import CollectionDefinition
+
+
+class Role(Enum):
+    """What a token may do: a viewer sees (GET), an admin changes too."""
+
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class NamedToken:
+    """One of ``server.tokens``: who (recorded with every change), the token, the role."""
+
+    name: str
+    token: str
+    role: Role = Role.VIEWER
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,7 @@ class ServerConfig:
     base_url: str | None = None
     api_token: str | None = None
     auth_disabled: bool = False
+    tokens: tuple[NamedToken, ...] = ()
     name: str = "ExStreamTV"
     data_directory: str = "data"
     timezone: str | None = None

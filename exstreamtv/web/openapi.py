@@ -36,6 +36,8 @@ class Route:
     query: tuple[tuple[str, str], ...] = ()  # (name, type) optional query parameters
     #: Answers other than 200 and the 4XX family: (status, description).
     statuses: tuple[Answer, ...] = ()
+    body: str = ""  # what the JSON request body holds, when the route needs one
+    if_match: bool = False  # needs the config version in If-Match (409/428 otherwise)
 
 
 UNAVAILABLE = Answer("503", "The database is not available")
@@ -59,6 +61,38 @@ ROUTES: tuple[Route, ...] = (
     Route("post", "/api/config/reload", "Reload the config file now", token=True,
           statuses=(Answer("422", "The file is invalid; the running config stays (the "
                            "status says why)", error=False),)),
+    Route("get", "/api/config/channels", "The config file's channels in the YAML's shape "
+          "(${ENV} as written) and the file version (also the ETag)", token=True),
+    Route("get", "/api/config/changes", "Changes made through the API since the start, newest "
+          "first: who, when, what (action, section, item) and the diff", token=True),
+    Route("get", "/api/config/forms", "Form descriptions for the channel and each scheduler "
+          "type, generated from the validating schemas", token=True),
+    Route("post", "/api/config/channels", "Add a channel to the config file", token=True,
+          body="the channel in the YAML's shape", if_match=True),
+    Route("put", "/api/config/channels/order", "Reorder the channels in the config file",
+          token=True, body='{"order": [every channel number, in the new order]}',
+          if_match=True),
+    Route("put", "/api/config/channels/{number}", "Replace a channel in the config file "
+          "(only the lines that change are rewritten)", token=True,
+          params=(("number", "integer"),), body="the channel in the YAML's shape",
+          if_match=True),
+    Route("delete", "/api/config/channels/{number}", "Remove a channel from the config file",
+          token=True, params=(("number", "integer"),), if_match=True),
+    Route("get", "/api/config/sources", "The config file's sources in the YAML's shape and "
+          "the file version", token=True),
+    Route("post", "/api/config/sources", "Add a source to the config file", token=True,
+          body="the source in the YAML's shape", if_match=True),
+    Route("put", "/api/config/sources/{source_id}", "Replace a source in the config file",
+          token=True, params=(("source_id", "string"),), body="the source in the YAML's shape",
+          if_match=True),
+    Route("delete", "/api/config/sources/{source_id}", "Remove a source from the config file",
+          token=True, params=(("source_id", "string"),), if_match=True),
+    Route("get", "/api/config/sections/{name}", "A settings section as written (server, mqtt, "
+          "database_backup, ai_auto_heal); literal secrets as '***'",
+          token=True, params=(("name", "string"),)),
+    Route("put", "/api/config/sections/{name}", "Replace a settings section in the config file",
+          token=True, params=(("name", "string"),), body="the section in the YAML's shape",
+          if_match=True),
     Route("get", "/api/database", "Database pool, schema version and latency", token=True,
           statuses=(UNAVAILABLE,)),
     Route("get", "/api/backups", "Backups, newest first", token=True),
@@ -112,6 +146,22 @@ def _operation(route: Route) -> dict[str, Any]:
     ]
     if parameters:
         op["parameters"] = parameters
+    if route.body:
+        op["requestBody"] = {"required": True, "description": route.body,
+                             "content": {"application/json": {"schema": {"type": "object"}}}}
+    if route.if_match:
+        op.setdefault("parameters", []).append(
+            {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
+             "description": "The config version the edit is based on (GET's ETag)"})
+        responses["409"] = {
+            "description": "The file changed since that version: the current version, a diff "
+                           "and the rejected edit; nothing was written (also a read-only "
+                           "config file)", "content": ERROR}
+        responses["422"] = {"description": "The edit does not validate: problems with their "
+                                           "key paths", "content": ERROR}
+        responses["428"] = {"description": "If-Match is missing", "content": ERROR}
+        responses["507"] = {"description": "No space left for the config file",
+                            "content": ERROR}
     if route.token:
         op["security"] = [{"bearer": []}]
         responses["401"] = {"description": "The API token is missing or wrong", "content": ERROR}
