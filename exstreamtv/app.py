@@ -18,8 +18,12 @@ from exstreamtv.web import (
     artwork,
     backups,
     bodies,
+    config_edit,
+    config_sections,
     dashboard,
+    editor_page,
     guide,
+    guide_page,
     hdhomerun,
     healing,
     iptv,
@@ -54,7 +58,9 @@ def create_app(
         return await rate_limit.check(limiter) or await bodies.check_body()
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, live.bp, openapi.bp, artwork.bp, dashboard.bp):
+                      sources.bp, healing.bp, live.bp, openapi.bp, artwork.bp,
+                      config_edit.bp, config_sections.bp, editor_page.bp, guide_page.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
-from exstreamtv.events import ChannelEvent, EventBus, ItemFailed
+from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
@@ -47,6 +47,7 @@ from exstreamtv.streaming.recovery import (
     Resume,
     SoftwareFallback,
     Step,
+    announce_item_failed,
     announce_software_fallback,
 )
 from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
@@ -174,8 +175,7 @@ class ChannelPipeline:
         return self.entry_at(entry.end + 0.001)
 
     def reached(self, entry: ScheduledItem) -> float | None:
-        """How far into ``entry`` the output has gone, if it is the entry playing (or the
-        one to resume behind the error screen)."""
+        """How far into ``entry`` the output has gone (playing, or to resume after a hold)."""
         if self._after_hold is not None and self._after_hold.entry == entry:
             return self._after_hold.reached
         seg = self.current
@@ -185,8 +185,7 @@ class ChannelPipeline:
         return None
 
     def position(self, air: float, *, viewers: bool = True) -> tuple[ScheduledItem, float]:
-        """(entry, offset) to play from at ``air``: the schedule's, or (``viewers``) where
-        viewers are in the item when that is later."""
+        """(entry, offset) at ``air``: the schedule's, or where viewers are when later."""
         entry = self.entry_at(air)
         offset = entry.offset_at(air)
         reached = self.reached(entry) if viewers else None
@@ -242,8 +241,7 @@ class ChannelPipeline:
         return seg
 
     def _listener(self, seg: Segment) -> LineListener:
-        """stderr lines of ``seg`` to the listeners; progress only while it is on air (a
-        prestarted ffmpeg waiting for its turn reports a falling speed that means nothing)."""
+        """stderr of ``seg`` to the listeners; progress only while it is on air (not prestarted)."""
 
         def listen(line: str) -> None:
             if seg is not self.current and line.startswith(("frame=", "size=")):
@@ -258,8 +256,15 @@ class ChannelPipeline:
 
     async def _play(self, seg: Segment) -> SegmentEnd:
         self.current = seg
-        action = "item" if seg.kind == "program" else "error_screen"
-        self.bus.publish(ChannelEvent(channel=self.number, action=action, title=seg.plan.title))
+        item = seg.entry.item
+        if seg.kind == "program":
+            self.bus.publish(ChannelEvent(
+                channel=self.number, action="item", title=seg.plan.title,
+                item_id=item.id if item else None, source_id=item.source_id if item else None,
+                entry_kind=seg.entry.kind, started_at=seg.entry.start + seg.offset,
+                duration=seg.duration))
+        else:
+            self.bus.publish(ChannelEvent(channel=self.number, action="error_screen", title=seg.plan.title))
         seg.start_out = self.splicer.end_seconds  # None: the channel's first output
         self.splicer.start_segment()
         if seg.head:
@@ -340,8 +345,7 @@ class ChannelPipeline:
         return reading.result()
 
     async def _prepare_next(self, seg: Segment) -> None:
-        """Prestart the next entry, from where the guide will be when ``seg`` ends (a few
-        frames in when the output runs late, so small drifts never add up)."""
+        """Prestart the next entry from where the guide will be when ``seg`` ends."""
         nxt, offset = self.following(seg.entry), 0.0
         if seg.start_out is not None:
             late = self.clock() + self.pacer.ahead(seg.start_out + seg.duration) - nxt.start
@@ -445,12 +449,9 @@ class ChannelPipeline:
             log.error("Channel %d: %s; filler or the error screen until its slot ends",
                       self.number, step.reason)
             self._after_hold = None
-            item = step.entry.item
-            if step.gave_up_after and item is not None:  # recorded; the playout drops it
-                self.bus.publish(ItemFailed(
-                    channel=self.number, source_id=item.source_id, item_id=item.id,
-                    title=item.title, location=item.location, attempts=step.gave_up_after,
-                    reason=self.last_error or step.reason))
+            if step.gave_up_after and step.entry.item is not None:  # the playout drops it
+                announce_item_failed(self.bus, self.number, step.entry.item,
+                                     step.gave_up_after, self.last_error or step.reason)
             if step.entry.end - air >= 0.1:
                 self._fill = deque(self.scheduler.fill(air, step.entry.end, step.reason))
             return await self._at_schedule(air)

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from exstreamtv.events import EventBus, FixEvent, HealthEvent
+from exstreamtv.events import EventBus, FixEvent, HealthEvent, ItemFailed
 from exstreamtv.healing.vocabulary import FixAction, IssueType
+from exstreamtv.media.models import MediaItem
 from exstreamtv.scheduling.base import ScheduledItem
 
 log = logging.getLogger(__name__)
@@ -149,3 +150,11 @@ def announce_software_fallback(bus: EventBus, channel: int, encoder: str, cause:
                             channel=channel))
     bus.publish(FixEvent(issue=IssueType.HARDWARE_FAILED, strategy="software_fallback",
                          action=FixAction.APPLIED, channel=channel, message=message))
+
+
+def announce_item_failed(bus: EventBus, channel: int, item: MediaItem, attempts: int,
+                         reason: str) -> None:
+    """Publish that ``channel`` gave up on ``item`` (the channel manager records it)."""
+    bus.publish(ItemFailed(channel=channel, source_id=item.source_id, item_id=item.id,
+                           title=item.title, location=item.location, attempts=attempts,
+                           reason=reason))
