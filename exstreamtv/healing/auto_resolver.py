@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from exstreamtv.events import EventBus, FixEvent
+from exstreamtv.healing.vocabulary import RISK_LEVELS
 
 log = logging.getLogger(__name__)
 
-RISK_LEVELS = ("SAFE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 PRIOR_STRENGTH = 10.0
 PENDING_TTL_SECONDS = 300.0
 
