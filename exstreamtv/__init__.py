@@ -34,6 +34,7 @@ from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_enco
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
+from exstreamtv.healing.vocabulary import FixAction, IssueType, Risk  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
@@ -94,11 +95,13 @@ __all__ = [
     "ErrorScreenRequest",
     "Event",
     "ExStreamTVError",
+    "FixAction",
     "FixContext",
     "FixEvent",
     "HealingStrategy",
     "HealthEvent",
     "Hub",
+    "IssueType",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",
@@ -111,6 +114,7 @@ __all__ = [
     "RemoteError",
     "RemoteLibrary",
     "RemoteSource",
+    "Risk",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
