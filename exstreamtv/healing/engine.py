@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from exstreamtv.events import ChannelEvent, Event, FixEvent, HealthEvent, SessionEvent
+from exstreamtv.healing.analysis import Analyst
 from exstreamtv.healing.auto_resolver import (
     ApprovalError,
     AutoResolver,
     DetectedIssue,
     FixRecord,
 )
-from exstreamtv.healing.ffmpeg_monitor import ErrorType, FFmpegAIMonitor, FFmpegError
+from exstreamtv.healing.ffmpeg_monitor import (
+    ErrorType,
+    FFmpegAIMonitor,
+    FFmpegError,
+    decisive_error,
+)
 from exstreamtv.healing.log_collector import (
     CollectorHandler,
     UnifiedLogCollector,
@@ -32,6 +39,7 @@ from exstreamtv.healing.log_collector import (
 )
 from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
+from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier, delivered_speed
 from exstreamtv.healing.strategy import FixContext
 
 if TYPE_CHECKING:
@@ -62,12 +70,13 @@ class HealingEngine:
         self.collector = UnifiedLogCollector(cfg.log_buffer_minutes)
         self.monitor = FFmpegAIMonitor(cfg.ffmpeg_health_threshold)
         self.detector = PatternDetector()
+        self.analyst = Analyst(self.collector)
         self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled)
+        self.verifier = PlaySpeedVerifier(lambda: self.hub.channels.pipelines, self._verify,
+                                          self._recurred)
         self.resolver = AutoResolver(
-            hub.bus, self._strategies(), self.context, self._verify,
-            max_per_hour=cfg.max_auto_fixes_per_hour,
-            approval_above=cfg.require_approval_above_risk,
-            learning=cfg.learning_enabled, enabled=cfg.auto_resolve_enabled)
+            hub.bus, self._strategies(), self.context, self.verifier,
+            settings=lambda: self.hub.config.ai_auto_heal)
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
         self._seen: dict[tuple[str, int | None], float] = {}
@@ -81,6 +90,7 @@ class HealingEngine:
         self._last_system = 0.0
         self._last_scan = 0.0
         self._memory_high = 0
+        self._delivery_checked: dict[int, float] = {}
 
     @property
     def config(self) -> Any:
@@ -107,13 +117,13 @@ class HealingEngine:
         if not self.config.enabled:
             return
         self._handler = CollectorHandler(self.collector)
-        logging.getLogger("exstreamtv").addHandler(self._handler)
+        logging.getLogger().addHandler(self._handler)  # filtered to ours and plugins
         self.hub.pipeline_listeners.append(self._attach)
         self.hub.spawn(self._tick_loop(), name="healing")
 
     async def stop(self) -> None:
         if self._handler is not None:
-            logging.getLogger("exstreamtv").removeHandler(self._handler)
+            logging.getLogger().removeHandler(self._handler)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -162,10 +172,12 @@ class HealingEngine:
 
     def _on_ffmpeg_error(self, channel: int, error: FFmpegError) -> None:
         issue_type = None
+        pipeline = self.hub.channels.pipelines.get(channel)
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
             issue_type = "AUTH_FAILED" if error.http_status == 401 else "URL_EXPIRED"
-        elif error.type is ErrorType.HARDWARE_ERROR:
-            issue_type = "HARDWARE_FAILED"
+        elif (error.type is ErrorType.HARDWARE_ERROR and pipeline is not None
+              and pipeline.planner.preset.hardware):
+            issue_type = "HARDWARE_FAILED"  # a device failure of the encoder in use
         elif error.type is ErrorType.MEMORY_ERROR:
             issue_type = "MEMORY_PRESSURE"
         if issue_type is not None:
@@ -175,7 +187,13 @@ class HealingEngine:
     def _on_failure(self, pipeline: ChannelPipeline, reason: str, code: int | None) -> None:
         kind = "FFMPEG_HANG" if reason == "stall" else "FFMPEG_CRASH"
         message = pipeline.last_error or f"ffmpeg {reason} (exit {code})"
-        issue = DetectedIssue(kind, pipeline.number, message, "pipeline")
+        segment = pipeline.current
+        tail = tuple(segment.process.stderr_tail)[-20:] if segment is not None else ()
+        error = decisive_error(tail, pipeline.number)
+        if error is not None and error.type is ErrorType.CODEC_ERROR:
+            kind = "CODEC_ERROR"  # retrying the item cannot help: skip it
+        issue = DetectedIssue(kind, pipeline.number, message, "pipeline", stderr_tail=tail,
+                              recoverable=error.recoverable if error is not None else True)
         self._spawn(self._after_failure(issue))
 
     async def _after_failure(self, issue: DetectedIssue) -> None:
@@ -191,6 +209,8 @@ class HealingEngine:
     def raise_issue(self, issue: DetectedIssue) -> None:
         """Note ``issue`` and start resolving it (unless one like it is being resolved)."""
         self._seen[(issue.type, issue.channel)] = issue.at
+        if issue.analysis is None:
+            issue = self._analysed(issue)
         self.collector.record("healing", f"issue {issue.type}: {issue.message}", level="error",
                               channel=issue.channel)
         if not self.config.auto_resolve_enabled and not self.config.enabled:
@@ -202,7 +222,9 @@ class HealingEngine:
             return  # backing off after a restart loop: the pipeline's own backoff runs
         self.hub.bus.publish(FixEvent(issue=issue.type, strategy="", action="detected",
                                       channel=issue.channel, confidence=issue.confidence,
-                                      message=issue.message))
+                                      risk=issue.risk, message=issue.message,
+                                      analysis=issue.analysis.to_dict() if issue.analysis
+                                      else None))
         self._spawn(self._resolve(issue))
 
     async def _resolve(self, issue: DetectedIssue) -> None:
@@ -230,8 +252,28 @@ class HealingEngine:
         self.hub.bus.publish(HealthEvent(component="healing", status="error", message=message,
                                          channel=issue.channel))
 
+    def _analysed(self, issue: DetectedIssue) -> DetectedIssue:
+        """``issue`` with its AIAnalysis (evidence, cause, recoverability)."""
+        tail = issue.stderr_tail
+        if not tail and issue.channel is not None:
+            pipeline = self.hub.channels.pipelines.get(issue.channel)
+            if pipeline is not None and pipeline.current is not None:
+                tail = tuple(pipeline.current.process.stderr_tail)[-20:]
+        analysis = self.analyst.analyse(issue.type, issue.channel, issue.at,
+                                        detector=issue.detector, message=issue.message,
+                                        stderr_tail=tail, evidence=issue.evidence)
+        return dataclasses.replace(issue, analysis=analysis,
+                                   recoverable=issue.recoverable and analysis.recoverable)
+
+    def _recurred(self, issue: DetectedIssue, applied_at: float) -> bool:
+        """Whether ``issue`` (or its kin: a crash after a hang) was seen after the fix."""
+        related = [issue.type]
+        if issue.type in ("FFMPEG_CRASH", "FFMPEG_HANG"):
+            related = ["FFMPEG_CRASH", "FFMPEG_HANG"]
+        return any(self._seen.get((t, issue.channel), 0.0) > applied_at for t in related)
+
     async def _verify(self, issue: DetectedIssue, applied_at: float) -> bool:
-        """The issue counts as fixed when it was not seen again within the window."""
+        """A server-wide fix (no channel) counts as fixed when the issue stayed away."""
         await asyncio.sleep(self.verify_seconds)
         if issue.type == "MEMORY_PRESSURE":
             sample = sample_system(str(self.hub.data_dir))
@@ -251,8 +293,20 @@ class HealingEngine:
             except Exception:
                 log.exception("Self-healing tick failed")
 
+    def _apply_settings(self) -> None:
+        """Bring the parts built from ``ai_auto_heal`` up to the live config (a reload)."""
+        cfg = self.config
+        self.monitor.health_threshold = cfg.ffmpeg_health_threshold
+        self.collector.buffer_seconds = cfg.log_buffer_minutes * 60.0
+        self.context.error_screen = cfg.use_error_screen_fallback
+        self.context.hot_swap = cfg.hot_swap_enabled
+        hold = ERROR_SCREEN_HOLD if cfg.use_error_screen_fallback else None
+        for pipeline in list(self.hub.channels.pipelines.values()):
+            pipeline.error_screen_hold = hold
+
     def _tick(self) -> None:
         now = time.time()
+        self._apply_settings()
         for number, pipeline in list(self.hub.channels.pipelines.items()):
             if not pipeline.running:
                 continue
@@ -266,6 +320,7 @@ class HealingEngine:
             if silent is not None:
                 self.raise_issue(DetectedIssue(
                     "FFMPEG_HANG", number, f"no output for {silent:.1f}s", "stall_detector"))
+            self._check_delivery(number, pipeline, now)
             self._check_health(number)
             self._check_prediction(number, now)
         if now - self._last_system >= 5.0:
@@ -281,7 +336,20 @@ class HealingEngine:
                 if found.confidence >= self.config.prediction_confidence_threshold:
                     self.raise_issue(DetectedIssue(found.issue, found.channel, found.pattern,
                                                    "pattern_detector", found.confidence,
-                                                   found.evidence))
+                                                   found.evidence, found.last_seen,
+                                                   risk=found.risk))
+
+    def _check_delivery(self, number: int, pipeline: ChannelPipeline, now: float) -> None:
+        """Once a second, a channel delivering under play speed while it waits for ffmpeg
+        (not paced) is logged with its speed: the degradation pattern reads these lines."""
+        if now - self._delivery_checked.get(number, 0.0) < 1.0:
+            return
+        self._delivery_checked[number] = now
+        speed = delivered_speed(pipeline.buffer)
+        if speed is None or speed >= MIN_SPEED or pipeline.waiting_since is None:
+            return
+        self.collector.record("channel", f"Channel {number}: output at {speed:.2f}x play "
+                              "speed", level="warning", channel=number)
 
     def _check_health(self, number: int) -> None:
         metrics = self.monitor.metrics(number)

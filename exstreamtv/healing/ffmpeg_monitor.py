@@ -15,6 +15,7 @@ never raises on input.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from collections import deque
@@ -215,9 +216,10 @@ def parse_progress(line: str, at: float | None = None) -> ProgressSample | None:
     def num(key: str, suffix: str = "") -> float | None:
         raw = fields.get(key, "").removesuffix(suffix)
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             return None
+        return value if math.isfinite(value) else None  # "frame=1111...1" is garbage
 
     out_time = None
     if re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", fields.get("time", "")):

@@ -250,16 +250,31 @@ class UnifiedLogCollector:
                 "dropped": self.dropped, "subscribers": len(self._queues) + len(self._callbacks)}
 
 
+#: Loggers whose records are collected: the server's (``exstreamtv.*``), the built-in
+#: plugins' (``exstreamtv_plugins.*``, or ``plugins.*`` from a clone) and drop-in plugins'
+#: (``exstreamtv_dropin_*``). Everything else (the HTTP server, libraries) is left out.
+COLLECTED_LOGGERS = ("exstreamtv", "plugins.")
+
+
 class CollectorHandler(logging.Handler):
-    """Feeds application log records into a collector, tagging channel numbers it finds."""
+    """Feeds application and plugin log records into a collector, tagging channel numbers.
+
+    Attach it to the root logger: records of :data:`COLLECTED_LOGGERS` (and of any extra
+    ``prefixes``, such as entry-point plugins' modules) are collected, others ignored.
+    """
 
     _CHANNEL = re.compile(r"^Channel (\d+):")
 
-    def __init__(self, collector: UnifiedLogCollector, level: int = logging.INFO) -> None:
+    def __init__(self, collector: UnifiedLogCollector, level: int = logging.INFO,
+                 prefixes: Iterable[str] = COLLECTED_LOGGERS) -> None:
         super().__init__(level)
         self.collector = collector
+        self.prefixes = tuple(prefixes)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(self.prefixes) or record.name.startswith(
+                "exstreamtv.healing.log_collector"):
+            return
         try:
             message = record.getMessage().split("\n", 1)[0]
             match = self._CHANNEL.match(message)

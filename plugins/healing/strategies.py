@@ -105,6 +105,19 @@ class Fallback(HealingStrategy):
             context.pipeline(issue.channel).planner.preset = previous
 
 
+class Skip(HealingStrategy):
+    """Move on to the next item: the one on air cannot be played (retrying cannot help)."""
+
+    name = "SKIP"
+    risk = "LOW"
+
+    async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
+        pipeline = context.pipeline(issue.channel)
+        log.warning("Channel %s: skipping '%s' (%s)", issue.channel,
+                    pipeline.current.plan.title if pipeline.current else "?", issue.message)
+        pipeline.request_skip()
+
+
 class Reduce(HealingStrategy):
     """Lower the load: stop idle channels, lighter bitrate on the running ones."""
 
@@ -149,8 +162,8 @@ class Escalate(HealingStrategy):
                                             message=message, channel=issue.channel))
 
 
-STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback, Reduce,
-                                                 Escalate)
+STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback, Skip,
+                                                 Reduce, Escalate)
 
 
 @hookimpl
