@@ -22,9 +22,6 @@ from exstreamtv.healing.auto_resolver import AutoResolver, DetectedIssue
 from exstreamtv.healing.ffmpeg_monitor import FFmpegAIMonitor, classify_error
 from exstreamtv.healing.log_collector import CollectorHandler, UnifiedLogCollector
 from exstreamtv.healing.pattern_detector import PatternDetector
-from exstreamtv.healing.play_speed import delivered_speed
-from exstreamtv.streaming.buffer import ChannelBuffer
-from exstreamtv.streaming.ts import Piece
 from tests.test_healing_units import Recorder
 
 
@@ -174,20 +171,7 @@ def test_hanging_strategy_is_time_boxed_and_recorded_failed():
     asyncio.run(run())
 
 
-# -- play speed at the buffer ------------------------------------------------------------------
-
-def test_delivered_speed_from_the_buffer_clock():
-    buffer = ChannelBuffer(keep_seconds=30)
-    start = time.monotonic()
-    for i in range(40):  # 4 s of wall time carrying 2 s of media: half play speed
-        buffer.append(Piece(b"x" * 188, keyframe=i == 0, clock=i * 0.05))
-        object.__setattr__(buffer.chunks[-1], "wall", start + i * 0.1)
-    now = start + 4.0
-    speed = delivered_speed(buffer, 3.0, now)
-    assert speed is not None and 0.45 < speed < 0.55
-    assert delivered_speed(buffer, 3.0, now + 10) == 0.0  # nothing new: a stall
-    assert delivered_speed(ChannelBuffer(), 3.0) is None
-
+# -- the degradation pattern ---------------------------------------------------------------------
 
 def test_degradation_pattern_fires_from_delivery_lines():
     collector = UnifiedLogCollector()

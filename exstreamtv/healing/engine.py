@@ -1,11 +1,15 @@
 """The self-healing engine (``hub.healing``): collector, monitor, detector and resolver wired.
 
-It attaches to every channel pipeline (through ``hub.pipeline_listeners``): each ffmpeg
-stderr line goes to the log collector and the ffmpeg monitor; each early ffmpeg end
-(crash, kill, stall, unplayable file) raises an issue. With
-``use_error_screen_fallback`` a failing channel shows its error screen at once and
-keeps it until a fix swaps a fresh ffmpeg in. A background tick (every 0.5 s) detects
-stalls, predicts failures, samples the system, scans for patterns and updates health.
+It attaches to every channel pipeline (through ``hub.pipeline_listeners``, which hands
+it the channel's :class:`~exstreamtv.streaming.control.ChannelControl`): each ffmpeg
+stderr line goes to the log collector and the ffmpeg monitor, and the channel's
+recovery policy is configured (with ``use_error_screen_fallback`` a failing channel
+shows its error screen until a fix swaps a fresh ffmpeg in). Each failed segment (a
+``SegmentEnded`` event: crash, kill, stall, unplayable file) raises an issue; the
+pipeline's own stall detector is the only one. A background tick (every 0.5 s) predicts
+failures (not on a starved host, where slow is not stuck), samples the system, scans
+for patterns and publishes each channel's health when it changes (with hysteresis).
+Strategies act on channels only through their controls (typed commands).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from exstreamtv.healing.ffmpeg_monitor import (
     FFmpegAIMonitor,
     FFmpegError,
     decisive_error,
+    parse_progress,
 )
 from exstreamtv.healing.log_collector import (
     CollectorHandler,
@@ -39,12 +44,14 @@ from exstreamtv.healing.log_collector import (
 )
 from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
-from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier, delivered_speed
+from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier
 from exstreamtv.healing.strategy import FixContext
+from exstreamtv.healing.vocabulary import IssueType
+from exstreamtv.streaming.control import ChannelControl, ChannelStatus, EndReason, SegmentEnded
+from exstreamtv.streaming.recovery import RecoverySettings
 
 if TYPE_CHECKING:
     from exstreamtv.hub import Hub
-    from exstreamtv.streaming.pipeline import ChannelPipeline
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,10 @@ VERIFY_SECONDS = 3.0
 #: Non-verified fixes in a row on one channel that make a restart loop.
 LOOP_LIMIT = 3
 MEMORY_PRESSURE_FRACTION = 0.92
-SPECIFIC_ISSUES = ("URL_EXPIRED", "AUTH_FAILED", "HARDWARE_FAILED")
+SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED)
+#: stderr lines of a channel kept for analyses, and how far back a failure looks in them.
+TAIL_LINES = 40
+TAIL_SECONDS = 10.0
 
 __all__ = ["ApprovalError", "HealingEngine"]
 
@@ -71,12 +81,15 @@ class HealingEngine:
         self.monitor = FFmpegAIMonitor(cfg.ffmpeg_health_threshold)
         self.detector = PatternDetector()
         self.analyst = Analyst(self.collector)
-        self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled)
-        self.verifier = PlaySpeedVerifier(lambda: self.hub.channels.pipelines, self._verify,
-                                          self._recurred)
+        self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled,
+                                  channels=hub.channels)
+        self.verifier = PlaySpeedVerifier(self._status, self._verify, self._recurred)
         self.resolver = AutoResolver(
             hub.bus, self._strategies(), self.context, self.verifier,
             settings=lambda: self.hub.config.ai_auto_heal)
+        self._tails: dict[int, deque[tuple[float, str]]] = {}
+        self._delivery_checked: dict[int, float] = {}
+        self._error_screen_setting: bool = cfg.use_error_screen_fallback
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
         self._seen: dict[tuple[str, int | None], float] = {}
@@ -84,13 +97,11 @@ class HealingEngine:
         self._cooldown: dict[int | None, tuple[float, float]] = {}
         self._healthy: dict[int, bool] = {}
         self._predicted: dict[int, float] = {}
-        self._bytes: dict[int, int] = {}
         self._handler: CollectorHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_system = 0.0
         self._last_scan = 0.0
         self._memory_high = 0
-        self._delivery_checked: dict[int, float] = {}
 
     @property
     def config(self) -> Any:
@@ -137,16 +148,18 @@ class HealingEngine:
 
     # -- inputs ---------------------------------------------------------------
 
-    def _attach(self, pipeline: ChannelPipeline) -> Any:
-        """Pipeline factory hook: configure the pipeline, return its stderr listener."""
-        number = pipeline.number
-        if self.config.use_error_screen_fallback:
-            pipeline.error_screen_hold = ERROR_SCREEN_HOLD
-        pipeline.failure_listeners.append(self._on_failure)
+    def _attach(self, control: ChannelControl) -> Any:
+        """Pipeline factory hook: configure the channel's recovery, return its stderr listener."""
+        number = control.number
+        hold = ERROR_SCREEN_HOLD if self.config.use_error_screen_fallback else None
+        control.configure(RecoverySettings(error_screen_hold=hold))
         to_log = self.collector.ffmpeg_listener(number)
+        tail = self._tails.setdefault(number, deque(maxlen=TAIL_LINES))
 
         def listen(line: str) -> None:
             to_log(line)
+            if parse_progress(line) is None:
+                tail.append((time.time(), line))
             if not self.config.ffmpeg_monitor_enabled:
                 return
             found = self.monitor.on_line(number, line)
@@ -156,7 +169,10 @@ class HealingEngine:
         return listen
 
     def _on_bus(self, event: Event) -> None:
-        if isinstance(event, FixEvent | HealthEvent):
+        if isinstance(event, SegmentEnded):
+            if event.failed and self.config.enabled:
+                self._on_failure(event)
+        elif isinstance(event, FixEvent | HealthEvent):
             self.events.append(event.to_dict())
         elif isinstance(event, ChannelEvent):
             level = "error" if event.action in ("failure", "error") else "info"
@@ -172,11 +188,11 @@ class HealingEngine:
 
     def _on_ffmpeg_error(self, channel: int, error: FFmpegError) -> None:
         issue_type = None
-        pipeline = self.hub.channels.pipelines.get(channel)
+        status = self._status(channel)
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
             issue_type = "AUTH_FAILED" if error.http_status == 401 else "URL_EXPIRED"
-        elif (error.type is ErrorType.HARDWARE_ERROR and pipeline is not None
-              and pipeline.planner.preset.hardware):
+        elif (error.type is ErrorType.HARDWARE_ERROR and status is not None
+              and status.preset.hardware):
             issue_type = "HARDWARE_FAILED"  # a device failure of the encoder in use
         elif error.type is ErrorType.MEMORY_ERROR:
             issue_type = "MEMORY_PRESSURE"
@@ -184,21 +200,17 @@ class HealingEngine:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
                                            evidence=(error.line,)))
 
-    def _on_failure(self, pipeline: ChannelPipeline, reason: str, code: int | None) -> None:
-        kind = "FFMPEG_HANG" if reason == "stall" else "FFMPEG_CRASH"
-        message = pipeline.last_error or f"ffmpeg {reason} (exit {code})"
-        segment = pipeline.current
-        tail = tuple(segment.process.stderr_tail)[-20:] if segment is not None else ()
-        error = decisive_error(tail, pipeline.number)
+    def _on_failure(self, ended: SegmentEnded) -> None:
+        """A segment failed. Its stderr was read to the end before the event, so a specific
+        cause (an expired URL, a failed hardware encoder) has already been raised."""
+        kind = IssueType.FFMPEG_HANG if ended.reason == EndReason.STALLED else IssueType.FFMPEG_CRASH
+        message = ended.message or f"ffmpeg {ended.reason} (exit {ended.exit_code})"
+        tail = self._tail(ended.channel)
+        error = decisive_error(tail, ended.channel)
         if error is not None and error.type is ErrorType.CODEC_ERROR:
-            kind = "CODEC_ERROR"  # retrying the item cannot help: skip it
-        issue = DetectedIssue(kind, pipeline.number, message, "pipeline", stderr_tail=tail,
+            kind = IssueType.CODEC_ERROR  # retrying the item cannot help: skip it
+        issue = DetectedIssue(kind, ended.channel, message, "pipeline", stderr_tail=tail,
                               recoverable=error.recoverable if error is not None else True)
-        self._spawn(self._after_failure(issue))
-
-    async def _after_failure(self, issue: DetectedIssue) -> None:
-        # stderr may still be arriving: give a specific cause a moment to show itself.
-        await asyncio.sleep(0.15)
         now = time.time()
         if any((t, issue.channel) in self.resolver.active
                or now - self._seen.get((t, issue.channel), 0) < 3 for t in SPECIFIC_ISSUES):
@@ -252,13 +264,22 @@ class HealingEngine:
         self.hub.bus.publish(HealthEvent(component="healing", status="error", message=message,
                                          channel=issue.channel))
 
+    def _status(self, number: int) -> ChannelStatus | None:
+        """The running channel's status (None when it has no running pipeline)."""
+        try:
+            return self.hub.channels.control(number).status()
+        except LookupError:
+            return None
+
+    def _tail(self, channel: int | None) -> tuple[str, ...]:
+        """The channel's last stderr lines (not progress) of the last few seconds."""
+        horizon = time.time() - TAIL_SECONDS
+        lines = self._tails.get(channel) if channel is not None else None
+        return tuple(line for at, line in lines or () if at >= horizon)
+
     def _analysed(self, issue: DetectedIssue) -> DetectedIssue:
         """``issue`` with its AIAnalysis (evidence, cause, recoverability)."""
-        tail = issue.stderr_tail
-        if not tail and issue.channel is not None:
-            pipeline = self.hub.channels.pipelines.get(issue.channel)
-            if pipeline is not None and pipeline.current is not None:
-                tail = tuple(pipeline.current.process.stderr_tail)[-20:]
+        tail = issue.stderr_tail or self._tail(issue.channel)
         analysis = self.analyst.analyse(issue.type, issue.channel, issue.at,
                                         detector=issue.detector, message=issue.message,
                                         stderr_tail=tail, evidence=issue.evidence)
@@ -300,29 +321,20 @@ class HealingEngine:
         self.collector.buffer_seconds = cfg.log_buffer_minutes * 60.0
         self.context.error_screen = cfg.use_error_screen_fallback
         self.context.hot_swap = cfg.hot_swap_enabled
-        hold = ERROR_SCREEN_HOLD if cfg.use_error_screen_fallback else None
-        for pipeline in list(self.hub.channels.pipelines.values()):
-            pipeline.error_screen_hold = hold
+        if cfg.use_error_screen_fallback != self._error_screen_setting:
+            self._error_screen_setting = cfg.use_error_screen_fallback
+            hold = ERROR_SCREEN_HOLD if cfg.use_error_screen_fallback else None
+            for control in self.hub.channels.controls():
+                control.configure(RecoverySettings(error_screen_hold=hold))
 
     def _tick(self) -> None:
         now = time.time()
         self._apply_settings()
-        for number, pipeline in list(self.hub.channels.pipelines.items()):
-            if not pipeline.running:
-                continue
-            total = pipeline.buffer.total_bytes
-            if total != self._bytes.get(number):
-                self._bytes[number] = total
-                self.monitor.note_output(number)
-            since = pipeline.waiting_since
-            silent = self.monitor.check_stall(
-                number, time.monotonic() - since if since is not None else None)
-            if silent is not None:
-                self.raise_issue(DetectedIssue(
-                    "FFMPEG_HANG", number, f"no output for {silent:.1f}s", "stall_detector"))
-            self._check_delivery(number, pipeline, now)
-            self._check_health(number)
-            self._check_prediction(number, now)
+        for control in self.hub.channels.controls():
+            status = control.status()
+            self._check_delivery(status, now)
+            self._check_health(control)
+            self._check_prediction(control.number, now)
         if now - self._last_system >= 5.0:
             self._last_system = now
             self._check_system()
@@ -333,33 +345,38 @@ class HealingEngine:
                     issue=found.issue, strategy="", action="pattern", channel=found.channel,
                     risk=found.risk, confidence=found.confidence,
                     message=f"{found.pattern}: " + " | ".join(found.evidence[-3:])))
+                if found.issue == IssueType.FFMPEG_HANG and self.hub.channels.host.starved:
+                    continue  # slow because the host is busy, not stuck: a restart adds load
                 if found.confidence >= self.config.prediction_confidence_threshold:
                     self.raise_issue(DetectedIssue(found.issue, found.channel, found.pattern,
                                                    "pattern_detector", found.confidence,
                                                    found.evidence, found.last_seen,
                                                    risk=found.risk))
 
-    def _check_delivery(self, number: int, pipeline: ChannelPipeline, now: float) -> None:
-        """Once a second, a channel delivering under play speed while it waits for ffmpeg
-        (not paced) is logged with its speed: the degradation pattern reads these lines."""
-        if now - self._delivery_checked.get(number, 0.0) < 1.0:
+    def _check_delivery(self, status: ChannelStatus, now: float) -> None:
+        """Once a second, a channel playing its programme under play speed (measured at
+        its buffer) is logged with its speed: the degradation pattern reads these lines.
+        (ffmpeg's own speed= is cumulative: a pre-started ffmpeg reads under 1x for
+        minutes while delivering perfectly, so it is not what the pattern reads.)"""
+        if now - self._delivery_checked.get(status.number, 0.0) < 1.0:
             return
-        self._delivery_checked[number] = now
-        speed = delivered_speed(pipeline.buffer)
-        if speed is None or speed >= MIN_SPEED or pipeline.waiting_since is None:
+        self._delivery_checked[status.number] = now
+        speed = status.delivered_speed
+        if speed is None or speed >= MIN_SPEED or status.segment != "program":
             return
-        self.collector.record("channel", f"Channel {number}: output at {speed:.2f}x play "
-                              "speed", level="warning", channel=number)
+        self.collector.record("channel", f"Channel {status.number}: output at {speed:.2f}x "
+                              "play speed", level="warning", channel=status.number)
 
-    def _check_health(self, number: int) -> None:
-        metrics = self.monitor.metrics(number)
-        before = self._healthy.get(number, True)
-        if metrics.healthy != before:
-            self._healthy[number] = metrics.healthy
+    def _check_health(self, control: ChannelControl) -> None:
+        """Publish the channel's health when it changes (the pipeline keeps the hysteresis:
+        degraded only while viewers would notice)."""
+        status = control.status()
+        healthy = status.health == "ok"
+        if healthy != self._healthy.get(control.number, True):
+            self._healthy[control.number] = healthy
             self.hub.bus.publish(HealthEvent(
-                component="ffmpeg", status="ok" if metrics.healthy else "degraded",
-                channel=number, message=f"health score {metrics.score:.2f} "
-                f"(threshold {self.monitor.health_threshold})"))
+                component="channel", status=status.health, channel=control.number,
+                message=status.health_reason or "delivering at play speed again"))
 
     def _check_prediction(self, number: int, now: float) -> None:
         prediction = self.monitor.predict(number)
@@ -369,6 +386,8 @@ class HealingEngine:
         self.hub.bus.publish(FixEvent(issue="FFMPEG_HANG", strategy="", action="predicted",
                                       channel=number, confidence=prediction.confidence,
                                       message=prediction.reason))
+        if self.hub.channels.host.starved:
+            return  # every channel is slow because the host is busy: a restart adds load
         if prediction.confidence >= self.config.prediction_confidence_threshold:
             self.raise_issue(DetectedIssue("FFMPEG_HANG", number, prediction.reason,
                                            "prediction", prediction.confidence))

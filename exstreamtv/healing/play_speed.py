@@ -1,9 +1,9 @@
-"""Play speed measured where viewers get it: at the channel buffer.
+"""Verification by play speed, measured where viewers get it: at the channel's output.
 
 ffmpeg's own ``speed=`` is cumulative over its whole life (a pre-started ffmpeg that
 waited at a boundary reports well under 1x for minutes while delivering perfectly), so
-self-healing judges delivery from the buffer instead: the media seconds the channel's
-output clock advanced per wall second over a recent window.
+self-healing judges delivery by the channel's delivered speed instead (the media seconds
+its output clock advanced per wall second over a recent window; ``ChannelStatus``).
 
 :class:`PlaySpeedVerifier` is the resolver's verifier: a fix counts as verified only
 when the channel then delivers its programme (not an error screen) at play speed for a
@@ -17,11 +17,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from exstreamtv.healing.auto_resolver import DetectedIssue
-    from exstreamtv.streaming.buffer import ChannelBuffer
+    from exstreamtv.streaming.control import ChannelStatus
 
 #: Delivery at or above this share of play speed counts as play speed (the pacer keeps
 #: output at 1.0x; a busy machine measures a little under it over a short window).
@@ -29,24 +29,6 @@ MIN_SPEED = 0.85
 WINDOW_SECONDS = 3.0
 VERIFY_TIMEOUT_SECONDS = 30.0
 POLL_SECONDS = 0.25
-
-
-def delivered_speed(buffer: ChannelBuffer, window: float = WINDOW_SECONDS,
-                    now: float | None = None) -> float | None:
-    """Media seconds per wall second over the last ``window`` seconds (None: too little
-    history to say). A channel that delivered nothing in the window measures 0.0."""
-    now = time.monotonic() if now is None else now
-    chunks = [c for c in buffer.chunks if c.clock is not None]
-    if not chunks:
-        return None
-    if chunks[-1].wall < now - window:
-        return 0.0
-    start = next((c for c in chunks if c.wall >= now - window), None)
-    if start is None or chunks[0].wall > now - window * 0.8:
-        return None  # the buffer does not reach back far enough yet
-    assert start.clock is not None and chunks[-1].clock is not None
-    span = max(now - start.wall, 0.5)
-    return max(0.0, chunks[-1].clock - start.clock) / span
 
 
 @dataclass(frozen=True)
@@ -66,11 +48,11 @@ Verifier = Callable[["DetectedIssue", float], Awaitable[bool]]
 class PlaySpeedVerifier:
     """Verifies a channel fix by play speed at the buffer; other fixes by ``fallback``."""
 
-    def __init__(self, pipelines: Callable[[], dict[int, Any]], fallback: Verifier,
+    def __init__(self, status: Callable[[int], ChannelStatus | None], fallback: Verifier,
                  recurred: Callable[[DetectedIssue, float], bool], *,
                  window: float = WINDOW_SECONDS, min_speed: float = MIN_SPEED,
                  timeout: float = VERIFY_TIMEOUT_SECONDS) -> None:
-        self.pipelines = pipelines
+        self.status = status
         self.fallback = fallback
         self.recurred = recurred
         self.window = window
@@ -86,13 +68,12 @@ class PlaySpeedVerifier:
         speed: float | None = None
         kind: str | None = None
         while time.monotonic() < deadline:
-            pipeline = self.pipelines().get(issue.channel)
-            if pipeline is None or not pipeline.running:
+            status = self.status(issue.channel)
+            if status is None or not status.running:
                 return Verdict(True, "the channel stopped (no viewers left); nothing to verify")
             if self.recurred(issue, applied_at):
                 return Verdict(False, f"{issue.type} came back after the fix")
-            speed = delivered_speed(pipeline.buffer, self.window)
-            kind = pipeline.current.kind if pipeline.current is not None else None
+            speed, kind = status.delivered_speed, status.segment
             now = time.monotonic()
             if speed is not None and speed >= self.min_speed and kind == "program":
                 good_since = good_since if good_since is not None else now
