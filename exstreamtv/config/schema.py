@@ -174,6 +174,8 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): positive_int,
         _opt("idle_timeout_seconds", 300): positive_int,
         _opt("cleanup_interval_seconds", 60): positive_int,
+        _opt("max_errors", 5): positive_int,
+        _opt("error_window_seconds", 300): positive_int,
     }
 )
 
