@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from exstreamtv_plugins.mqtt.entities import FIX_EVENT_TYPES, Discovery, Topics
+
 from exstreamtv import ChannelConfig, FixAction
 from exstreamtv.config.model import FFmpegConfig, ScheduleConfig
 from exstreamtv.healing.vocabulary import FixStatus
-from plugins.mqtt.entities import FIX_EVENT_TYPES, Discovery, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 #: ``action="..."`` inside a ``FixEvent(...)`` call (calls span a few lines).
