@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -116,3 +119,43 @@ def test_realtime_streaming_switches_the_live_log(make_server, long_clips, tmp_p
         assert bad.status_code == 400
     finally:
         viewer.finish()
+
+
+def test_dashboard_shows_the_live_log_and_each_fix_analysis(make_server, long_clips, tmp_path):
+    from tests.browser import browser_page
+    from tests.test_dashboard import wait_in_page
+
+    token = "correct-horse-battery-staple"
+    config = healing_config(tmp_path, long_clips)
+    config["server"]["api_token"] = token
+    server = make_server(config)
+    auth = {"Authorization": f"Bearer {token}"}
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    try:
+        server.wait_for(lambda: len(viewer.data) > 50_000, 20)
+        with browser_page() as page:
+            page.goto(server.url + "/")
+            page.fill("input[name=token]", token)
+            page.click("#login button")
+            page.wait_for_selector("#live-log")
+            wait_in_page(page, lambda: page.locator("#live-log li").count() > 0, 30)
+            # A crash: its fix events carry the analysis, shown as text under the event.
+            def shown() -> bool:
+                return page.locator("#events details.analysis").count() > 0
+
+            for _ in range(6):  # an ffmpeg that already finished its item cannot be killed
+                pid = server.get("/api/channels/1").json()["pipeline"].get("pid")
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(AssertionError):
+                    wait_in_page(page, shown, 10)
+                if shown():
+                    break
+            assert shown(), "no fix event with its analysis reached the dashboard"
+            summary = page.locator("#events details.analysis summary").first.text_content()
+            assert summary is not None and summary.startswith("cause: ")
+    finally:
+        viewer.finish()
+    fixes = server.get("/api/healing/events", params={"kind": "fix"}, headers=auth).json()
+    assert any(e.get("analysis") for e in fixes)
