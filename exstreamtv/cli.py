@@ -85,13 +85,13 @@ def _config_check(path: str) -> int:
 
 
 def _plugins_list(path: str | None, as_json: bool) -> int:
-    from exstreamtv.config.loader import parse_yaml, plugin_settings
+    from exstreamtv.config.loader import plugin_settings, read_config_file
     from exstreamtv.plugins import PluginHost
     from exstreamtv.registry import collect_registry
 
     host = PluginHost()
     if path:
-        settings = plugin_settings(parse_yaml(Path(path).read_text(encoding="utf-8"), path))
+        settings = plugin_settings(read_config_file(path))
         host.load_plugins(settings.directories, settings.disabled)
     else:
         host.load_plugins()
@@ -139,6 +139,7 @@ def _probe(file: str, config_path: str | None) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     from exstreamtv.database.backup import check_name
+    from exstreamtv.database.inuse import DatabaseClaim
     from exstreamtv.database.migrate import migrate
     from exstreamtv.database.service import make_managers
 
@@ -158,20 +159,32 @@ def _backup(args: argparse.Namespace) -> int:
         check_name(args.name)
         backups.get(args.name)
 
-    async def run() -> str:
+    async def create() -> str:
         await manager.open()
         try:
-            if args.backup_command == "create":
-                await migrate(manager)  # a database the server never started on
-                info = await backups.create_backup("manual")
-                return f"{info.name} ({backups.directory / info.file}, {info.size} bytes)"
-            await migrate(manager)
-            pre = await backups.restore_backup(args.name)
-            return f"restored {args.name}; the previous database is in backup {pre.name}"
+            await migrate(manager)  # a database the server never started on
+            info = await backups.create_backup("manual")
+            return f"{info.name} ({backups.directory / info.file}, {info.size} bytes)"
         finally:
             await manager.close()
 
-    print(asyncio.run(run()))
+    async def restore() -> str:
+        # Refused while a server uses the database: it would keep writing to the old one.
+        claim = DatabaseClaim(manager.url, exclusive=True)
+        await claim.acquire()
+        try:
+            await manager.open()
+            try:
+                await migrate(manager)
+                pre = await backups.restore_backup(args.name)
+            finally:
+                await manager.close()
+        finally:
+            await claim.release()
+        return f"restored {args.name}; the previous database is in backup {pre.name}"
+
+    backups.clean_partials()
+    print(asyncio.run(create() if args.backup_command == "create" else restore()))
     return 0
 
 

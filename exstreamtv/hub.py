@@ -15,9 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from exstreamtv.config.loader import load_config
 from exstreamtv.config.model import Config
-from exstreamtv.config.reload import ConfigWatcher
+from exstreamtv.config.reload import ConfigWatcher, load_replacement
 from exstreamtv.database.service import Database
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
@@ -78,6 +77,7 @@ class Hub:
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reload_lock = asyncio.Lock()
         #: Where HTTP listens (the config's, or ``serve --host/--port``); fixed until restart.
         self.listening = (config.server.host, config.server.port)
         self._file_listen = self.listening
@@ -167,17 +167,20 @@ class Hub:
         """Load the config file again; apply it if valid, else keep the running one."""
         assert self.config.path is not None
         status = self.config_status
-        try:
-            new = load_config(self.config.path, self.registry)
-        except ConfigError as exc:
-            status.last_error = str(exc)
-            status.last_error_at = time.time()
-            status.problems = [str(p) for p in exc.problems]
-            log.error("Config edit rejected; still running version %d. %s", status.version, exc)
-            self.bus.publish(ConfigEvent(action="rejected", version=status.version, error=str(exc)))
-            return False
-        await self.apply_config(new)
-        return True
+        async with self._reload_lock:  # the watcher and POST /api/config/reload, one at a time
+            try:
+                new = await load_replacement(self.config, self.registry)
+            except ConfigError as exc:
+                status.last_error = str(exc)
+                status.last_error_at = time.time()
+                status.problems = [str(p) for p in exc.problems]
+                log.error("Config edit rejected; still running version %d. %s",
+                          status.version, exc)
+                self.bus.publish(ConfigEvent(action="rejected", version=status.version,
+                                             error=str(exc)))
+                return False
+            await self.apply_config(new)
+            return True
 
     def _keep_listen_address(self, new: Config) -> Config:
         """``new`` with the running ``server.host``/``port``: the HTTP socket cannot move live.

@@ -3,16 +3,18 @@
 A backup is one archive ``<name>.tar.gz`` (``.tar`` without ``compress``) holding the
 database (a SQLite snapshot taken with the online backup API, or a ``pg_dump`` custom
 archive), the config file, and ``backup.json``; next to it ``<name>.json`` holds the
-:class:`BackupInfo` with the archive's SHA-256. Files are written under a ``.part`` name
-and renamed when complete, so a failed backup leaves nothing behind.
+:class:`BackupInfo` with the archive's SHA-256. Which files of the folder are ours, and
+how they are written (owner-only, under a ``.part`` name until complete, one backup at a
+time across processes), is in :mod:`exstreamtv.database.backup_files`; a failed backup
+removes what it wrote, and one that was killed is cleaned up at the next start or backup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -20,28 +22,45 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import tarfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from exstreamtv import __version__
 from exstreamtv.config.model import DatabaseBackupConfig
+from exstreamtv.database.backup_files import (
+    KINDS,
+    BackupInfo,
+    archive_name,
+    clean_partials,
+    copy_private,
+    create_private,
+    folder_lock,
+    make_private_dir,
+    open_nofollow,
+    own_file,
+    owned_files,
+    read_sidecar,
+    remove_partials,
+    remove_quietly,
+    sha256_file,
+    staged_restore,
+    touch_private,
+    with_side_files,
+    write_private,
+)
 from exstreamtv.database.connection import DatabaseConnectionManager, sqlite_path
 from exstreamtv.database.migrate import SchemaTooNew, check_not_newer, migrate, schema_revision
 from exstreamtv.database.models import BackupRow
+from exstreamtv.database.pg_tools import ToolError, pg_env_and_url, pg_tool, run_tool
 from exstreamtv.errors import ExStreamTVError
 
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
-KINDS = ("scheduled", "manual", "pre-restore")
 #: With no scheduled backup yet, the first one is taken this long after start.
 FIRST_BACKUP_DELAY = 600.0
 _CHUNK = 1024 * 1024
@@ -59,31 +78,22 @@ class BackupNotFound(BackupError):
     """No backup with that name."""
 
 
-@dataclass(frozen=True)
-class BackupInfo:
-    """What is known about one backup (stored as ``<name>.json``)."""
+class BackupDiskFull(BackupError):
+    """The backup folder's disk is full (or the quota is used up)."""
 
-    name: str
-    created: float
-    size: int
-    sha256: str
-    schema_version: str | None
-    app_version: str
-    kind: str
-    database: str  # sqlite | postgresql
-    compressed: bool
-    file: str
-    database_sha256: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_iso"] = datetime.fromtimestamp(self.created, UTC).isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupInfo:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
+def _disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the disk or a quota is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen)
+        if "No space left on device" in text or "database or disk is full" in text \
+                or "Disk quota exceeded" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def check_name(name: str) -> str:
@@ -95,14 +105,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _sqlite_snapshot(live: Path, target: Path) -> None:
     """Copy ``live`` to ``target`` with SQLite's online backup API.
 
@@ -111,6 +113,7 @@ def _sqlite_snapshot(live: Path, target: Path) -> None:
     """
     src = sqlite3.connect(str(live), timeout=30)
     try:
+        touch_private(target)  # SQLite would create it world-readable (0644 & ~umask)
         dst = sqlite3.connect(str(target))
         try:
             src.backup(dst, pages=-1)
@@ -142,32 +145,6 @@ def _sqlite_verify(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-def _pg_env_and_url(url: str) -> tuple[dict[str, str], str]:
-    """A libpq URL without the password, which goes to PGPASSWORD instead of argv."""
-    parsed = make_url(url)
-    env = dict(os.environ)
-    if parsed.password:
-        env["PGPASSWORD"] = str(parsed.password)
-    plain = parsed.set(drivername="postgresql", password=None)
-    return env, plain.render_as_string(hide_password=False)
-
-
-def _pg_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise BackupError(
-            f"PostgreSQL backups need {name} on PATH (Debian/Ubuntu: apt install "
-            "postgresql-client, the same major version as the server)")
-    return path
-
-
-def _run(argv: list[str], env: dict[str, str]) -> None:
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        raise BackupError(f"{Path(argv[0]).name} failed: {message[-1] if message else proc.returncode}")
-
-
 class DatabaseBackupManager:
     """Creates, lists, restores and prunes backups of one database."""
 
@@ -189,7 +166,27 @@ class DatabaseBackupManager:
         return "sqlite" if self.manager.is_sqlite else "postgresql"
 
     def _archive(self, name: str, compressed: bool) -> Path:
-        return self.directory / (f"{name}.tar.gz" if compressed else f"{name}.tar")
+        return self.directory / archive_name(name, compressed)
+
+    def _live_sqlite(self) -> Path | None:
+        return sqlite_path(self.manager.url) if self.backend == "sqlite" else None
+
+    def clean_partials(self) -> list[str]:
+        """Remove what interrupted backups and restores left (none while one runs)."""
+        return clean_partials(self.directory, self._live_sqlite())
+
+    @contextlib.asynccontextmanager
+    async def _folder_locked(self) -> AsyncIterator[None]:
+        """The backup folder's lock (across processes), waited for off the event loop;
+        what an interrupted backup left is removed once it is held."""
+        await asyncio.to_thread(make_private_dir, self.directory)
+        stack = contextlib.ExitStack()
+        await asyncio.to_thread(stack.enter_context, folder_lock(self.directory))
+        try:
+            await asyncio.to_thread(remove_partials, self.directory)
+            yield
+        finally:
+            stack.close()
 
     # -- create ------------------------------------------------------------------
 
@@ -201,10 +198,27 @@ class DatabaseBackupManager:
         if kind not in KINDS:
             raise ValueError(f"unknown backup kind {kind!r}")
         async with self._lock:
-            info = await self._create(kind)
+            try:
+                async with self._folder_locked():
+                    info = await self._create(kind)
+            except BackupError:
+                raise
+            except OSError as exc:  # the folder itself could not be made or locked
+                raise self._failed(kind, exc) from exc
         if kind != "pre-restore":
-            self.cleanup_old_backups()
+            await asyncio.to_thread(self.cleanup_old_backups)
         return info
+
+    def _failed(self, name: str, exc: BaseException) -> BackupError:
+        """The error to raise for a failed backup (logged and kept for health)."""
+        self.last_error = f"backup failed: {exc}"
+        log.error("Backup %s failed, nothing kept: %s", name, exc)
+        if _disk_full(exc):
+            return BackupDiskFull(f"backup failed: the disk holding {self.directory} is full "
+                                  f"({exc}); free some space or move backup_directory")
+        if isinstance(exc, BackupError):
+            return exc
+        return BackupError(f"backup failed: {exc}")
 
     async def _create(self, kind: str) -> BackupInfo:
         created = time.time()
@@ -214,11 +228,7 @@ class DatabaseBackupManager:
         try:
             info = await asyncio.to_thread(self._write, name, kind, created, revision)
         except Exception as exc:
-            self.last_error = f"backup failed: {exc}"
-            log.error("Backup %s failed, nothing kept: %s", name, exc)
-            if isinstance(exc, BackupError):
-                raise
-            raise BackupError(f"backup failed: {exc}") from exc
+            raise self._failed(name, exc) from exc
         self.last_backup, self.last_error = info, None
         log.info("Backup %s written (%d bytes, %s)", name, info.size, kind)
         await self._record(info)
@@ -238,7 +248,7 @@ class DatabaseBackupManager:
             log.warning("Backup %s is not in the database's history: %s", info.name, exc)
 
     def _write(self, name: str, kind: str, created: float, revision: str | None) -> BackupInfo:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write backup ``name`` (the caller holds the folder lock)."""
         compressed = self.config.compress
         final = self._archive(name, compressed)
         part = final.with_name(f".{final.name}.part")
@@ -253,8 +263,9 @@ class DatabaseBackupManager:
                 _sqlite_snapshot(live, dump)
                 member = "database.sqlite"
             else:
-                env, url = _pg_env_and_url(self.manager.url)
-                _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner",
+                env, url = pg_env_and_url(self.manager.url)
+                touch_private(dump)  # pg_dump keeps the mode of a file that exists
+                run_tool([pg_tool("pg_dump"), "--format=custom", "--no-owner",
                       f"--file={dump}", f"--dbname={url}"], env)
                 member = "database.pgdump"
             db_sha = sha256_file(dump)
@@ -262,7 +273,7 @@ class DatabaseBackupManager:
                      "schema_version": revision, "app_version": __version__,
                      "database_member": member, "database_sha256": db_sha}
             mode = "w:gz" if compressed else "w"
-            with open(part, "wb") as raw:
+            with os.fdopen(create_private(part), "wb") as raw:
                 kwargs: dict[str, Any] = {"copybufsize": _CHUNK}
                 if compressed:
                     kwargs["compresslevel"] = 6
@@ -277,33 +288,28 @@ class DatabaseBackupManager:
                               sha256=sha256_file(part), schema_version=revision,
                               app_version=__version__, kind=kind, database=self.backend,
                               compressed=compressed, file=final.name, database_sha256=db_sha)
-            sidecar_part.write_text(json.dumps(info.to_dict(), indent=2))
+            write_private(sidecar_part, json.dumps(info.to_dict(), indent=2).encode())
             os.replace(part, final)
             os.replace(sidecar_part, sidecar)
             return info
         except BaseException:
-            for path in (part, sidecar_part, final, sidecar):
-                with contextlib.suppress(OSError):
-                    path.unlink()
+            remove_quietly(part, sidecar_part, final, sidecar)
             raise
         finally:
-            with contextlib.suppress(OSError):
-                dump.unlink()
+            remove_quietly(*with_side_files(dump))
 
     # -- list and prune ----------------------------------------------------------
 
     def list_backups(self) -> list[BackupInfo]:
-        """Every complete backup, newest first (by the creation time in its metadata)."""
-        found = []
-        if not self.directory.is_dir():
+        """Every complete backup, newest first (by the creation time in its metadata).
+
+        Only sidecars whose every claim checks out count (:func:`read_sidecar`): a forged
+        or stray ``.json`` is not a backup, so nothing acts on the paths it names."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
             return []
-        for sidecar in self.directory.glob("*.json"):
-            try:
-                info = BackupInfo.from_dict(json.loads(sidecar.read_text()))
-            except (OSError, ValueError, TypeError):
-                continue
-            if (self.directory / info.file).is_file():
-                found.append(info)
+        found = [info for n in names if (info := read_sidecar(self.directory, n)) is not None]
         return sorted(found, key=lambda i: i.created, reverse=True)
 
     def get(self, name: str) -> BackupInfo:
@@ -316,7 +322,9 @@ class DatabaseBackupManager:
     def cleanup_old_backups(self, now: float | None = None) -> list[str]:
         """Delete backups beyond ``keep_count`` or older than ``keep_days``.
 
-        The newest backup is always kept. Returns the names deleted.
+        The newest backup is always kept. Only the backup's own files are deleted: the
+        archive and sidecar its name implies, when they are regular files in the folder.
+        Returns the names deleted.
         """
         now = time.time() if now is None else now
         horizon = now - self.config.keep_days * 86400
@@ -325,9 +333,7 @@ class DatabaseBackupManager:
             if position == 0:
                 continue
             if position >= self.config.keep_count or info.created < horizon:
-                for path in (self.directory / info.file, self.directory / f"{info.name}.json"):
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+                remove_quietly(*owned_files(self.directory, info.name))
                 deleted.append(info.name)
         if deleted:
             log.info("Removed %d old backup(s): %s", len(deleted), ", ".join(deleted))
@@ -342,9 +348,9 @@ class DatabaseBackupManager:
         backup passed every check.
         """
         info = self.get(name)
-        async with self._lock:
+        async with self._lock, self._folder_locked():
             work = self.directory / f".restore-{name}"
-            work.mkdir(parents=True, exist_ok=True)
+            work.mkdir(mode=0o700)
             try:
                 try:
                     member = await asyncio.to_thread(self._validate, info, work)
@@ -363,7 +369,9 @@ class DatabaseBackupManager:
         return pre
 
     def _validate(self, info: BackupInfo, work: Path) -> Path:
-        archive = self.directory / info.file
+        archive = own_file(self.directory, info.file)
+        if archive is None:
+            raise BackupNotFound(f"backup {info.name} is gone from {self.directory}")
         if info.database != self.backend:
             raise BackupError(f"backup {info.name} is of a {info.database} database; this "
                               f"server uses {self.backend}")
@@ -372,7 +380,7 @@ class DatabaseBackupManager:
             raise BackupError(f"backup {info.name} is corrupt: its SHA-256 is {actual}, "
                               f"the metadata says {info.sha256}")
         try:
-            with tarfile.open(archive, "r:*") as tar:
+            with open_nofollow(archive) as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
                 inner = json.loads(_read_member(tar, "backup.json"))
                 member = str(inner["database_member"])
                 if member not in ("database.sqlite", "database.pgdump"):
@@ -381,7 +389,7 @@ class DatabaseBackupManager:
                 source = tar.extractfile(member)
                 if source is None:
                     raise KeyError(member)
-                with source, open(target, "wb") as out:
+                with source, os.fdopen(create_private(target), "wb") as out:
                     shutil.copyfileobj(source, out, _CHUNK)
         except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile, KeyError, ValueError) as exc:
             raise BackupError(f"backup {info.name} is unreadable (truncated or corrupt): "
@@ -393,28 +401,37 @@ class DatabaseBackupManager:
         if self.backend == "sqlite":
             check_not_newer(_sqlite_verify(target), f"Backup {info.name}")
         else:
-            _run([_pg_tool("pg_restore"), "--list", str(target)], dict(os.environ))
+            try:
+                run_tool([pg_tool("pg_restore"), "--list", str(target)], dict(os.environ))
+            except ToolError as exc:
+                raise BackupError(str(exc)) from None
         return target
 
     async def _swap_sqlite(self, restored: Path) -> None:
         live = sqlite_path(self.manager.url)
         assert live is not None
-        staged = live.with_name(f".{live.name}.restore")
-        shutil.copyfile(restored, staged)
-        async with self.manager.offline():
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    live.with_name(live.name + suffix).unlink()
-            os.replace(staged, live)
+        staged = staged_restore(live)
+        try:
+            await asyncio.to_thread(copy_private, restored, staged)
+            async with self.manager.offline():
+                for suffix in ("-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        live.with_name(live.name + suffix).unlink()
+                os.replace(staged, live)
+        finally:
+            remove_quietly(*with_side_files(staged))
         await migrate(self.manager)
 
     async def _restore_postgres(self, dump: Path) -> None:
-        env, url = _pg_env_and_url(self.manager.url)
-        tool = _pg_tool("pg_restore")
-        async with self.manager.offline():
-            await asyncio.to_thread(_run, [tool, "--clean", "--if-exists", "--no-owner",
-                                           "--single-transaction", f"--dbname={url}",
-                                           str(dump)], env)
+        env, url = pg_env_and_url(self.manager.url)
+        try:
+            tool = pg_tool("pg_restore")
+            async with self.manager.offline():
+                await asyncio.to_thread(run_tool, [tool, "--clean", "--if-exists", "--no-owner",
+                                                   "--single-transaction", f"--dbname={url}",
+                                                   str(dump)], env)
+        except ToolError as exc:
+            raise BackupError(str(exc)) from None
         await migrate(self.manager)
 
     # -- schedule ----------------------------------------------------------------

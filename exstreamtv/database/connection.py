@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -51,6 +52,31 @@ def sqlite_path(url: str | URL) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+_WARNED_MODES: set[Path] = set()
+
+
+def create_private_database(path: Path) -> None:
+    """Create the SQLite file ``path`` (and its folder) readable by the owner only when it
+    does not exist yet; SQLite would make it 0644 (minus the umask), and its ``-wal`` and
+    ``-shm`` files take the database file's mode. An existing file keeps its mode (with a
+    warning when other users may read it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077 and path not in _WARNED_MODES:
+                _WARNED_MODES.add(path)
+                log.warning("The database file %s can be read by other users (mode %o); "
+                            "make it private with: chmod 600 %s", path, mode, path)
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def safe_url(url: str | URL) -> str:
@@ -170,7 +196,7 @@ class DatabaseConnectionManager:
                 kwargs["poolclass"] = StaticPool
                 pool_size = 1
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                create_private_database(path)
         elif url.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"timeout": 10}
         if "poolclass" not in kwargs:
@@ -366,6 +392,14 @@ class DatabaseConnectionManager:
         self.last_error = None
         self.last_check = time.time()
         return self.latency_ms
+
+    async def check_writable(self) -> None:
+        """Prove the database takes writes: a committed no-op UPDATE of the schema stamp.
+
+        ``SELECT 1`` passes on a database opened read-only (a file without write
+        permission, a read-only mount, a standby) or a full disk; this does not."""
+        async with self.connection() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
 
     def stats(self) -> dict[str, Any]:
         """Pool size, metrics and the last measured latency."""

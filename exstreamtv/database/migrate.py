@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,9 @@ def _upgrade(connection: Connection) -> tuple[str | None, str]:
 @contextlib.asynccontextmanager
 async def _sqlite_lock(db: Path) -> AsyncIterator[None]:
     db.parent.mkdir(parents=True, exist_ok=True)
-    handle = await asyncio.to_thread(open, db.with_name(db.name + ".migrate.lock"), "a+")
+    lock = db.with_name(db.name + ".migrate.lock")
+    handle = await asyncio.to_thread(
+        os.fdopen, os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+")
     try:
         await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
         yield

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from exstreamtv.config.model import Config
 from exstreamtv.database.backup import DatabaseBackupManager
-from exstreamtv.database.connection import MAX_POOL_SIZE, DatabaseConnectionManager, safe_url
+from exstreamtv.database.connection import (
+    MAX_POOL_SIZE,
+    DatabaseConnectionManager,
+    safe_url,
+    sqlite_path,
+)
+from exstreamtv.database.inuse import DatabaseClaim
 from exstreamtv.database.migrate import SchemaTooNew, migrate
 from exstreamtv.database.store import LibraryStore
 from exstreamtv.media.models import MediaItem
@@ -56,8 +62,12 @@ class Database:
         self.manager, self.backups = make_managers(hub.config)
         self.backups.after_restore = self._after_restore
         self.store = LibraryStore(self.manager)
+        #: Marks the database as used by this server (the CLI restore refuses meanwhile).
+        self.claim = DatabaseClaim(self.manager.url, exclusive=False)
         self.state = "connecting"  # connecting | ok | error
         self.error: str | None = None
+        #: Why the last write probe failed (a read-only or full database), else None.
+        self.write_error: str | None = None
         self.schema: str | None = None
         self.attempts = 0
         self._schedule: asyncio.Task[None] | None = None
@@ -70,6 +80,7 @@ class Database:
         """Connect, migrate and load the library; keep retrying in the background."""
         self.hub.components["database"] = self.health
         self.hub.components["backups"] = self.backups.status
+        await asyncio.to_thread(self.backups.clean_partials)
         self.hub.library.scan_listeners.append(self._save_scan)
         task = self.hub.spawn(self._connect_loop(), name="database-connect")
         await asyncio.wait({task}, timeout=START_WAIT_SECONDS)
@@ -81,6 +92,7 @@ class Database:
         while True:
             self.attempts += 1
             try:
+                await self.claim.acquire()
                 await self.manager.open()
                 self.schema = await migrate(self.manager)
             except SchemaTooNew as exc:
@@ -102,6 +114,7 @@ class Database:
         if self.state == "error":
             log.info("Database %s is available again", safe_url(self.manager.url))
         self.state, self.error = "ok", None
+        await self._probe_writes()
         await self._load_library()
         self.hub.spawn(self._health_loop(), name="database-health")
         self._start_schedule()
@@ -133,7 +146,33 @@ class Database:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
             with contextlib.suppress(Exception):
+                await self.claim.ensure()
+            with contextlib.suppress(Exception):
                 await self.manager.check()
+                await self._probe_writes()
+
+    async def _probe_writes(self) -> None:
+        """Record whether the database takes writes (logged once per change)."""
+        try:
+            await self.manager.check_writable()
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = reason.removeprefix("(sqlite3.OperationalError) ")
+            if self.write_error is None:
+                log.error("Database %s takes no writes (%s); %s", safe_url(self.manager.url),
+                          reason, self._write_advice())
+            self.write_error = reason
+            return
+        if self.write_error is not None:
+            log.info("Database %s takes writes again", safe_url(self.manager.url))
+        self.write_error = None
+
+    def _write_advice(self) -> str:
+        path = sqlite_path(self.manager.url)
+        if path is not None:
+            return (f"the server's user must be able to write {path} and its folder, on a "
+                    "disk mounted read-write with free space")
+        return "the database user needs write access, on a primary (not a standby) with free space"
 
     async def expand_pool(self) -> int:
         """Grow the connection pool by half (self-healing's EXPAND fix for an exhausted
@@ -171,6 +210,7 @@ class Database:
         """Stop the schedule and close every connection."""
         self._stop_schedule()
         await self.manager.close(wait=5.0)
+        await self.claim.release()
 
     async def apply_config(self, old: Config, new: Config) -> None:
         """Resize the pool for a new channel count; pick up backup settings."""
@@ -178,6 +218,11 @@ class Database:
             log.warning("database.url changed; restart the server to use the new database")
         self.backups.config = new.database_backup
         self.backups.config_path = new.path
+        directory = backup_directory(new)
+        if directory != self.backups.directory:
+            log.info("Backups now go to %s", directory)
+            self.backups.directory = directory
+            await asyncio.to_thread(self.backups.clean_partials)
         if old.database_backup != new.database_backup:
             self._stop_schedule()
             if self.ready:
@@ -192,12 +237,16 @@ class Database:
         """The ``database`` component of ``GET /api/health``."""
         stats = self.manager.stats()
         status = "ok" if self.ready else "error"
-        if self.ready and stats["saturation"] >= 0.9:
+        error = self.error
+        if self.ready and (stats["saturation"] >= 0.9 or self.write_error):
             status = "degraded"
+        if self.ready and self.write_error:
+            error = f"the database takes no writes: {self.write_error}; {self._write_advice()}"
         return {
             "status": status,
             "state": self.state,
-            "error": self.error,
+            "error": error,
+            "writable": self.ready and self.write_error is None,
             "attempts": self.attempts,
             "schema": self.schema,
             "checked_at": time.time(),

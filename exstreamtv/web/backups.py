@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from exstreamtv.database.backup import BackupError, BackupNotFound, InvalidBackupName, check_name
+from exstreamtv.database.backup import (
+    BackupDiskFull,
+    BackupError,
+    BackupNotFound,
+    InvalidBackupName,
+    check_name,
+)
 from exstreamtv.web.auth import require_token
 from exstreamtv.web.common import error, hub, json_response
 
@@ -40,8 +46,10 @@ async def create_backup() -> tuple[Response, int]:
         return error(503, f"the database is not available: {database.error or database.state}")
     try:
         info = await database.backups.create_backup("manual")
+    except BackupDiskFull as exc:
+        return error(507, str(exc))
     except BackupError as exc:
-        return error(507 if "No space" in str(exc) else 503, str(exc))
+        return error(503, str(exc))
     return json_response(info.to_dict(), 201)
 
 

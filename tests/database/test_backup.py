@@ -10,6 +10,7 @@ import os
 import sqlite3
 import tarfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,12 @@ def _fake_backup(directory: Path, name: str, created: float, mtime: float) -> No
         os.utime(path, (mtime, mtime))
 
 
+def _stamped(created: float, kind: str = "scheduled") -> str:
+    """A backup name as the manager gives it, for a backup made at ``created``."""
+    stamp = datetime.fromtimestamp(created, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"exstreamtv-{stamp}-{kind}"
+
+
 @pytest.mark.parametrize(("keep_count", "keep_days", "ages", "kept"), [
     (3, 10, [0.1, 1, 2, 5, 12, 40], [0.1, 1, 2]),   # count limits
     (10, 3, [0.1, 1, 2, 5, 12, 40], [0.1, 1, 2]),   # age limits
@@ -141,14 +148,15 @@ def test_retention_uses_creation_time(tmp_path: Path, sqlite_url: str, keep_coun
                                       kept: list[float]) -> None:
     now = 2_000_000_000.0
     directory = tmp_path / "backups"
-    for i, age in enumerate(ages):
+    for age in ages:
         # File mtimes run the other way round: only the metadata's time may count.
-        _fake_backup(directory, f"b{i}-{age}", now - age * DAY, now - (100 - age) * DAY)
+        _fake_backup(directory, _stamped(now - age * DAY), now - age * DAY,
+                     now - (100 - age) * DAY)
     config = DatabaseBackupConfig(keep_count=keep_count, keep_days=keep_days)
     backups = DatabaseBackupManager(DatabaseConnectionManager(sqlite_url), config, directory)
     deleted = backups.cleanup_old_backups(now=now)
     remaining = backups.list_backups()
-    assert [b.name for b in remaining] == [f"b{ages.index(a)}-{a}" for a in kept]
+    assert [b.name for b in remaining] == [_stamped(now - a * DAY) for a in kept]
     assert len(deleted) == len(ages) - len(kept)
     assert sorted(p.name for p in directory.iterdir()) == sorted(
         f"{b.name}{ext}" for b in remaining for ext in (".tar.gz", ".json"))
