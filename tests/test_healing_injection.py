@@ -7,7 +7,8 @@ ffmpeg with the same arguments or exits the way ffmpeg does when the fault is re
 - a GPU warning naming h264_vaapi, then a working encode: the channel keeps its encoder;
 - a VA-API device that cannot be initialised, exit 1 without output: software fallback;
 - a 403 from the source after a few seconds of a programme: REFRESH, not a crash loop;
-- a codec this ffmpeg lacks, for one item: that item is skipped, never restarted.
+- a codec this ffmpeg lacks, for one item: that item is skipped, never restarted;
+- a flood of binary garbage and unknown lines in other languages: nothing is "fixed".
 
 The "GPU" is a test encoder plugin marked hardware that really encodes with libx264
 (this machine has no GPU), so the wrapper can tell its commands apart.
@@ -72,6 +73,17 @@ http403)
     echo "[http @ 0x562aeecd00c0] [warning] HTTP error 403 Forbidden" >&2
     echo "[error] http://127.0.0.1:18765/video.mp4?token=abc: Server returned 403 Forbidden (access denied)" >&2
     exit 1
+  fi
+  exec "$REAL" "$@" ;;
+flood)
+  if [ $PROGRAMME = 1 ]; then
+    head -c 300000 /dev/urandom >&2
+    i=0
+    while [ $i -lt 3000 ]; do
+      echo "[mpegts @ 0x1] unbekanntes Paket $i im Strom, Zeitstempel ungueltig" >&2
+      echo "[h264_vaapi @ 0x2] エンコーダーの警告 $i" >&2
+      i=$((i + 1))
+    done
   fi
   exec "$REAL" "$@" ;;
 codec)
@@ -197,4 +209,18 @@ def test_codec_error_skips_the_item_instead_of_restarting(make_server, tmp_path)
     size = len(viewer.data)
     server.wait_for(lambda: len(viewer.data) > size + 30_000, 15)
     viewer.finish()
+    assert not viewer.ended and viewer.error is None
+
+
+def test_flood_of_garbage_on_stderr_changes_nothing(make_server, long_clips, tmp_path):
+    server = make_server(injected_config(tmp_path, long_clips, "flood"))
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    server.wait_for(lambda: len(viewer.data) > 250_000, 60)
+    status = server.get("/api/healing/status").json()
+    viewer.finish()
+    assert 6000 <= status["log_buffer"]["events"] <= status["log_buffer"]["capacity"], \
+        "the flood did not reach the collector"
+    assert not [e for e in events(server, kind="fix") if e["action"] in ("detected", "applied")]
+    assert server.get("/api/healing/events").status_code == 200
     assert not viewer.ended and viewer.error is None
