@@ -102,6 +102,8 @@ class FixRecord:
     message: str = ""
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    #: The issue's probable cause (its analysis), kept with the outcome.
+    cause: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -309,7 +311,8 @@ class AutoResolver:
 
     def _record(self, issue: DetectedIssue, name: str, risk: str, confidence: float) -> FixRecord:
         record = FixRecord(f"fix-{next(self._ids)}", issue.type, name, issue.channel, risk,
-                           round(confidence, 3), "proposed", issue.message)
+                           round(confidence, 3), "proposed", issue.message,
+                           cause=issue.analysis.probable_cause if issue.analysis else "")
         self._issues[record.id] = issue
         return record
 
