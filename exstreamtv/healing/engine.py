@@ -101,6 +101,8 @@ class HealingEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_system = 0.0
         self._last_scan = 0.0
+        #: Pattern-scan rounds so far (every 2 s), whether or not detection is enabled.
+        self.scan_rounds = 0
         self._memory_high = 0
 
     @property
@@ -338,9 +340,12 @@ class HealingEngine:
         if now - self._last_system >= 5.0:
             self._last_system = now
             self._check_system()
-        if self.config.pattern_detection_enabled and now - self._last_scan >= 2.0:
+        if now - self._last_scan >= 2.0:
             self._last_scan = now
-            for found in self.detector.scan(self.collector.recent(300)):
+            self.scan_rounds += 1  # a round passes (and is counted) even with detection off
+            found_now = (self.detector.scan(self.collector.recent(300))
+                         if self.config.pattern_detection_enabled else [])
+            for found in found_now:
                 self.hub.bus.publish(FixEvent(
                     issue=found.issue, strategy="", action="pattern", channel=found.channel,
                     risk=found.risk, confidence=found.confidence,
