@@ -87,3 +87,31 @@ def test_every_key_applies_on_reload(tmp_path, config_for):
             await asyncio.sleep(0.1)
 
     asyncio.run(scenario())
+
+
+def test_enabling_self_healing_live_after_starting_disabled(tmp_path, config_for):
+    path = write_config(tmp_path / "exstreamtv.yaml",
+                        config_for(ai_auto_heal={"enabled": False}))
+
+    async def scenario() -> None:
+        config, host, registry = load_everything(path)
+        hub = Hub(config, host, registry)
+        await hub.start(watch=False)
+        engine = hub.healing
+        try:
+            assert engine.resolver.enabled is False and engine._hold() is None
+            await hub.apply_config(replace(hub.config, ai_auto_heal=replace(
+                hub.config.ai_auto_heal, enabled=True, prediction_confidence_threshold=0.4)))
+            engine.collector.record("ffmpeg", "[http @ 0x1] HTTP error 403 Forbidden",
+                                    channel=3)
+            detected = await _until(lambda: [e for e in engine.events
+                                             if e.get("action") == "detected"], 10)
+            assert detected[0]["issue"] == "URL_EXPIRED"
+            assert detected[0]["analysis"]["detector"] == "pattern_detector"
+            assert engine._hold() is not None
+        finally:
+            await hub.stop()
+            gc.collect()
+            await asyncio.sleep(0.1)
+
+    asyncio.run(scenario())

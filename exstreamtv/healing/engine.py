@@ -89,7 +89,7 @@ class HealingEngine:
             settings=lambda: self.hub.config.ai_auto_heal)
         self._tails: dict[int, deque[tuple[float, str]]] = {}
         self._delivery_checked: dict[int, float] = {}
-        self._error_screen_setting: bool = cfg.use_error_screen_fallback
+        self._error_screen_setting: float | None = self._hold()
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
         self._seen: dict[tuple[str, int | None], float] = {}
@@ -127,8 +127,7 @@ class HealingEngine:
         store = DatabaseOutcomeStore(self.hub)
         self.resolver.store = store
         self.hub.spawn(store.load(self.resolver), name="healing-outcomes")
-        if not self.config.enabled:
-            return
+        # Attached even when disabled: ``enabled`` is read live, so a reload turns it on.
         self._handler = CollectorHandler(self.collector)
         logging.getLogger().addHandler(self._handler)  # filtered to ours and plugins
         self.hub.pipeline_listeners.append(self._attach)
@@ -153,12 +152,13 @@ class HealingEngine:
     def _attach(self, control: ChannelControl) -> Any:
         """Pipeline factory hook: configure the channel's recovery, return its stderr listener."""
         number = control.number
-        hold = ERROR_SCREEN_HOLD if self.config.use_error_screen_fallback else None
-        control.configure(RecoverySettings(error_screen_hold=hold))
+        control.configure(RecoverySettings(error_screen_hold=self._hold()))
         to_log = self.collector.ffmpeg_listener(number)
         tail = self._tails.setdefault(number, deque(maxlen=TAIL_LINES))
 
         def listen(line: str) -> None:
+            if not self.config.enabled:
+                return
             to_log(line)
             if parse_progress(line) is None:
                 tail.append((time.time(), line))
@@ -323,15 +323,22 @@ class HealingEngine:
         self.collector.buffer_seconds = cfg.log_buffer_minutes * 60.0
         self.context.error_screen = cfg.use_error_screen_fallback
         self.context.hot_swap = cfg.hot_swap_enabled
-        if cfg.use_error_screen_fallback != self._error_screen_setting:
-            self._error_screen_setting = cfg.use_error_screen_fallback
-            hold = ERROR_SCREEN_HOLD if cfg.use_error_screen_fallback else None
+        hold = self._hold()
+        if hold != self._error_screen_setting:
+            self._error_screen_setting = hold
             for control in self.hub.channels.controls():
                 control.configure(RecoverySettings(error_screen_hold=hold))
+
+    def _hold(self) -> float | None:
+        """The error-screen hold self-healing asks of the recovery policy (None: its own)."""
+        cfg = self.config
+        return ERROR_SCREEN_HOLD if cfg.enabled and cfg.use_error_screen_fallback else None
 
     def _tick(self) -> None:
         now = time.time()
         self._apply_settings()
+        if not self.config.enabled:
+            return
         for control in self.hub.channels.controls():
             status = control.status()
             self._check_delivery(status, now)
