@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import base_config, ffmpeg_bin, make_clip
+from tests.helpers import base_config, ffmpeg_bin, make_clip, probe_packets, timing_problems
 from tests.test_healing_faults import Viewer
 
 TONES = {"a-first": 330, "b-broken": 550, "c-last": 880}
@@ -115,6 +115,11 @@ def test_a_failing_item_does_not_move_the_rest_of_the_schedule(make_server, tmp_
     failures = [e for e in server.get("/api/healing/events").json()
                 if e.get("issue") == "FFMPEG_CRASH" and e.get("action") == "detected"]
     assert failures, "the broken item never failed: the test proves nothing"
+    recorded = tmp_path / "recorded.ts"
+    recorded.write_bytes(bytes(viewer.data))
+    # Across every failure, error screen and fill the timestamps only go forward.
+    problems = timing_problems(probe_packets(str(recorded), 3600), max_gap=30)
+    assert not problems, problems[:10]
     starts = starts_of_good_clips(tone_timeline(bytes(viewer.data), tmp_path))
     assert len(starts) >= 5, starts
     offsets: list[tuple[str, float, float]] = []

@@ -72,9 +72,11 @@ class HostLoad:
     """Decides whether the host is starved and how much lighter channels should encode."""
 
     def __init__(self, cores: int | None = None,
-                 load: Callable[[], float | None] = load_average) -> None:
+                 load: Callable[[], float | None] = load_average,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cores = cores or os.cpu_count() or 1
         self._load = load
+        self._clock = clock
         self.starved = False
         self.level = 0
         self.last: LoadReading | None = None
@@ -91,7 +93,7 @@ class HostLoad:
         reading = LoadReading(self._load(), self.cores,
                               bool(measured) and all(s < 0.98 for s in measured))
         self.last = reading
-        now = time.monotonic()
+        now = self._clock()
         if reading.overloaded and reading.all_slow:
             self._under_since = None
             self._over_since = self._over_since or now

@@ -345,16 +345,17 @@ class ChannelPipeline:
             seg.reading = asyncio.ensure_future(seg.process.stdout.read(size))
             seg.read_since = time.monotonic()
         assert seg.read_since is not None
-        left = self.recovery.settings.stall_seconds - (time.monotonic() - seg.read_since)
-        if not seg.reading.done():
-            await self.orders.wait_for(seg.reading, max(left, 0.0))
-        if seg.reading.done():
-            reading, seg.reading, seg.read_since = seg.reading, None, None
-            return reading.result()
-        if self.orders.waiting:
-            return None
-        seg.read_since = time.monotonic()  # a new stall window if it is given patience
-        return TimeoutError()
+        deadline = seg.read_since + self.recovery.settings.stall_seconds
+        while not seg.reading.done():
+            if self.orders.waiting:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seg.read_since = time.monotonic()  # a new window if it is given patience
+                return TimeoutError()
+            await self.orders.wait_for(seg.reading, left)
+        reading, seg.reading, seg.read_since = seg.reading, None, None
+        return reading.result()
 
     def _starved(self, seg: Segment) -> bool:
         """A silent ffmpeg on a starved host that the kernel says is runnable: not stuck."""
