@@ -29,6 +29,7 @@ from typing import Any
 
 from exstreamtv.healing.ffmpeg_monitor import FFmpegError, decisive_error
 from exstreamtv.healing.log_collector import LogEvent, UnifiedLogCollector
+from exstreamtv.healing.vocabulary import IssueType
 
 #: Seconds of log before and after an issue that make its context window.
 CONTEXT_BEFORE = 15.0
@@ -40,18 +41,18 @@ MAX_CHARS = 300
 
 #: The probable cause of each issue type when no ffmpeg error names a better one.
 DEFAULT_CAUSES: dict[str, str] = {
-    "FFMPEG_CRASH": "ffmpeg exited before the end of the item (killed, crashed, or its "
+    IssueType.FFMPEG_CRASH: "ffmpeg exited before the end of the item (killed, crashed, or its "
                     "input ended early)",
-    "FFMPEG_HANG": "ffmpeg stopped delivering at play speed (a stopped process, a stuck "
+    IssueType.FFMPEG_HANG: "ffmpeg stopped delivering at play speed (a stopped process, a stuck "
                    "input, or too little CPU)",
-    "URL_EXPIRED": "the item's URL or token expired (the source answered 403)",
-    "AUTH_FAILED": "the source refused the credentials (401)",
-    "DB_POOL_EXHAUSTED": "every database connection was in use",
-    "MEMORY_PRESSURE": "the host is short of memory",
-    "SOURCE_UNAVAILABLE": "the source did not answer (network or server down)",
-    "HARDWARE_FAILED": "the hardware encoder failed on this device",
-    "CODEC_ERROR": "this ffmpeg cannot decode the item",
-    "HOST_STARVED": "the host has too little CPU for the channels",
+    IssueType.URL_EXPIRED: "the item's URL or token expired (the source answered 403)",
+    IssueType.AUTH_FAILED: "the source refused the credentials (401)",
+    IssueType.DB_POOL_EXHAUSTED: "every database connection was in use",
+    IssueType.MEMORY_PRESSURE: "the host is short of memory",
+    IssueType.SOURCE_UNAVAILABLE: "the source did not answer (network or server down)",
+    IssueType.HARDWARE_FAILED: "the hardware encoder failed on this device",
+    IssueType.CODEC_ERROR: "this ffmpeg cannot decode the item",
+    IssueType.HOST_STARVED: "the host has too little CPU for the channels",
 }
 
 

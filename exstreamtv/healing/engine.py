@@ -192,12 +192,13 @@ class HealingEngine:
         issue_type = None
         status = self._status(channel)
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
-            issue_type = "AUTH_FAILED" if error.http_status == 401 else "URL_EXPIRED"
+            issue_type = (IssueType.AUTH_FAILED if error.http_status == 401
+                          else IssueType.URL_EXPIRED)
         elif (error.type is ErrorType.HARDWARE_ERROR and status is not None
               and status.preset.hardware):
-            issue_type = "HARDWARE_FAILED"  # a device failure of the encoder in use
+            issue_type = IssueType.HARDWARE_FAILED  # a device failure of the encoder in use
         elif error.type is ErrorType.MEMORY_ERROR:
-            issue_type = "MEMORY_PRESSURE"
+            issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
                                            evidence=(error.line,)))
@@ -291,8 +292,8 @@ class HealingEngine:
     def _recurred(self, issue: DetectedIssue, applied_at: float) -> bool:
         """Whether ``issue`` (or its kin: a crash after a hang) was seen after the fix."""
         related = [issue.type]
-        if issue.type in ("FFMPEG_CRASH", "FFMPEG_HANG"):
-            related = ["FFMPEG_CRASH", "FFMPEG_HANG"]
+        if issue.type in (IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG):
+            related = [IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG]
         return any(self._seen.get((t, issue.channel), 0.0) > applied_at for t in related)
 
     async def _verify(self, issue: DetectedIssue, applied_at: float) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exstreamtv.healing.log_collector import LogEvent
+from exstreamtv.healing.vocabulary import IssueType, Risk
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,20 @@ class Pattern:
 
 #: The spec's Known Pattern Indicators table (indicator phrases as regexes).
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern("db_pool_exhaustion", "DB_POOL_EXHAUSTED",
+    Pattern("db_pool_exhaustion", IssueType.DB_POOL_EXHAUSTED,
             ("pool exhausted", "connection timeout", "no connections", r"QueuePool limit"),
-            "HIGH", system_wide=True),
-    Pattern("ffmpeg_degradation", "FFMPEG_HANG",
+            Risk.HIGH, system_wide=True),
+    Pattern("ffmpeg_degradation", IssueType.FFMPEG_HANG,
             (r"speed\s*<\s*1\.0x|at 0\.\d+x play speed", "dropping frames|drop(ped)? frames",
-             "buffer underrun"), "MEDIUM"),
-    Pattern("url_expiration", "URL_EXPIRED",
+             "buffer underrun"), Risk.MEDIUM),
+    Pattern("url_expiration", IssueType.URL_EXPIRED,
             (r"403 forbidden|http error 403", r"401 unauthori[sz]ed|http error 401",
-             "token expired"), "MEDIUM", min_hits=1),
-    Pattern("network_instability", "SOURCE_UNAVAILABLE",
-            ("connection reset", "connection refused", r"timed? ?out"), "HIGH"),
-    Pattern("memory_pressure", "MEMORY_PRESSURE",
+             "token expired"), Risk.MEDIUM, min_hits=1),
+    Pattern("network_instability", IssueType.SOURCE_UNAVAILABLE,
+            ("connection reset", "connection refused", r"timed? ?out"), Risk.HIGH),
+    Pattern("memory_pressure", IssueType.MEMORY_PRESSURE,
             ("out of memory", "allocation failed", "swap usage", r"memory 9\d%"),
-            "CRITICAL", min_hits=2, system_wide=True),
+            Risk.CRITICAL, min_hits=2, system_wide=True),
 )
 
 

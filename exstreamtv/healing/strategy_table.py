@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exstreamtv.healing.vocabulary import RISK_LEVELS
+from exstreamtv.healing.vocabulary import IssueType, Risk
 
 PRIOR_STRENGTH = 10.0
 
 
 def risk_rank(risk: str) -> int:
     """SAFE=0 ... CRITICAL=4 (unknown counts as CRITICAL)."""
-    return RISK_LEVELS.index(risk) if risk in RISK_LEVELS else len(RISK_LEVELS) - 1
+    return Risk.of(risk).rank
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,15 @@ class StrategyRule:
 
 #: The spec's Issue-to-Strategy Mapping, exactly, plus HARDWARE_FAILED for encoders.
 STRATEGY_TABLE: Mapping[str, StrategyRule] = {
-    "FFMPEG_HANG": StrategyRule("RESTART", "MEDIUM", 0.90),
-    "FFMPEG_CRASH": StrategyRule("RESTART", "MEDIUM", 0.85),
-    "URL_EXPIRED": StrategyRule("REFRESH", "SAFE", 0.95),
-    "DB_POOL_EXHAUSTED": StrategyRule("EXPAND", "LOW", 0.80),
-    "AUTH_FAILED": StrategyRule("REFRESH", "SAFE", 0.90),
-    "MEMORY_PRESSURE": StrategyRule("REDUCE", "MEDIUM", 0.70),
-    "SOURCE_UNAVAILABLE": StrategyRule("FALLBACK", "SAFE", 0.95),
-    "HARDWARE_FAILED": StrategyRule("FALLBACK", "LOW", 0.90),
-    "CODEC_ERROR": StrategyRule("SKIP", "LOW", 0.95),
+    IssueType.FFMPEG_HANG: StrategyRule("RESTART", Risk.MEDIUM, 0.90),
+    IssueType.FFMPEG_CRASH: StrategyRule("RESTART", Risk.MEDIUM, 0.85),
+    IssueType.URL_EXPIRED: StrategyRule("REFRESH", Risk.SAFE, 0.95),
+    IssueType.DB_POOL_EXHAUSTED: StrategyRule("EXPAND", Risk.LOW, 0.80),
+    IssueType.AUTH_FAILED: StrategyRule("REFRESH", Risk.SAFE, 0.90),
+    IssueType.MEMORY_PRESSURE: StrategyRule("REDUCE", Risk.MEDIUM, 0.70),
+    IssueType.SOURCE_UNAVAILABLE: StrategyRule("FALLBACK", Risk.SAFE, 0.95),
+    IssueType.HARDWARE_FAILED: StrategyRule("FALLBACK", Risk.LOW, 0.90),
+    IssueType.CODEC_ERROR: StrategyRule("SKIP", Risk.LOW, 0.95),
 }
 
 #: Strategies that replay the item as it is: useless when the error is not recoverable.
@@ -53,12 +53,12 @@ RETRIES = frozenset({"RESTART", "REFRESH"})
 
 #: What to try after the primary strategy (ESCALATE always ends a chain).
 FALLBACK_CHAIN: Mapping[str, tuple[tuple[str, str, float], ...]] = {
-    "FFMPEG_HANG": (("FALLBACK", "LOW", 0.6),),
-    "FFMPEG_CRASH": (("FALLBACK", "LOW", 0.6),),
-    "URL_EXPIRED": (("RESTART", "MEDIUM", 0.4),),
-    "AUTH_FAILED": (("RESTART", "MEDIUM", 0.3),),
-    "HARDWARE_FAILED": (("RESTART", "MEDIUM", 0.3),),
-    "SOURCE_UNAVAILABLE": (("RESTART", "MEDIUM", 0.5),),
+    IssueType.FFMPEG_HANG: (("FALLBACK", Risk.LOW, 0.6),),
+    IssueType.FFMPEG_CRASH: (("FALLBACK", Risk.LOW, 0.6),),
+    IssueType.URL_EXPIRED: (("RESTART", Risk.MEDIUM, 0.4),),
+    IssueType.AUTH_FAILED: (("RESTART", Risk.MEDIUM, 0.3),),
+    IssueType.HARDWARE_FAILED: (("RESTART", Risk.MEDIUM, 0.3),),
+    IssueType.SOURCE_UNAVAILABLE: (("RESTART", Risk.MEDIUM, 0.5),),
 }
 
 
