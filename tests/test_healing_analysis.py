@@ -232,3 +232,25 @@ def test_flood_of_unknown_lines_keeps_detection_working():
     found = PatternDetector().scan(collector.recent(60))
     assert [d.issue for d in found] == ["URL_EXPIRED"]
     assert len(collector.events) == 2000
+
+
+def test_secrets_are_masked_in_what_is_collected_and_analysed():
+    from exstreamtv.secrets import register_secret
+
+    secret = "plex-token-8f3a9c1d"
+    register_secret(secret)
+    collector = UnifiedLogCollector()
+    collector.ffmpeg_listener(1)(f"[error] http://plex/v.mp4?X-Plex-Token={secret}: "
+                                 "Server returned 403 Forbidden (access denied)")
+    handler = CollectorHandler(collector)
+    logger = logging.getLogger("exstreamtv.test_secrets")
+    logger.addHandler(handler)
+    try:
+        logger.error("Channel 1: fetching http://plex/?X-Plex-Token=%s failed", secret)
+    finally:
+        logger.removeHandler(handler)
+    analysis = Analyst(collector).analyse(
+        "URL_EXPIRED", 1, time.time(),
+        stderr_tail=[f"[http @ 0x1] [warning] HTTP error 403 Forbidden ({secret})"])
+    text = str(analysis.to_dict()) + str([e.to_dict() for e in collector.events])
+    assert secret not in text and "***" in text

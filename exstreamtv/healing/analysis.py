@@ -30,6 +30,7 @@ from typing import Any
 from exstreamtv.healing.ffmpeg_monitor import FFmpegError, decisive_error
 from exstreamtv.healing.log_collector import LogEvent, UnifiedLogCollector
 from exstreamtv.healing.vocabulary import IssueType
+from exstreamtv.secrets import mask
 
 #: Seconds of log before and after an issue that make its context window.
 CONTEXT_BEFORE = 15.0
@@ -57,6 +58,7 @@ DEFAULT_CAUSES: dict[str, str] = {
 
 
 def _cut(text: str) -> str:
+    text = mask(text)  # a URL ffmpeg quotes may carry a source's token
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + "..."
 
 

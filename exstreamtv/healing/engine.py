@@ -47,6 +47,7 @@ from exstreamtv.healing.pattern_detector import PatternDetector
 from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier
 from exstreamtv.healing.strategy import FixContext
 from exstreamtv.healing.vocabulary import IssueType
+from exstreamtv.secrets import mask
 from exstreamtv.streaming.control import ChannelControl, ChannelStatus, EndReason, SegmentEnded
 from exstreamtv.streaming.recovery import RecoverySettings
 
@@ -159,6 +160,7 @@ class HealingEngine:
         def listen(line: str) -> None:
             if not self.config.enabled:
                 return
+            line = mask(line)  # issue messages and analyses carry these lines
             to_log(line)
             if parse_progress(line) is None:
                 tail.append((time.time(), line))

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from exstreamtv.secrets import mask
+
 #: Hard cap on buffered events whatever the age window (a flood stays bounded).
 MAX_EVENTS = 20_000
 #: Per-subscriber queue size; a slow subscriber loses its oldest events, never blocks.
@@ -142,11 +144,16 @@ class UnifiedLogCollector:
     # -- input ----------------------------------------------------------------
 
     def add(self, event: LogEvent) -> LogEvent:
-        """Buffer ``event``, expire old ones and hand it to every subscriber."""
-        if len(event.message) > MAX_LINE:
-            event = LogEvent(event.source, event.level, event.message[:MAX_LINE] + "...",
-                             event.channel, event.session, event.logger, event.timestamp,
-                             event.data)
+        """Buffer ``event``, expire old ones and hand it to every subscriber.
+
+        Registered secrets (source tokens in a URL ffmpeg quotes) are masked first: what
+        is collected reaches the API, the live log and MQTT."""
+        message = mask(event.message)
+        if len(message) > MAX_LINE:
+            message = message[:MAX_LINE] + "..."
+        if message != event.message:
+            event = LogEvent(event.source, event.level, message, event.channel, event.session,
+                             event.logger, event.timestamp, event.data)
         if len(self.events) == self.events.maxlen:
             self.dropped += 1
         self.events.append(event)
