@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from exstreamtv import __version__
 from exstreamtv.errors import ConfigError, ExStreamTVError
+from exstreamtv.secrets import mask
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import Config
@@ -68,7 +69,7 @@ def _load(path: str) -> tuple[Config, PluginHost, Registry] | None:
         return load_everything(path)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{path}: {problem}", file=sys.stderr)
+            print(mask(f"{path}: {problem}"), file=sys.stderr)
         return None
 
 
@@ -205,13 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backup":
             return _backup(args)
     except ExStreamTVError as exc:
-        print(str(exc), file=sys.stderr)
+        print(mask(str(exc)), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"{exc.filename or ''}: {exc.strerror}".strip(": "), file=sys.stderr)
         return 1
     except Exception as exc:  # an internal error: say so, with the type
-        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(mask(f"internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 2
     return 2
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from exstreamtv import secrets
 from exstreamtv.config.model import Config
 from exstreamtv.config.reload import ConfigWatcher, load_replacement
 from exstreamtv.database.service import Database
@@ -24,6 +25,7 @@ from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
 from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
+from exstreamtv.media.relay import MediaRelay
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry, collect_registry
@@ -61,11 +63,13 @@ class Hub:
     """Everything a running server has; plugins receive it in ``startup``."""
 
     def __init__(self, config: Config, host: PluginHost, registry: Registry | None = None) -> None:
+        secrets.register_config(config)
         self.config = config
         self.host = host
         self.registry = registry or collect_registry(host)
         self.bus = EventBus()
         self.library = Library(self.bus)
+        self.relay = MediaRelay(self.library)
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
         self.database = Database(self)
@@ -111,6 +115,7 @@ class Hub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for source_config in self.config.sources:
             self._add_source(source_config)
+        await self.relay.start()
         await self.database.start()
         self.sessions.start()
         await self.healing.start()
@@ -127,6 +132,7 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        await self.relay.stop()
         await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):
@@ -199,6 +205,7 @@ class Hub:
     async def apply_config(self, new: Config) -> None:
         """Switch to ``new``: sources and channels that changed are updated live."""
         new = self._keep_listen_address(new)
+        secrets.register_config(new)
         old = self.config
         changed = tuple(
             name for name in (

@@ -131,11 +131,11 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
         config, plugin_host, registry = load_everything(config_path)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{config_path}: {problem}", file=sys.stderr)
+            print(secrets.mask(f"{config_path}: {problem}"), file=sys.stderr)
         print("Fix the config (check it with: exstreamtv config check PATH)", file=sys.stderr)
         return 1
     except ExStreamTVError as exc:
-        print(str(exc), file=sys.stderr)
+        print(secrets.mask(str(exc)), file=sys.stderr)
         return 1
     from dataclasses import replace
 
@@ -151,7 +151,7 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
             return 1
         raise
     except ExStreamTVError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
+        print(secrets.mask(f"cannot start: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from exstreamtv_plugins.mqtt.commands import BadCommand, parse
 from exstreamtv_plugins.mqtt.entities import Topics, sanitize_id
-from exstreamtv_plugins.mqtt.state import redact
 
-from exstreamtv import FixEvent, HealthEvent
+from exstreamtv import FixEvent, HealthEvent, mask_secrets, register_secret
 from exstreamtv.healing.analysis import Analyst
 from exstreamtv.healing.log_collector import UnifiedLogCollector
 from exstreamtv.hub import Hub
@@ -173,7 +172,8 @@ def test_ids_are_sanitized() -> None:
     assert sanitize_id("ABC-12_x") == "ABC-12_x"
 
 
-def test_redact_masks_keys_and_values() -> None:
-    data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss here"}]}
-    assert redact(data, ["p4ss"]) == {"password": "***",
-                                     "nested": [{"api_token": "***", "note": "uses *** here"}]}
+def test_mask_secrets_masks_keys_and_values() -> None:
+    register_secret("p4ss-word")
+    data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss-word here"}]}
+    assert mask_secrets(data) == {"password": "***",
+                                  "nested": [{"api_token": "***", "note": "uses *** here"}]}

@@ -18,6 +18,7 @@ import voluptuous as vol
 from exstreamtv.config import model, schema
 from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.secrets import is_secret_name, register_env, register_secret
 
 if TYPE_CHECKING:
     from exstreamtv.registry import Registry
@@ -53,7 +54,11 @@ def _problems(exc: vol.Invalid, prefix: list[Any]) -> list[ConfigProblem]:
 
 
 def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -> Any:
-    """Replace ``${VAR}`` in every string; an unset variable is a problem."""
+    """Replace ``${VAR}`` in every string; an unset variable is a problem.
+
+    Values under secret-named keys and of secret-named variables are registered with
+    :mod:`exstreamtv.secrets`, so they are masked from the moment they are read.
+    """
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
@@ -66,9 +71,13 @@ def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -
                     )
                 )
                 return match.group(0)
+            register_env(name, os.environ[name])
             return os.environ[name]
 
-        return _ENV.sub(repl, value)
+        result = _ENV.sub(repl, value)
+        if path and is_secret_name(path[-1]):
+            register_secret(result)  # masked even when this config is rejected
+        return result
     if isinstance(value, list):
         return [substitute_env(v, [*path, i], problems) for i, v in enumerate(value)]
     if isinstance(value, dict):

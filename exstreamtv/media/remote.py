@@ -119,6 +119,15 @@ class RemoteSource(MediaSource):
         """Headers sent with every API request (the token goes here, never in API URLs)."""
         raise NotImplementedError
 
+    def fetch_headers(self, location: str) -> Mapping[str, str] | None:
+        """The credential headers for a media URL on this server (None for any other URL).
+
+        Stored locations carry no credentials; the media relay adds these when ffmpeg reads.
+        """
+        if location == self.url or location.startswith(self.url + "/"):
+            return self.headers()
+        return None
+
     async def libraries(self) -> list[RemoteLibrary]:
         """Every video library of the server."""
         raise NotImplementedError
