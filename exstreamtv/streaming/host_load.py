@@ -25,7 +25,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: Starved this long before the first level of lighter encoding.
-STARVED_AFTER = 4.0
+STARVED_AFTER = 8.0
+#: Delivered speed under which a channel counts as slow (a boundary's dip is not).
+SLOW_SPEED = 0.9
 LEVEL_UP_SECONDS = 20.0
 RECOVER_SECONDS = 30.0
 MAX_LEVEL = 2
@@ -91,7 +93,7 @@ class HostLoad:
         """
         measured = [s for s in speeds if s is not None]
         reading = LoadReading(self._load(), self.cores,
-                              bool(measured) and all(s < 0.98 for s in measured))
+                              bool(measured) and all(s < SLOW_SPEED for s in measured))
         self.last = reading
         now = self._clock()
         if reading.overloaded and reading.all_slow:

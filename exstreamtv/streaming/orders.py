@@ -32,11 +32,11 @@ from exstreamtv.streaming.control import (
     UsePreset,
     UseProfile,
 )
-from exstreamtv.streaming.recovery import MIN_LEFT_SECONDS, Fill, Hold, Resume, Step
+from exstreamtv.streaming.recovery import MIN_LEFT_SECONDS, AtSchedule, Fill, Hold, Resume, Step
 from exstreamtv.streaming.segment import Segment
 
 if TYPE_CHECKING:
-    from exstreamtv.streaming.pipeline import AtSchedule, ChannelPipeline
+    from exstreamtv.streaming.pipeline import ChannelPipeline
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,9 @@ class Orders:
     async def apply(self, seg: Segment) -> Step | Swap | AtSchedule | None:
         """Apply waiting commands in order, until one ends ``seg``; what comes next."""
         if self._fresh_ready():
-            swap = await self._take_fresh()
-            if swap is not None:
-                return swap
+            taken = await self._take_fresh()
+            if taken is not None:
+                return taken
         while self._inbox:
             command, future = self._inbox.popleft()
             try:
@@ -213,8 +213,6 @@ class Orders:
 
     def _restart(self, command: Restart, future: asyncio.Future[CommandResult],
                  seg: Segment) -> Step | AtSchedule | None:
-        from exstreamtv.streaming.pipeline import AtSchedule
-
         p = self.pipeline
         since = command.unless_recovered_since
         if (since is not None and p.last_recovery is not None and p.last_recovery >= since
@@ -253,7 +251,7 @@ class Orders:
         seg.head = head
         return seg
 
-    async def _take_fresh(self) -> Swap | None:
+    async def _take_fresh(self) -> Swap | AtSchedule | None:
         p = self.pipeline
         task, self._fresh = self._fresh, None
         waiters, self._fresh_for = self._fresh_for, []
@@ -265,10 +263,14 @@ class Orders:
             except Exception as exc:
                 error = f"the fresh ffmpeg could not start: {exc}"
         if seg is not None and seg.entry.end - p.air_time() < MIN_LEFT_SECONDS:
-            await seg.process.stop(timeout=1.0)  # its item ended meanwhile
+            # Its item ended meanwhile: what the schedule has now replaces it (and ends an
+            # error screen held for it).
+            await seg.process.stop(timeout=1.0)
             for future in waiters:
-                _done(future, True, "the item ended while a fresh ffmpeg started")
-            return None
+                _done(future, True, "restarted with the next item")
+            p._after_hold = None
+            p.restarts += 1
+            return AtSchedule()
         for future in waiters:
             _done(future, seg is not None, "a fresh ffmpeg took over" if seg else error)
         if seg is None:
