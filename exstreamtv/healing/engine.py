@@ -301,13 +301,10 @@ class HealingEngine:
     async def _verify(self, issue: DetectedIssue, applied_at: float) -> bool:
         """A server-wide fix (no channel) counts as fixed when the issue stayed away."""
         await asyncio.sleep(self.verify_seconds)
-        if issue.type == "MEMORY_PRESSURE":
+        if issue.type == IssueType.MEMORY_PRESSURE:
             sample = sample_system(str(self.hub.data_dir))
             return (sample.memory_used_fraction or 0.0) < MEMORY_PRESSURE_FRACTION
-        related = [issue.type]
-        if issue.type in ("FFMPEG_CRASH", "FFMPEG_HANG"):
-            related = ["FFMPEG_CRASH", "FFMPEG_HANG"]
-        return all(self._seen.get((t, issue.channel), 0.0) <= applied_at for t in related)
+        return not self._recurred(issue, applied_at)
 
     # -- the tick -------------------------------------------------------------
 
