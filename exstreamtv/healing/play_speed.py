@@ -46,7 +46,7 @@ Verifier = Callable[["DetectedIssue", float], Awaitable[bool]]
 
 
 class PlaySpeedVerifier:
-    """Verifies a channel fix by play speed at the buffer; other fixes by ``fallback``."""
+    """Verifies a channel fix by its delivered play speed; other fixes by ``fallback``."""
 
     def __init__(self, status: Callable[[int], ChannelStatus | None], fallback: Verifier,
                  recurred: Callable[[DetectedIssue, float], bool], *,
@@ -78,8 +78,8 @@ class PlaySpeedVerifier:
             if speed is not None and speed >= self.min_speed and kind == "program":
                 good_since = good_since if good_since is not None else now
                 if now - good_since >= self.window:
-                    return Verdict(True, f"the programme played at {speed:.2f}x play speed "
-                                         f"for {self.window * 2:.0f}s after the fix")
+                    return Verdict(True, f"the programme played at play speed for "
+                                         f"{self.window:.0f}s after the fix (now {speed:.2f}x)")
             else:
                 good_since = None
             await asyncio.sleep(POLL_SECONDS)
