@@ -67,6 +67,8 @@ MEMORY_PRESSURE_FRACTION = 0.92
 SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED)
 #: stderr lines of a channel kept for analyses, and how far back a failure looks in them.
 TAIL_LINES = 40
+#: Under play speed this long before a channel's delivery is logged as slow.
+SLOW_FOR_SECONDS = 3.0
 TAIL_SECONDS = 10.0
 
 __all__ = ["ApprovalError", "HealingEngine"]
@@ -90,6 +92,7 @@ class HealingEngine:
             settings=lambda: self.hub.config.ai_auto_heal)
         self._tails: dict[int, deque[tuple[float, str]]] = {}
         self._delivery_checked: dict[int, float] = {}
+        self._slow_since: dict[int, float] = {}
         self._error_screen_setting: float | None = self._hold()
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
@@ -366,18 +369,23 @@ class HealingEngine:
                                                    risk=found.risk))
 
     def _check_delivery(self, status: ChannelStatus, now: float) -> None:
-        """Once a second, a channel playing its programme under play speed (measured at
-        its buffer) is logged with its speed: the degradation pattern reads these lines.
-        (ffmpeg's own speed= is cumulative: a pre-started ffmpeg reads under 1x for
+        """Once a second, a channel that has played its programme under play speed
+        (measured at its output) for :data:`SLOW_FOR_SECONDS` is logged with its speed:
+        the degradation pattern reads these lines. A boundary's dip is shorter and is not
+        logged. (ffmpeg's own speed= is cumulative: a pre-started ffmpeg reads under 1x for
         minutes while delivering perfectly, so it is not what the pattern reads.)"""
-        if now - self._delivery_checked.get(status.number, 0.0) < 1.0:
+        number = status.number
+        if now - self._delivery_checked.get(number, 0.0) < 1.0:
             return
-        self._delivery_checked[status.number] = now
+        self._delivery_checked[number] = now
         speed = status.delivered_speed
         if speed is None or speed >= MIN_SPEED or status.segment != "program":
+            self._slow_since.pop(number, None)
             return
-        self.collector.record("channel", f"Channel {status.number}: output at {speed:.2f}x "
-                              "play speed", level="warning", channel=status.number)
+        since = self._slow_since.setdefault(number, now)
+        if now - since >= SLOW_FOR_SECONDS:
+            self.collector.record("channel", f"Channel {number}: output at {speed:.2f}x "
+                                  "play speed", level="warning", channel=number)
 
     def _check_health(self, control: ChannelControl) -> None:
         """Publish the channel's health when it changes (the pipeline keeps the hysteresis:
