@@ -112,11 +112,13 @@ class Orders:
         finally:
             waiter.cancel()
 
-    async def close(self, reason: str) -> list[Segment]:
-        """The pipeline stopped: refuse what waits; returns a fresh segment to stop."""
-        while self._inbox:
-            _, future = self._inbox.popleft()
-            _done(future, False, reason)
+    async def _drop_fresh(self, reason: str) -> None:
+        """A command made the fresh segment being readied pointless: stop it."""
+        for seg in await self.close_fresh(reason):
+            await seg.process.stop(timeout=1.0)
+
+    async def close_fresh(self, reason: str) -> list[Segment]:
+        """Cancel a fresh segment being readied; returns it if it was ready (to stop)."""
         left: list[Segment] = []
         fresh, self._fresh = self._fresh, None
         if fresh is not None:
@@ -130,6 +132,13 @@ class Orders:
             _done(future, False, reason)
         self._fresh_for.clear()
         return left
+
+    async def close(self, reason: str) -> list[Segment]:
+        """The pipeline stopped: refuse what waits; returns a fresh segment to stop."""
+        while self._inbox:
+            _, future = self._inbox.popleft()
+            _done(future, False, reason)
+        return await self.close_fresh(reason)
 
     # -- applying ------------------------------------------------------------------
 
@@ -179,9 +188,11 @@ class Orders:
             p.planner.work_level = level
             p._fill.clear()
             await p.discard_prepared()
+            await self._drop_fresh("superseded by a new configuration")
             return self._restart(Restart(RestartFrom.SCHEDULE, "its configuration changed"),
                                  future, seg)
         elif isinstance(command, SkipItem):
+            await self._drop_fresh("superseded by a skip")
             return self._skip(command, future, seg)
         elif isinstance(command, ShowErrorScreen):
             _done(future, True, f"error screen for {command.seconds:.0f}s")
@@ -245,6 +256,9 @@ class Orders:
             head = await asyncio.wait_for(seg.process.stdout.read(HEAD_SIZE), command.timeout)
         except TimeoutError:
             head = b""
+        except asyncio.CancelledError:
+            await asyncio.shield(seg.process.stop(timeout=1.0))
+            raise
         if not head:
             await seg.process.stop(timeout=1.0)
             return None
