@@ -85,6 +85,7 @@ class HostLoad:
         self._over_since: float | None = None
         self._under_since: float | None = None
         self._level_at = 0.0
+        self._excused: set[int] = set()
 
     def observe(self, speeds: list[float | None]) -> int | None:
         """Take a reading with each running channel's delivered speed.
@@ -113,6 +114,17 @@ class HostLoad:
             self.starved = False
             return self._set(0, now)
         return None
+
+    def excuses(self, pid: int | None, channel: int) -> bool:
+        """True when ffmpeg ``pid`` of ``channel``, silent past the stall timeout, is only
+        waiting for a CPU on a starved host (said once per channel in the log)."""
+        if not self.starved or not waiting_for_cpu(pid):
+            return False
+        if channel not in self._excused:
+            self._excused.add(channel)
+            log.info("Channel %d: ffmpeg is slow but runnable on a starved host; waiting "
+                     "for it", channel)
+        return True
 
     def _set(self, level: int, now: float) -> int:
         self.level, self._level_at = level, now

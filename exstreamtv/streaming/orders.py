@@ -22,6 +22,7 @@ from exstreamtv.ffmpeg.presets import EncoderPreset
 from exstreamtv.streaming.control import (
     Command,
     CommandResult,
+    EndReason,
     LightenEncoding,
     PlayFromLocation,
     Reconfigure,
@@ -52,7 +53,14 @@ class Swap:
     segment: Segment
 
 
-Then = Step | Swap | None
+@dataclass(frozen=True)
+class SegmentEnd:
+    """How the pipeline left a segment, and what a command wants next."""
+
+    reason: EndReason
+    produced: float
+    returncode: int | None
+    then: Step | Swap | AtSchedule | None = None
 
 
 def _done(future: asyncio.Future[CommandResult], applied: bool, message: str) -> None:

@@ -58,6 +58,12 @@ class Pacer:
         elif now - due > CATCH_UP_SECONDS:
             self._anchor = (now - lead, clock)
 
+    def align(self, clock: float, seconds_ago: float) -> None:
+        """Output at ``clock`` was due to air ``seconds_ago`` (negative: it is due in that
+        many seconds): tie the clocks there, so the output airs on the schedule's time
+        (catching up on ffmpeg's start-up, or waiting for an item that starts soon)."""
+        self._anchor = (asyncio.get_running_loop().time() - seconds_ago, clock)
+
     def ahead(self, clock: float | None) -> float:
         """Seconds until output at ``clock`` airs (negative: late); 0 before any output.
 

@@ -21,7 +21,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus
@@ -38,7 +37,7 @@ from exstreamtv.streaming.control import (
     EndReason,
     SegmentEnded,
 )
-from exstreamtv.streaming.orders import Orders, Swap
+from exstreamtv.streaming.orders import Orders, SegmentEnd, Swap
 from exstreamtv.streaming.pacer import Pacer
 from exstreamtv.streaming.planner import ItemPlanner, Plan
 from exstreamtv.streaming.recovery import (
@@ -60,18 +59,10 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 ERROR_READ_SIZE = 188 * 16
+#: Drift from the guide (seconds) a prestarted segment may have and still be used.
+JOIN_SLACK = 0.1
 #: How many stall windows a runnable ffmpeg on a starved host is given before it counts.
 STARVED_PATIENCE = 4
-
-
-@dataclass(frozen=True)
-class SegmentEnd:
-    """How :meth:`ChannelPipeline._play` left a segment, and what a command wants next."""
-
-    reason: EndReason
-    produced: float
-    returncode: int | None
-    then: Step | Swap | AtSchedule | None = None
 
 
 class ChannelPipeline:
@@ -115,7 +106,7 @@ class ChannelPipeline:
         self._prepared: Segment | None = None
         self._after_hold: Resume | None = None
         self._fill: deque[ScheduledItem] = deque()
-        self._starved_noted = False
+        self._first_air = 0.0  # the wall time the first segment's position was taken for
 
     @property
     def number(self) -> int:
@@ -213,6 +204,7 @@ class ChannelPipeline:
     async def _run(self) -> None:
         try:
             entry, offset = self.position(self.clock(), viewers=False)
+            self._first_air = entry.start + offset  # may be a moment ahead: the pacer waits
             segment = await self._open(entry, offset)
             self.state = "running"
             self.bus.publish(ChannelEvent(channel=self.number, action="started"))
@@ -275,8 +267,7 @@ class ChannelPipeline:
         self.current = seg
         action = "item" if seg.kind == "program" else "error_screen"
         self.bus.publish(ChannelEvent(channel=self.number, action=action, title=seg.plan.title))
-        start_out = self.splicer.end_seconds or 0.0
-        seg.start_out = start_out
+        seg.start_out = self.splicer.end_seconds  # None: the channel's first output
         self.splicer.start_segment()
         if seg.head:
             seg.bytes_out += len(seg.head)
@@ -298,7 +289,8 @@ class ChannelPipeline:
             if data is None:  # commands arrived: apply them first
                 continue
             if isinstance(data, TimeoutError):
-                if self._starved(seg) and patience < STARVED_PATIENCE:
+                if (self.host is not None and patience < STARVED_PATIENCE
+                        and self.host.excuses(seg.process.pid, self.number)):
                     patience += 1
                     continue
                 reason = EndReason.STALLED
@@ -310,10 +302,13 @@ class ChannelPipeline:
                 break
             seg.bytes_out += len(data)
             self._publish(self.splicer.feed(data))
+            if seg.start_out is None and self.splicer.start_seconds is not None:
+                seg.start_out = self.splicer.start_seconds
+                self.pacer.align(seg.start_out, self.clock() - self._first_air)
             clock = self.splicer.clock_seconds
             self.delivery.note(self.splicer.end_seconds)
             if (self._prepared is None and seg.kind != "error" and clock is not None
-                    and clock - start_out >= prestart_at):
+                    and clock - (seg.start_out or clock) >= prestart_at):
                 await self._prepare_next(seg)
             if seg.process.returncode in (None, 0):
                 await self.pacer.pace(clock, self.settings.lead_seconds)
@@ -325,7 +320,7 @@ class ChannelPipeline:
             # Left before EOF: this ffmpeg must end, or waiting for it would block on its pipe.
             await seg.process.stop(timeout=1.0)
         code = await seg.process.wait()
-        produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
+        produced = max(0.0, (self.splicer.end_seconds or 0.0) - (seg.start_out or 0.0))
         seg.produced = produced
         if reason is EndReason.COMPLETE and seg.kind == "program" \
                 and produced < seg.duration - 1.0:
@@ -351,19 +346,16 @@ class ChannelPipeline:
         reading, seg.reading, seg.read_since = seg.reading, None, None
         return reading.result()
 
-    def _starved(self, seg: Segment) -> bool:
-        """A silent ffmpeg on a starved host that the kernel says is runnable: not stuck."""
-        if self.host is None or not self.host.starved or not host_load.waiting_for_cpu(seg.process.pid):
-            return False
-        if not self._starved_noted:
-            self._starved_noted = True
-            log.info("Channel %d: ffmpeg is slow but runnable on a starved host; waiting for it",
-                     self.number)
-        return True
-
     async def _prepare_next(self, seg: Segment) -> None:
+        """Prestart the next entry, from where the guide will be when ``seg`` ends (a few
+        frames in when the output runs late, so small drifts never add up)."""
+        nxt, offset = self.following(seg.entry), 0.0
+        if seg.start_out is not None:
+            late = self.clock() + self.pacer.ahead(seg.start_out + seg.duration) - nxt.start
+            if JOIN_SLACK < late < nxt.duration - MIN_LEFT_SECONDS:
+                offset = late
         try:
-            self._prepared = await self._open(self.following(seg.entry), 0.0)
+            self._prepared = await self._open(nxt, offset)
         except OSError:
             self._prepared = None
 
@@ -428,13 +420,12 @@ class ChannelPipeline:
                     air, entry.end, f"'{entry.title}' ended early")))
                 return await self._open(*self.position(air, viewers=False))
             entry, offset = self.following(entry), 0.0
-        elif offset <= tolerance:
-            offset = 0.0
-        else:
+        elif offset > tolerance:
             log.info("Channel %d: %.1fs behind the guide; '%s' joins at %.1fs", self.number,
                      offset, entry.title, offset)
         prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared.entry == entry and offset == 0.0:
+        if (prepared is not None and prepared.entry == entry
+                and abs(prepared.offset - offset) <= JOIN_SLACK):
             return prepared
         if prepared is not None:
             await prepared.process.stop(timeout=1.0)

@@ -94,6 +94,7 @@ class TSSplicer:
         self._delta = 0  # 90 kHz ticks added to every timestamp of the current segment
         self._last_in: dict[int, int] = {}  # unwrapped input DTS per pid, this segment
         self._last_out: dict[int, int] = {}  # output DTS per pid
+        self._first_out: int | None = None  # the first output DTS of all
         self._interval: dict[int, int] = {}
         self._clock: int | None = None  # last output PCR, 27 MHz
         self._last_pcr_in: int | None = None
@@ -120,6 +121,11 @@ class TSSplicer:
     def clock_seconds(self) -> float | None:
         """The output timeline position (last PCR written), in seconds."""
         return self._clock / PCR_HZ if self._clock is not None else None
+
+    @property
+    def start_seconds(self) -> float | None:
+        """Where the output timeline begins (the first DTS written), in seconds."""
+        return self._first_out / PTS_HZ if self._first_out is not None else None
 
     @property
     def end_seconds(self) -> float | None:
@@ -291,6 +297,8 @@ class TSSplicer:
             self._interval[pid] = out - previous
         self._last_in[pid] = dts
         self._last_out[pid] = out
+        if self._first_out is None:
+            self._first_out = out
 
     def _parse_psi(self, pid: int, pkt: bytearray, start: int) -> None:
         pointer = pkt[start]
