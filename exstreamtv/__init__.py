@@ -26,11 +26,18 @@ from exstreamtv.events import (  # noqa: E402
     Event,
     FixEvent,
     HealthEvent,
+    ItemFailed,
     SessionEvent,
 )
 from exstreamtv.ffmpeg.audio_picker import DefaultAudioPicker  # noqa: E402
 from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
-from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_encode  # noqa: E402
+from exstreamtv.ffmpeg.escape import drawtext_filter, filter_spec, input_location  # noqa: E402
+from exstreamtv.ffmpeg.presets import (  # noqa: E402
+    EncoderPreset,
+    VideoFormat,
+    listed_encoders,
+    trial_encode,
+)
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
@@ -120,6 +127,7 @@ __all__ = [
     "HealthEvent",
     "Hub",
     "IssueType",
+    "ItemFailed",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",
@@ -154,17 +162,21 @@ __all__ = [
     "TimeSlotScheduler",
     "UsePreset",
     "UseProfile",
+    "VideoFormat",
     "VisualInput",
     "__version__",
     "channel_summary",
     "collection_name",
+    "drawtext_filter",
     "drawtext_problem",
     "epoch_option",
     "escape_drawtext",
+    "filter_spec",
     "genres_of",
     "hdhomerun_discover",
     "health_report",
     "hookimpl",
+    "input_location",
     "listed_encoders",
     "mask_secrets",
     "parse_epoch",

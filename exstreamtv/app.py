@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from quart import Quart, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from exstreamtv.config.model import Config
 from exstreamtv.errors import ExStreamTVError
@@ -15,7 +15,9 @@ from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
 from exstreamtv.web import (
     api,
+    artwork,
     backups,
+    bodies,
     dashboard,
     guide,
     hdhomerun,
@@ -23,10 +25,13 @@ from exstreamtv.web import (
     iptv,
     live,
     openapi,
+    rate_limit,
     sources,
     streams,
 )
 from exstreamtv.web.common import error
+from exstreamtv.web.documents import DocumentCache
+from exstreamtv.web.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +43,18 @@ def create_app(
     """The server app for ``config`` with the plugins of ``plugin_host``."""
     app = Quart("exstreamtv", static_folder=None)  # the dashboard blueprint serves /static
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    bodies.install(app)  # before the blueprints: their <int:...> must be ASCII-only
     hub = Hub(config, plugin_host, registry)
     app.extensions["exstreamtv"] = hub
+    app.extensions["exstreamtv_documents"] = DocumentCache()
+    limiter = RateLimiter()
+
+    @app.before_request
+    async def limit_rate() -> tuple[Response, int] | None:
+        return await rate_limit.check(limiter) or await bodies.check_body()
+
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, live.bp, openapi.bp, dashboard.bp):
+                      sources.bp, healing.bp, live.bp, openapi.bp, artwork.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:
@@ -60,11 +72,15 @@ def create_app(
 
     @app.after_serving
     async def stop() -> None:
+        app.extensions["exstreamtv_documents"].shutdown()
         await hub.stop()
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return error(exc.code or 500, exc.description or exc.name)
+        response, status = error(exc.code or 500, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response, status
 
     @app.errorhandler(Exception)
     async def internal_error(exc: Exception) -> tuple[Response, int]:

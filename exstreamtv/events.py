@@ -84,6 +84,25 @@ class ChannelEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ItemFailed(Event):
+    """A channel gave up on an item: ffmpeg could not play it, even after retrying.
+
+    The pipeline publishes it once per item it gives up on (``attempts`` ffmpeg runs
+    failed); the channel manager records the item as unplayable (in the database) and
+    rebuilds the channel's playout without it until its file changes.
+    """
+
+    kind: ClassVar[str] = "item_failed"
+    channel: int
+    source_id: str
+    item_id: str
+    title: str
+    location: str
+    reason: str
+    attempts: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class SessionEvent(Event):
     """A viewer session was created, changed state or ended."""
 

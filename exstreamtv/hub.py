@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from exstreamtv import secrets
+from exstreamtv.config.loader import collection_references
 from exstreamtv.config.model import Config
 from exstreamtv.config.reload import ConfigWatcher, load_replacement
 from exstreamtv.database.service import Database
@@ -25,11 +26,14 @@ from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
 from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
+from exstreamtv.media.loudness import LoudnessCache
+from exstreamtv.media.models import MediaItem
 from exstreamtv.media.relay import MediaRelay
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry, collect_registry
 from exstreamtv.streaming.channel_manager import ChannelManager
+from exstreamtv.streaming.planner import ItemPlanner
 from exstreamtv.streaming.session_manager import SessionManager
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,8 @@ class Hub:
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
         self.database = Database(self)
+        self.loudness = LoudnessCache(self)
+        self.database.failed_items.listeners.append(self.channels.playout_changed)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {
@@ -117,6 +123,7 @@ class Hub:
             self._add_source(source_config)
         await self.relay.start()
         await self.database.start()
+        self.library.scan_listeners.append(self._measure_loudness)
         self.sessions.start()
         await self.healing.start()
         await self.host.acall("startup", hub=self)
@@ -133,6 +140,7 @@ class Hub:
             await self._watcher.stop()
         await self.channels.stop_all()
         await self.relay.stop()
+        await self.loudness.stop()
         await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):
@@ -157,6 +165,25 @@ class Hub:
             return None
         self.library.add_source(source)
         return source
+
+    async def _measure_loudness(self, source: MediaSource, items: list[MediaItem]) -> None:
+        """After a scan: queue loudness measurements for the scanned items that channels
+        with ``audio.loudness_lufs`` play (so most are measured before they air)."""
+        await self.loudness.load()  # earlier runs' measurements first (once, when connected)
+        for channel in self.config.channels:
+            if channel.ffmpeg.audio.loudness_lufs is None or not channel.enabled:
+                continue
+            planner = ItemPlanner(channel, self.registry, self.tools)
+            refs = collection_references(dict(channel.schedule.options), [])
+            wanted = []
+            for _path, name in refs:
+                for item in self.library.collection(name):
+                    if item.source_id != source.id or item.info is None:
+                        continue
+                    audio, _video, stream = planner.streams(item.info)
+                    if isinstance(stream, int):
+                        wanted.append((item, stream, audio.filter if audio else None))
+            self.loudness.prepare(wanted)
 
     def _start_scans(self, source_id: str) -> None:
         """The first scan of a source now, then every ``scan_interval_minutes`` (if > 0)."""

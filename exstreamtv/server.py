@@ -77,6 +77,23 @@ class _Config(HypercornConfig):
         return sockets
 
 
+def _quiet_dropped_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: a client whose connection died (a viewer that stopped
+    reading and was aborted after ``stalled_viewer_seconds``, a reset) is one log line, not
+    a traceback from inside Hypercorn; everything else goes to the default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | TimeoutError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ETIMEDOUT, errno.ECONNRESET, errno.EPIPE)
+    ):
+        transport = context.get("transport")
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "a client"
+        log.info("Dropped the connection of %s: it stopped reading (%s)", where,
+                 exc.strerror or type(exc).__name__)
+        return
+    loop.default_exception_handler(context)
+
+
 async def _end_streams_on(stop: asyncio.Event, app: Any) -> None:
     """The shutdown trigger: on the signal, end every live stream before Hypercorn's
     graceful shutdown, so no endless response keeps a connection (and the exit) waiting."""
@@ -109,6 +126,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     hc.keep_alive_timeout = 5  # idle keep-alive connections (and their tasks) go after 5 s
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_dropped_connections)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,

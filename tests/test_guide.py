@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from exstreamtv.config.loader import validate_config
 from exstreamtv.config.model import Config
 from exstreamtv.media.models import MediaItem
-from exstreamtv.scheduling.base import ScheduledItem, SchedulerContext
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext
 from exstreamtv.scheduling.guide import GuideChannel, logo_url, merge_flex, render_xmltv
 from exstreamtv.web.iptv import render_m3u
 from tests.scheduling_helpers import items, library, registry
@@ -117,7 +119,7 @@ def test_programme_metadata() -> None:
     first = xml[xml.index('<programme start="20260328175000 +0000"'):]
     first = first[:first.index("</programme>")]
     assert 'channel="1.exstreamtv"><title>Café "Stories"</title>' in first
-    for fragment in ('<sub-title>Episode &lt;', "<desc>Part ", "<date>2019</date>",
+    for fragment in ('<sub-title>Episode &lt;', "<desc>Part ", "<date>2019030",
                      "<category>Drama</category><category>Comedy</category>",
                      '<icon src="http://img.example/', "size=big&amp;x=1",
                      '<episode-num system="xmltv_ns">1.', '<episode-num system="onscreen">S02E0',
@@ -142,3 +144,42 @@ def test_short_flex_is_merged_into_the_previous_entry() -> None:
         (0, 720, False, "program"), (720, 1320, False, "program"),
         (1320, 5080, True, "offline"), (5080, 5680, False, "program"),
         (5680, 6280, True, "filler"), (6280, 6880, False, "program")]
+
+
+class _FixedEntries(Scheduler):
+    """A schedule of given (start, duration) pairs, as a plugin could produce them."""
+
+    def __init__(self, spans: list[tuple[float, float]]) -> None:
+        self.spans = spans
+
+    def entries(self, t: float) -> Iterator[ScheduledItem]:
+        for n, (start, duration) in enumerate(self.spans):
+            if start + duration > t:
+                yield ScheduledItem(items("x", [duration])[0] if n % 2 else None,
+                                    start, duration, kind="program" if n % 2 else "offline")
+        last = self.spans[-1][0] + self.spans[-1][1]
+        while True:
+            yield ScheduledItem(None, last, 3600.0, kind="offline")
+            last += 3600.0
+
+
+def _programme_times(xml: str) -> list[tuple[str, str]]:
+    import re
+
+    return re.findall(r'<programme start="([^"]+)" stop="([^"]+)"', xml)
+
+
+def test_programmes_tile_exactly_whatever_the_fractions():
+    base = START
+    spans = [(base, 10.45), (base + 10.5, 20.05), (base + 30.5, 0.4), (base + 30.9, 5.0),
+             (base + 35.9, 0.55), (base + 40.0, 12.0)]  # 36.45 -> 40.0: a real gap
+    channel = _config().channels[0]
+    xml = render_xmltv([GuideChannel(channel, _FixedEntries(spans))], base, base + 60,
+                       merge_seconds=0)
+    times = _programme_times(xml)
+    pairs = list(itertools.pairwise(times))
+    joined = [a[1] == b[0] for a, b in pairs]
+    # every boundary closer than a second is shared; the 3.5 s hole is kept
+    assert joined == [True, True, False, True], times
+    # the 0.4 s and 0.55 s entries have no whole second of their own: left out
+    assert all(start < stop for start, stop in times) and len(times) == 5

@@ -272,3 +272,24 @@ def test_where_discovery_listens_for_each_server_host() -> None:
     assert plan_listener("127.0.0.1", 65001) == Listener("127.0.0.1", 65001, "127.0.0.1")
     # A LAN address is announced, but broadcasts reach only a socket bound to 0.0.0.0.
     assert plan_listener("192.168.1.20", 65001) == Listener("0.0.0.0", 65001, "192.168.1.20")
+
+
+def test_two_servers_on_one_discovery_port_the_second_says_so(
+        make_server: Callable[..., Server], config_for: Callable[..., dict[str, Any]],
+        tmp_path: Path) -> None:
+    port = free_udp_port()
+    first = make_server(config_for(hdhomerun={"discovery_port": port}))
+    assert ask(("127.0.0.1", port), request()) is not None
+    second_config = config_for(hdhomerun={"discovery_port": port})
+    second_config["server"]["data_directory"] = str(tmp_path / "second")
+    second_config["database"]["url"] = f"sqlite+aiosqlite:///{tmp_path / 'second' / 'db'}"
+    second = make_server(second_config, name="second.yaml")
+    component = second.get("/api/health").json()["components"]["hdhomerun_discovery"]
+    assert component["status"] == "degraded" and "already in use" in component["message"]
+    assert [line for line in second.log.splitlines()
+            if "WARNING" in line and f"UDP 127.0.0.1:{port}" in line], second.log
+    # the first server keeps the port: every request is still answered with its own URL
+    for _ in range(5):
+        reply = ask(("127.0.0.1", port), request())
+        assert reply is not None and decoded(parse_reply(reply))["BaseURL"] == first.url
+    assert first.get("/api/health").json()["components"]["hdhomerun_discovery"]["status"] == "ok"

@@ -157,7 +157,7 @@ def test_subtitle_sdh_from_title(info):
 
 def test_text_burn_in_args(info):
     choice = pick_subtitle_stream(info, subs("fra"))
-    assert choice.video_filters == (f"subtitles=filename='{info.path}':si=2",)
+    assert choice.video_filters == (f"subtitles=filename={info.path}:si=2",)
     assert choice.overlay_stream is None
 
 

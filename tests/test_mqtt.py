@@ -18,7 +18,8 @@ WEIRD = "News + Sport #1 / Ünïcode"
 SERVER_KEYS = {"channels_on_air", "viewers", "health", "fixes_last_hour", "fixes_pending",
                "problem", "reload_config", "create_backup", "pending_fix", "approve_fix",
                "reject_fix"}
-CHANNEL_KEYS = {"now_playing", "viewers", "health_score", "streaming", "restart", "skip", "fix"}
+CHANNEL_KEYS = {"now_playing", "viewers", "health_score", "streaming", "problem", "restart", "skip",
+                "fix"}
 TOPIC_SAFE = re.compile(r"^[A-Za-z0-9_/-]+$")
 
 
@@ -230,7 +231,7 @@ def test_removed_channel_loses_its_entities_on_hot_reload(make_server, mqtt_conf
         watcher.wait_message(topic, "")
     retained = retained_snapshot(watcher.broker, "homeassistant/")
     assert not set(channel2) & set(retained)
-    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS)
+    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS), sorted(retained)
     assert "exstreamtv/channel/2/state" not in retained_snapshot(watcher.broker, "exstreamtv/")
     # The reload itself went out as an event, with no secrets in it.
     event = watcher.wait_message("exstreamtv/events/config")
@@ -292,7 +293,7 @@ def test_channel_removed_while_stopped_loses_its_entities_at_start(make_server, 
     for topic in channel2:
         watcher.wait_message(topic, "")
     retained = retained_snapshot(watcher.broker, "homeassistant/")
-    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS)
+    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS), sorted(retained)
     assert not channel2 & set(retained)
 
 

@@ -65,7 +65,9 @@ def tone_timeline(ts: bytes, tmp: Path) -> list[str | None]:
     path = tmp / "recorded.ts"
     path.write_bytes(ts)
     out = subprocess.run(
-        [ffmpeg_bin(), "-v", "error", "-i", str(path), "-vn", "-af", "pan=mono|c0=c0",
+        # Stream time by the timestamps: a hole in the audio is silence, not skipped.
+        [ffmpeg_bin(), "-v", "error", "-i", str(path), "-vn",
+         "-af", "aresample=async=1:first_pts=0,pan=mono|c0=c0",
          "-f", "s16le", "-ar", "8000", "-"], capture_output=True, timeout=120, check=False)
     samples = array.array("h")
     samples.frombytes(out.stdout[: len(out.stdout) // 2 * 2])

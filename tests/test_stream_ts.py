@@ -75,11 +75,19 @@ def test_a_stopped_ffmpeg_dies_with_a_killed_server(make_server, config_for):
     import time
     from pathlib import Path
 
-    server = make_server(config_for())
+    from tests.helpers import base_config, clips_folder
+
+    server = make_server(base_config(Path(config_for()["server"]["data_directory"]).parent,
+                                     clips_folder("heal", 2, 20.0)))
     with httpx.stream("GET", f"{server.url}/stream/channels/1.ts", timeout=10) as response:
         next(response.iter_bytes())
-        pid = server.wait_for(lambda: server.get("/api/channels/1").json()["pipeline"]["pid"])
-        os.kill(pid, signal.SIGSTOP)  # a stopped process ignores SIGTERM: only SIGKILL ends it
+        for _ in range(50):  # an ffmpeg that already wrote its item may be gone: the next
+            pid = server.wait_for(lambda: server.get("/api/channels/1").json()["pipeline"]["pid"])
+            try:
+                os.kill(pid, signal.SIGSTOP)  # stopped, it ignores SIGTERM: only SIGKILL ends it
+                break
+            except ProcessLookupError:
+                time.sleep(0.2)
         assert server.proc is not None
         server.proc.kill()  # kill -9: the server cannot stop its children
         server.proc.wait(10)

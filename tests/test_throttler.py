@@ -123,3 +123,72 @@ def test_real_clock_measurement() -> None:
     elapsed = asyncio.run(run())
     expected = int(1_000_000 / 8 / CHUNK) * CHUNK / (1_000_000 / 8)
     assert elapsed == pytest.approx(expected, rel=0.03)
+
+
+def test_a_channel_above_the_target_is_never_starved() -> None:
+    """The default 4 Mbit/s target and a 1080p channel at 6 Mbit/s: the viewer gets the
+    channel's own rate (with headroom), in every mode."""
+    from exstreamtv.config.model import AudioConfig, FFmpegConfig, VideoProfile
+    from exstreamtv.config.profiles import output_rate_bps
+
+    hd = FFmpegConfig(video=VideoProfile(width=1920, height=1080, bitrate_kbps=6000),
+                      audio=AudioConfig(bitrate_kbps=160))
+    floor = output_rate_bps(hd)
+    assert floor > 6_160_000
+    for mode in ("realtime", "burst", "adaptive"):
+        clock = FakeClock()
+        t = StreamThrottler(StreamThrottlerConfig(mode=mode), clock=clock, sleep=clock.sleep,
+                            floor_bps=floor)
+        if mode == "adaptive":
+            t.delivered(CHUNK, 10.0)  # a client that once read very slowly
+        assert t.rate() * 8 >= floor
+        sent = send_for(t, clock, 60)
+        assert sent * 8 / 60 >= floor * 0.999, mode
+    # Below the floor the configured target still rules.
+    clock = FakeClock()
+    low = StreamThrottler(StreamThrottlerConfig(target_bitrate_bps=TARGET), clock=clock,
+                          sleep=clock.sleep, floor_bps=1_000_000)
+    assert low.rate() * 8 == TARGET
+
+
+def test_load_warns_about_channels_above_the_target(tmp_path, caplog) -> None:
+    import yaml
+
+    from exstreamtv.config.loader import validate_config
+    from tests.helpers import base_config, clips_folder
+
+    config = base_config(tmp_path, clips_folder("basic", 3, 4.0))
+    config["channels"][0]["ffmpeg"] = {"video": {"bitrate_kbps": 6000}}
+    validate_config(yaml.safe_load(yaml.safe_dump(config)))
+    assert "below channel 1 'Clips''s output rate" in caplog.text
+    caplog.clear()
+    config["stream_throttler"] = {"target_bitrate_bps": 10_000_000}
+    validate_config(yaml.safe_load(yaml.safe_dump(config)))
+    assert "output rate" not in caplog.text
+
+
+def test_a_viewer_keeps_up_with_a_channel_above_the_target(make_server, config_for) -> None:
+    """Real server, target 64 kbit/s against a ~470 kbit/s channel: the viewer still
+    receives media as fast as it plays (before, it got ~1 s of media per 7 s)."""
+    import subprocess
+
+    import httpx
+
+    server = make_server(config_for(stream_throttler={"target_bitrate_bps": 64_000,
+                                                      "mode": "realtime"}))
+    received = bytearray()
+    started = time.monotonic()
+    with httpx.stream("GET", f"{server.url}/stream/channels/1.ts", timeout=30) as response:
+        for chunk in response.iter_bytes():
+            received += chunk
+            if time.monotonic() - started >= 12:
+                break
+    wall = time.monotonic() - started
+    proc = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                           "packet=pts_time", "-of", "csv=p=0", "-"], input=bytes(received),
+                          capture_output=True, timeout=60, check=False)
+    times = sorted(float(x.strip(",")) for x in proc.stdout.decode().split()
+                   if x.strip(",").replace(".", "", 1).isdigit())
+    assert times, proc.stderr.decode()
+    media = times[-1] - times[0]
+    assert media >= 0.75 * wall, (media, wall, len(received))

@@ -101,3 +101,26 @@ def test_two_segments_join_continuously(clips):
     proc = subprocess.run([ffmpeg_bin(), "-v", "error", "-f", "mpegts", "-i", "pipe:0", "-f", "null",
                            "-"], input=bytes(out), capture_output=True, check=False)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr.decode()
+
+
+def test_video_continues_frame_after_frame_when_audio_runs_longer(clips):
+    """Segments of 1.03 s: the encoder ends audio up to a frame after the video. The next
+    segment's video follows the last frame exactly; its overlapping first audio frames
+    are dropped, so audio steps at most one and a half frames and never goes back."""
+    splicer = TSSplicer()
+    out = bytearray()
+    for clip in [*sorted(clips.glob("*.mp4")), *sorted(clips.glob("*.mp4"))][:4]:
+        splicer.start_segment()
+        out += b"".join(p.data for p in splicer.feed(segment(clip, 1.03)))
+        out += b"".join(p.data for p in splicer.flush_hold())
+    dts_by_pid: dict[int, list[int]] = {}
+    for pid, _, _, dts in parse(bytes(out)):
+        if dts is not None:
+            dts_by_pid.setdefault(pid, []).append(dts)
+    video = dts_by_pid.pop(splicer.video_pid)
+    assert {b - a for a, b in itertools.pairwise(video)} == {3600}  # 25 fps, no hole
+    (audio,) = dts_by_pid.values()
+    steps = [b - a for a, b in itertools.pairwise(audio)]
+    assert min(steps) > 0 and max(steps) <= 1.5 * 1920, max(steps)  # 1024 samples at 48 kHz
+    # no drift: over four segments the streams span the same time within three audio frames
+    assert abs((audio[-1] - audio[0]) - (video[-1] - video[0])) < 3 * 1920

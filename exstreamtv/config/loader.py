@@ -6,6 +6,7 @@ Every problem found is reported at once, each with the path of the bad key, e.g.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
-from exstreamtv.config import model, schema
+from exstreamtv.config import model, profiles, schema
 from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
 from exstreamtv.secrets import is_secret_name, register_env, register_secret
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["deep_merge", "format_path", "load_config", "parse_yaml", "plugin_settings",
            "read_config_file", "substitute_env", "validate_config"]
 
+log = logging.getLogger(__name__)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -130,13 +132,17 @@ def validate_config(
             problems += _problems(exc, [name])
 
     sources = _validate_sources(data.get("sources"), registry, problems)
-    indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
+    named = profiles.validate_profiles(data.get("profiles"), problems, _problems)
+    indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), named, registry,
+                                 problems)
     _check_references(sources, indexed, registry, problems)
     problems += _auth_problems(sections.get("server"))
     if problems:
         raise ConfigError(problems, source)
     config = _build(sections, sources, [c for _, c in indexed], extra, path)
-    return replace(config, sections=frozenset(str(k) for k in data))
+    for warning in profiles.throttle_warnings(config):
+        log.warning("Config: %s", warning)
+    return replace(config, sections=frozenset(str(k) for k in data), profiles=named)
 
 
 def _auth_problems(server: Mapping[str, Any] | None) -> list[ConfigProblem]:
@@ -197,8 +203,8 @@ def _validate_sources(
 
 
 def _validate_channels(
-    value: Any, ffmpeg_defaults: dict[str, Any] | None, registry: Registry | None,
-    problems: list[ConfigProblem],
+    value: Any, ffmpeg_defaults: dict[str, Any] | None, named: Mapping[str, Mapping[str, Any]],
+    registry: Registry | None, problems: list[ConfigProblem],
 ) -> list[tuple[int, model.ChannelConfig]]:
     """Valid channels with their index in the file (for error paths)."""
     if value is None:
@@ -231,7 +237,9 @@ def _validate_channels(
         options = _component_options(
             "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems
         )
-        merged = deep_merge(ffmpeg_defaults or {}, channel.get("ffmpeg") or {})
+        base = profiles.profile_base(channel, ffmpeg_defaults or {}, named, format_path(where),
+                                     problems, deep_merge)
+        merged = deep_merge(base, channel.get("ffmpeg") or {})
         try:
             ffmpeg = full_ffmpeg(merged)
         except vol.Invalid as exc:
@@ -239,16 +247,18 @@ def _validate_channels(
             continue
         if options is None:
             continue
-        out.append((i, model.ChannelConfig(
-                number=channel["number"],
-                name=channel["name"],
-                schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
-                ffmpeg=_ffmpeg_model(ffmpeg),
-                logo=channel["logo"],
-                group=channel["group"],
-                enabled=channel["enabled"],
-            )
-        ))
+        built = model.ChannelConfig(
+            number=channel["number"],
+            name=channel["name"],
+            schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
+            ffmpeg=_ffmpeg_model(ffmpeg),
+            logo=channel["logo"],
+            profile=channel["profile"],
+            group=channel["group"],
+            enabled=channel["enabled"],
+        )
+        problems += profiles.audio_problems(built, format_path(where))
+        out.append((i, built))
     return out
 
 
@@ -299,6 +309,9 @@ def _check_references(
             ):
                 if value == "auto" and kind == "encoder":
                     continue
+                if kind == "encoder" and value in registry.components[kind]:
+                    problems += profiles.encoder_problems(
+                        channel, registry.get(kind, value), f"channels[{i}]")
                 if registry.components[kind] and value not in registry.components[kind]:
                     known_types = ", ".join(registry.types(kind))
                     problems.append(
@@ -364,6 +377,7 @@ def _ffmpeg_model(d: Mapping[str, Any]) -> model.FFmpegConfig:
         video=model.VideoProfile(**d["video"]),
         audio=model.AudioConfig(**audio),
         subtitles=model.SubtitleConfig(**subtitles),
+        watermark=model.WatermarkConfig(**d["watermark"]),
         error_screen=model.ErrorScreenConfig(**d["error_screen"]),
     )
 
@@ -381,6 +395,7 @@ def _build(
         channels=tuple(sorted(channels, key=lambda c: c.number)),
         mqtt=model.MqttConfig(**mqtt),
         session_manager=model.SessionManagerConfig(**s["session_manager"]),
+        rate_limit=model.RateLimitConfig(**s["rate_limit"]),
         stream_throttler=model.StreamThrottlerConfig(**s["stream_throttler"]),
         database_backup=model.DatabaseBackupConfig(**s["database_backup"]),
         ai_auto_heal=model.AIAutoHealConfig(**s["ai_auto_heal"]),

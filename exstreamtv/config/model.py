@@ -40,6 +40,9 @@ class VideoProfile:
     fps: int = 30
     bitrate_kbps: int = 3000
     keyframe_seconds: float = 2.0
+    codec: str = "h264"
+    bit_depth: int = 8
+    deinterlace: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class AudioConfig:
     bitrate_kbps: int = 160
     sample_rate: int = 48000
     picker: str = "default"
+    codec: str = "aac"
+    loudness_lufs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,16 @@ class SubtitleConfig:
     sdh: str = "avoid"
     forced_only: bool = False
     picker: str = "default"
+
+
+@dataclass(frozen=True)
+class WatermarkConfig:
+    """``image``: a local picture file, ``logo`` (the channel's logo) or null (none)."""
+
+    image: str | None = None
+    position: str = "bottom-right"
+    size: float = 0.12
+    opacity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class FFmpegConfig:
     video: VideoProfile = field(default_factory=VideoProfile)
     audio: AudioConfig = field(default_factory=AudioConfig)
     subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)
+    watermark: WatermarkConfig = field(default_factory=WatermarkConfig)
     error_screen: ErrorScreenConfig = field(default_factory=ErrorScreenConfig)
 
 
@@ -107,6 +123,8 @@ class ChannelConfig:
     schedule: ScheduleConfig
     ffmpeg: FFmpegConfig
     logo: str | None = None
+    #: The named transcode profile (``profiles:``) under the channel's own overrides.
+    profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
 
@@ -138,6 +156,16 @@ class SessionManagerConfig:
     #: A viewer is cut off at ``max_errors`` errors within ``error_window_seconds``.
     max_errors: int = 5
     error_window_seconds: int = 300
+    hls_release_segments: int = 3
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Requests per client address on everything reached without the API token."""
+
+    enabled: bool = True
+    requests_per_second: float = 50.0
+    burst: int = 500
 
 
 @dataclass(frozen=True)
@@ -207,10 +235,13 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ffmpeg: FFmpegConfig = field(default_factory=FFmpegConfig)
+    #: Named transcode profiles: name -> the ffmpeg keys it sets (unvalidated overrides).
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
     stream_throttler: StreamThrottlerConfig = field(default_factory=StreamThrottlerConfig)
     database_backup: DatabaseBackupConfig = field(default_factory=DatabaseBackupConfig)
     ai_auto_heal: AIAutoHealConfig = field(default_factory=AIAutoHealConfig)

@@ -145,6 +145,10 @@ def generate(registry: Any = None) -> str:
         if name == "sources":
             lines.append("A list; each source has `id` (letters, digits, `_ . -`) and `type`, "
                          "plus the options of its type (below).")
+        elif name == "profiles":
+            lines.append("A mapping of profile name (letters, digits, `_ . -`) to any keys of the "
+                         "`ffmpeg` section (below); a channel's `profile: NAME` applies one "
+                         "between the `ffmpeg` defaults and the channel's own `ffmpeg:` overrides.")
         elif name == "channels":
             _table(lines, rows(schema.CHANNEL.fields, ""), comments, "channels.")
             lines.append("")

@@ -76,6 +76,9 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("fps", 30): int_range(1, 120),
             key("bitrate_kbps", 3000): int_range(50, 100_000, "kbit/s"),
             key("keyframe_seconds", 2.0): number(0.25, 10),
+            key("codec", "h264"): one_of("h264", "hevc"),
+            key("bit_depth", 8): one_of_int(8, 10),
+            key("deinterlace", "auto"): one_of("auto", "on", "off"),
         }
     )
     audio = Section(
@@ -85,6 +88,8 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("bitrate_kbps", 160): int_range(16, 1024, "kbit/s"),
             key("sample_rate", 48000): one_of_int(32000, 44100, 48000),
             key("picker", "default"): string,
+            key("codec", "aac"): one_of("aac", "ac3", "eac3"),
+            key("loudness_lufs", None): _nullable(number(-40, -5)),
         }
     )
     subtitles = Section(
@@ -95,6 +100,15 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("sdh", "avoid"): one_of("avoid", "prefer", "any"),
             key("forced_only", False): bool,
             key("picker", "default"): string,
+        }
+    )
+    watermark = Section(
+        {
+            key("image", None): _nullable(string),
+            key("position", "bottom-right"): one_of("top-left", "top-right", "bottom-left",
+                                                     "bottom-right"),
+            key("size", 0.12): number(0.02, 0.5),
+            key("opacity", 0.8): number(0.05, 1),
         }
     )
     error_screen = Section(
@@ -115,6 +129,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("video", {}): video,
             key("audio", {}): audio,
             key("subtitles", {}): subtitles,
+            key("watermark", {}): watermark,
             key("error_screen", {}): error_screen,
         }
     )
@@ -141,6 +156,7 @@ CHANNEL = Section(
         vol.Required("name"): string,
         vol.Required("schedule"): SCHEDULE_ENVELOPE,
         vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
+        _opt("profile", None): _nullable(identifier),
         _opt("logo", None): _nullable(string),
         _opt("group", "ExStreamTV"): string,
         _opt("enabled", True): bool,
@@ -177,6 +193,15 @@ SESSION_MANAGER = Section(
         _opt("cleanup_interval_seconds", 60): int_range(1, 3600, "seconds"),
         _opt("max_errors", 5): int_range(1, 10_000),
         _opt("error_window_seconds", 300): int_range(1, 86_400, "seconds"),
+        _opt("hls_release_segments", 3): int_range(2, 100, "target durations"),
+    }
+)
+
+RATE_LIMIT = Section(
+    {
+        _opt("enabled", True): bool,
+        _opt("requests_per_second", 50.0): number(0.01, 100_000),
+        _opt("burst", 500): int_range(1, 1_000_000, "requests"),
     }
 )
 
@@ -247,10 +272,12 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "server": SERVER,
     "database": DATABASE,
     "ffmpeg": ffmpeg_section(with_defaults=True),
+    "profiles": None,  # name -> ffmpeg keys, validated by the loader
     "sources": None,  # list, validated by the loader with plugin schemas
     "channels": None,
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
+    "rate_limit": RATE_LIMIT,
     "stream_throttler": STREAM_THROTTLER,
     "database_backup": DATABASE_BACKUP,
     "ai_auto_heal": AI_AUTO_HEAL,

@@ -177,3 +177,38 @@ class BackupRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     schema_version: Mapped[str | None] = mapped_column(String(50))
     app_version: Mapped[str] = mapped_column(String(50))
+
+
+class FailedItemRow(Base):
+    """An item a channel could not play; not scheduled again until its file changes."""
+
+    __tablename__ = "failed_items"
+
+    source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    location: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(200))
+    channel_number: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    failed_at: Mapped[float] = mapped_column(Float)
+
+
+class LoudnessRow(Base):
+    """An item's measured EBU R128 loudness, for one audio stream and downmix.
+
+    ``fingerprint`` is the file as measured (size and modification time): a changed file
+    is measured again. ``integrated`` is None when nothing could be measured (silence,
+    too short, unreadable), so such an item is not measured on every play.
+    """
+
+    __tablename__ = "loudness"
+
+    source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(500), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    integrated: Mapped[float | None] = mapped_column(Float)
+    true_peak: Mapped[float | None] = mapped_column(Float)
+    measured_at: Mapped[float] = mapped_column(Float)

@@ -1,5 +1,8 @@
 """The database as a part of the hub: connect (with retries), migrate, persist, back up.
 
+It also owns :class:`~exstreamtv.database.failed_items.FailedItems` (items a channel
+could not play, kept out of the playout until their files change).
+
 ``Database.start`` connects in the background with backoff, so a database that is
 locked or unreachable at start is reported in health instead of crashing the server;
 only a database written by a newer ExStreamTV stops the start (:class:`SchemaTooNew`).
@@ -23,6 +26,7 @@ from exstreamtv.database.connection import (
     safe_url,
     sqlite_path,
 )
+from exstreamtv.database.failed_items import FailedItems
 from exstreamtv.database.inuse import DatabaseClaim
 from exstreamtv.database.migrate import SchemaTooNew, migrate
 from exstreamtv.database.store import LibraryStore
@@ -62,6 +66,7 @@ class Database:
         self.manager, self.backups = make_managers(hub.config)
         self.backups.after_restore = self._after_restore
         self.store = LibraryStore(self.manager)
+        self.failed_items = FailedItems(self.manager)
         #: Marks the database as used by this server (the CLI restore refuses meanwhile).
         self.claim = DatabaseClaim(self.manager.url, exclusive=False)
         self.state = "connecting"  # connecting | ok | error
@@ -82,6 +87,7 @@ class Database:
         self.hub.components["backups"] = self.backups.status
         await asyncio.to_thread(self.backups.clean_partials)
         self.hub.library.scan_listeners.append(self._save_scan)
+        self.hub.library.scan_listeners.append(self.failed_items.check_scan)
         task = self.hub.spawn(self._connect_loop(), name="database-connect")
         await asyncio.wait({task}, timeout=START_WAIT_SECONDS)
         if task.done() and not task.cancelled() and isinstance(task.exception(), SchemaTooNew):
@@ -116,6 +122,7 @@ class Database:
         self.state, self.error = "ok", None
         await self._probe_writes()
         await self._load_library()
+        await self.failed_items.load()
         self.hub.spawn(self._health_loop(), name="database-health")
         self._start_schedule()
 

@@ -2,7 +2,11 @@
 
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
-and stream layout: MPEG-TS with one H.264 video and one AAC audio stream.
+and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit) and one
+audio stream (AAC, AC-3 or E-AC-3). File names reach ffmpeg through
+:func:`~exstreamtv.ffmpeg.escape.input_location` (never read as an option or a
+protocol); filter arguments are escaped where they are built
+(:mod:`exstreamtv.ffmpeg.escape`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exstreamtv.ffmpeg.presets import EncoderPreset
+from exstreamtv.ffmpeg.escape import input_location
+from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import FFmpegConfig
@@ -30,6 +35,9 @@ class OutputProfile:
     audio_channels: int = 2
     audio_bitrate_kbps: int = 160
     sample_rate: int = 48000
+    video_codec: str = "h264"
+    bit_depth: int = 8
+    audio_codec: str = "aac"
 
     @classmethod
     def from_config(cls, cfg: FFmpegConfig) -> OutputProfile:
@@ -42,6 +50,9 @@ class OutputProfile:
             audio_channels=cfg.audio.channels,
             audio_bitrate_kbps=cfg.audio.bitrate_kbps,
             sample_rate=cfg.audio.sample_rate,
+            video_codec=cfg.video.codec,
+            bit_depth=cfg.video.bit_depth,
+            audio_codec=cfg.audio.codec,
         )
 
     @property
@@ -70,7 +81,11 @@ class MediaInput:
     means the input has none and a slate or silence is generated instead.
     ``audio_filter`` comes from the audio picker (a downmix), ``video_filters`` and
     ``overlay_stream`` from the subtitle picker (burn-in): an image subtitle stream of
-    the input, or of ``overlay_input`` (a sidecar file) when set.
+    the input, or of ``overlay_input`` (a sidecar file) when set. ``deinterlace``
+    makes one progressive frame per interlaced frame (the frame rate stays);
+    ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
+    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
+    the output BT.709 (an ffmpeg without zscale).
     """
 
     location: str
@@ -83,10 +98,27 @@ class MediaInput:
     overlay_stream: int | None = None
     overlay_input: str | None = None
     copy: bool = False
+    deinterlace: bool = False
+    audio_gain_db: float | None = None
+    tonemap: str | None = None
+    watermark: Watermark | None = None
 
     @property
     def is_network(self) -> bool:
         return "://" in self.location and not self.location.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """An image over the picture (a channel logo): a local file, placed in a corner.
+
+    ``size`` is its width as a fraction of the picture's; ``opacity`` 0 (invisible) to 1.
+    """
+
+    image: str
+    position: str = "bottom-right"  # top-left | top-right | bottom-left | bottom-right
+    size: float = 0.12
+    opacity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -103,20 +135,61 @@ class GeneratedInput:
     video_filter: str | None = None
 
 
-def _scale_chain(profile: OutputProfile, preset: EncoderPreset) -> str:
+#: Deinterlacing that keeps the frame rate: one frame out per frame in (both fields
+#: used), every frame treated as interlaced, field order taken from the frame.
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
+
+
+#: SDR BT.709 colour tags on the frames (the encoder writes them into the stream).
+SDR_TAGS = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+#: HDR10 (PQ) or HLG to SDR BT.709: to linear light (100 nits = 1.0), BT.709 primaries,
+#: mobius tone mapping (SDR-range values nearly unchanged, highlights compressed), back
+#: to the BT.709 transfer and matrix.
+TONEMAP = {
+    "zscale": ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+               f"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,{SDR_TAGS}"),
+    "tags": SDR_TAGS,
+}
+
+
+def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
+    """The encoder, pixel format and options for the profile's codec and bit depth."""
+    fmt = preset.video_format(profile.video_codec, profile.bit_depth)
+    if fmt is None:
+        raise ValueError(f"encoder {preset.name} cannot produce {profile.video_codec} "
+                         f"{profile.bit_depth}-bit (it can: {', '.join(preset.format_labels())})")
+    return fmt
+
+
+def _watermark_chain(mark: Watermark, index: int, profile: OutputProfile) -> tuple[str, str]:
+    """(the image input scaled and faded, labelled ``[wm]``; the overlay filter)."""
+    margin = round(profile.width * 0.03)
+    width = max(2, round(profile.width * mark.size / 2) * 2)
+    x = str(margin) if mark.position.endswith("left") else f"W-w-{margin}"
+    y = str(margin) if mark.position.startswith("top") else f"H-h-{margin}"
+    image = f"[{index}:v]scale={width}:-1,format=rgba,colorchannelmixer=aa={mark.opacity:.2f}[wm];"
+    return image, f"overlay={x}:{y}:format=auto"
+
+
+def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | None = None) -> str:
+    """Scale and pad to the output size and rate, then ``[wm]`` ``overlay`` if given."""
     w, h = profile.width, profile.height
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,"
-        f"fps={profile.fps},format={preset.pix_fmt}"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={profile.fps}:start_time=0"
     )
+    if overlay:
+        chain += f"[vbase];[vbase][wm]{overlay}"
+    chain += f",format={video_format(profile, preset).pix_fmt}"
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
     return chain
 
 
-def _audio_chain(profile: OutputProfile, pre: str | None) -> str:
+def _audio_chain(profile: OutputProfile, pre: str | None, gain_db: float | None = None) -> str:
     parts = [pre] if pre else []
+    if gain_db is not None:
+        parts.append(f"volume={gain_db:.2f}dB")
     parts.append(f"aresample={profile.sample_rate}:async=1:first_pts=0")
     parts.append(
         f"aformat=sample_fmts=fltp:sample_rates={profile.sample_rate}:"
@@ -129,18 +202,23 @@ def _output_args(
     profile: OutputProfile, preset: EncoderPreset, service: ServiceInfo, duration: float | None
 ) -> list[str]:
     kbps = profile.video_bitrate_kbps
-    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", preset.codec]
-    for flag, value in preset.options:
+    fmt = video_format(profile, preset)
+    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", fmt.encoder]
+    for flag, value in fmt.options:
         args += [flag, value]
     args += [
         "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps * 2}k",
         "-g", str(profile.gop), "-keyint_min", str(profile.gop),
-        "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
-        "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate),
+        *_audio_codec_args(profile),
     ]
     if duration is not None:
         args += ["-t", f"{max(duration, 0.04):.3f}"]
     return args + _mux_args(service)
+
+
+def _audio_codec_args(profile: OutputProfile) -> list[str]:
+    return ["-c:a", profile.audio_codec, "-b:a", f"{profile.audio_bitrate_kbps}k",
+            "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
 
 
 def _mux_args(service: ServiceInfo) -> list[str]:
@@ -181,17 +259,16 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
     Audio goes through the normal chain (cheap), so its timestamps start cleanly at the
     video's and priming samples or edit lists of the source cannot reorder them.
     """
-    args = ["-i", source.location]
+    args = ["-i", input_location(source.location)]
     if source.audio_stream is None:
         args += ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
         audio_ref = "[1:a]"
     else:
         audio_ref = f"[0:{source.audio_stream}]"
-    args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]",
+    chain = _audio_chain(profile, source.audio_filter, source.audio_gain_db)
+    args += ["-filter_complex", f"{audio_ref}{chain}[aout]",
              "-map", f"0:{source.video_stream}", "-map", "[aout]",
-             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
-             "-c:a", "aac", "-b:a", f"{profile.audio_bitrate_kbps}k",
-             "-ac", str(profile.audio_channels), "-ar", str(profile.sample_rate)]
+             "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", *_audio_codec_args(profile)]
     if source.audio_stream is None:
         args += ["-shortest"]
     if source.duration is not None:
@@ -225,7 +302,7 @@ def build_command(
         argv += list(preset.decode_args)
     if source.offset > 0.01:
         argv += ["-ss", f"{source.offset:.3f}"]
-    argv += ["-i", source.location]
+    argv += ["-i", input_location(source.location)]
     next_input = 1
     if source.video_stream is None:
         argv += ["-f", "lavfi", "-i", f"color=c=black:s={profile.width}x{profile.height}:r={profile.fps}"]
@@ -243,13 +320,25 @@ def build_command(
     if source.overlay_stream is not None and source.overlay_input:
         if source.offset > 0.01:
             argv += ["-ss", f"{source.offset:.3f}"]
-        argv += ["-i", source.overlay_input]
+        argv += ["-i", input_location(source.overlay_input)]
         overlay_index = next_input
         next_input += 1
-    vchain = f"{video_ref}{_subtitle_chain(source, overlay_index)}"
+    first: list[str] = []  # at the source's size, before burn-in and scaling
+    if source.video_stream is not None:
+        if source.deinterlace:
+            first.append(DEINTERLACE)
+        if source.tonemap:
+            first.append(TONEMAP[source.tonemap])
+    early = "".join(f"{f}," for f in first)
+    vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
+    mark, overlay = "", None
+    if source.watermark is not None:
+        argv += ["-i", input_location(source.watermark.image)]
+        mark, overlay = _watermark_chain(source.watermark, next_input, profile)
+        next_input += 1
     graph = (
-        f"{vchain}{_scale_chain(profile, preset)}[vout];"
-        f"{audio_ref}{_audio_chain(profile, source.audio_filter)}[aout]"
+        f"{mark}{vchain}{_scale_chain(profile, preset, overlay)}[vout];"
+        f"{audio_ref}{_audio_chain(profile, source.audio_filter, source.audio_gain_db)}[aout]"
     )
     extra = ["-shortest"] if source.audio_stream is None or source.video_stream is None else []
     return [*argv, "-filter_complex", graph, *extra,

@@ -5,6 +5,29 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 
+#: The video codecs and bit depths a channel can ask for (``ffmpeg.video.codec``/``bit_depth``).
+VIDEO_CODECS = ("h264", "hevc")
+BIT_DEPTHS = (8, 10)
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """One output an encoder can produce: a codec at a bit depth, and how to ask for it.
+
+    ``encoder`` is the ffmpeg encoder name, ``pix_fmt`` the frame format the software
+    filters end with (before any upload to the device), ``options`` the encoder options.
+    """
+
+    codec: str
+    bit_depth: int
+    encoder: str
+    pix_fmt: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.codec} {self.bit_depth}-bit"
+
 
 @dataclass(frozen=True)
 class EncoderPreset:
@@ -14,6 +37,10 @@ class EncoderPreset:
     before the media input (hardware decoding); ``upload_filter`` moves frames to the
     device after the software filters; ``scale_filter`` is the scaler used when frames
     already live on the device; ``options`` are encoder options as (flag, value) pairs.
+
+    ``codec``/``pix_fmt``/``options`` describe H.264 8-bit. ``formats`` declares what
+    else the encoder can produce (HEVC, 10-bit); a preset that declares nothing produces
+    H.264 8-bit only, and a channel asking it for more is refused at load.
     """
 
     name: str
@@ -25,6 +52,21 @@ class EncoderPreset:
     options: tuple[tuple[str, str], ...] = ()
     hardware: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    formats: tuple[VideoFormat, ...] = ()
+
+    def video_format(self, codec: str = "h264", bit_depth: int = 8) -> VideoFormat | None:
+        """How this encoder produces ``codec`` at ``bit_depth``, or None if it cannot."""
+        for fmt in self.formats:
+            if (fmt.codec, fmt.bit_depth) == (codec, bit_depth):
+                return fmt
+        if (codec, bit_depth) == ("h264", 8):
+            return VideoFormat("h264", 8, self.codec, self.pix_fmt, self.options)
+        return None
+
+    def format_labels(self) -> list[str]:
+        """What the encoder can produce, e.g. ``["h264 8-bit", "hevc 10-bit"]``."""
+        return [f"{c} {d}-bit" for c in VIDEO_CODECS for d in BIT_DEPTHS
+                if self.video_format(c, d) is not None]
 
 
 SOFTWARE = EncoderPreset(
@@ -45,6 +87,21 @@ def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def listed_filters(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
+    """The filter names ``ffmpeg -filters`` lists (empty if ffmpeg cannot run)."""
+    try:
+        out = subprocess.run([ffmpeg, "-hide_banner", "-filters"], capture_output=True,
+                             text=True, timeout=timeout, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and "->" in parts[2]:
             names.add(parts[1])
     return frozenset(names)
 

@@ -10,8 +10,9 @@ Preferences (``ffmpeg.subtitles``): ``languages`` in order, ``prefer`` text or i
 
 Within one step, SDH streams (disposition ``hearing_impaired`` or a title with SDH, CC
 or "hearing impaired") are ordered after (``avoid``) or before (``prefer``) the others.
-Text subtitles are burned in through the ``subtitles`` filter, image subtitles
-(PGS, DVD, DVB) through ``overlay``.
+Text subtitles are burned in through the ``subtitles`` filter (the file name escaped
+for the filtergraph by :mod:`exstreamtv.ffmpeg.escape`, so any name works), image
+subtitles (PGS, DVD, DVB) through ``overlay``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import re
 
 from exstreamtv.config.model import SubtitleConfig
+from exstreamtv.ffmpeg.escape import file_location, filter_spec
 from exstreamtv.media.language import normalize_language
 from exstreamtv.media.models import MediaInfo, StreamInfo
 from exstreamtv.media.pickers import SubtitleChoice
@@ -34,19 +36,15 @@ def is_sdh(stream: StreamInfo) -> bool:
     return stream.hearing_impaired or bool(stream.title and _SDH_TITLE.search(stream.title))
 
 
-def _filter_path(path: str) -> str:
-    """Escape a path for a filter option value inside single quotes in a filtergraph."""
-    return path.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace(",", "\\,")
-
-
 def burn_in(info: MediaInfo, stream: StreamInfo, reason: str) -> SubtitleChoice:
     """The ffmpeg arguments that burn ``stream`` into the picture."""
     if stream.is_text_subtitle:
         if stream.external_path:
-            flt = f"subtitles=filename='{_filter_path(stream.external_path)}'"
+            flt = filter_spec("subtitles", ("filename", file_location(stream.external_path)))
         else:
             embedded = [s for s in info.subtitle_streams if not s.external_path]
-            flt = f"subtitles=filename='{_filter_path(info.path)}':si={embedded.index(stream)}"
+            flt = filter_spec("subtitles", ("filename", file_location(info.path)),
+                              ("si", embedded.index(stream)))
         return SubtitleChoice(stream, video_filters=(flt,), reason=reason)
     if stream.external_path:
         return SubtitleChoice(stream, overlay_stream=0, overlay_input=stream.external_path,

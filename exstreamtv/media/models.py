@@ -34,6 +34,21 @@ class StreamInfo:
     visual_impaired: bool = False
     attached_pic: bool = False
     external_path: str | None = None
+    #: ffprobe's ``field_order``: progressive, tt, bb, tb, bt (None: unknown).
+    field_order: str | None = None
+    #: ffprobe's ``color_transfer`` (smpte2084 is HDR10/PQ, arib-std-b67 is HLG).
+    color_transfer: str | None = None
+    color_primaries: str | None = None
+
+    @property
+    def interlaced(self) -> bool:
+        """The probe says the picture is made of fields (tt, bb, tb, bt)."""
+        return self.field_order in ("tt", "bb", "tb", "bt")
+
+    @property
+    def hdr(self) -> bool:
+        """HDR10/PQ or HLG transfer (to be tone-mapped for an SDR channel)."""
+        return self.color_transfer in ("smpte2084", "arib-std-b67")
 
     @property
     def is_text_subtitle(self) -> bool:
@@ -55,6 +70,8 @@ class MediaInfo:
     format_name: str = ""
     bit_rate: int | None = None
     streams: tuple[StreamInfo, ...] = ()
+    #: Container tags (``title``, ``show``, ``date`` ...), keys lower-cased.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def video_streams(self) -> list[StreamInfo]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
@@ -55,23 +55,30 @@ class SchedulerContext:
 
     ``memory`` (kept by the channel manager across scheduler rebuilds) remembers items
     removed from a collection so a scheduler can skip them without moving the rest.
+    ``unplayable`` says why an item must not be scheduled (it failed to play and its
+    file has not changed since), or None: such items count as removed.
     """
 
     channel: ChannelConfig
     library: Library
     timezone: tzinfo
     memory: PlayoutMemory | None = None
+    unplayable: Callable[[MediaItem], str | None] | None = None
 
     def collection(self, name: str) -> list[MediaItem]:
-        """The items of collection ``name``, removed ones kept in place when remembered."""
-        if self.memory is None:
-            return self.library.collection(name)
-        return self.memory.collection(self.library, name)
+        """The playable items of ``name``, removed or unplayable ones kept in place when
+        remembered."""
+        if self.memory is not None:
+            return self.memory.collection(self.library, name, self.unplayable)
+        items = self.library.collection(name)
+        if self.unplayable is None:
+            return items
+        return [item for item in items if self.unplayable(item) is None]
 
     @property
-    def missing(self) -> frozenset[str]:
-        """Ids of remembered items no longer in the library."""
-        return frozenset(self.memory.missing) if self.memory is not None else frozenset()
+    def missing(self) -> Mapping[str, str]:
+        """Remembered items no longer playable (removed or failed), by id, with why."""
+        return dict(self.memory.missing) if self.memory is not None else {}
 
 
 class Scheduler(ABC):

@@ -1,27 +1,32 @@
 """The programme guide as XMLTV, built from each channel's scheduler.
 
-The document follows /usr/share/xmltv/xmltv.dtd (element order included). Channel ids
+The document follows /usr/share/xmltv/xmltv.dtd (element order included). Every text
+goes through :mod:`exstreamtv.safe_text`, so a file name with a control character or
+undecodable bytes cannot make the document ill-formed. Channel ids
 are ``ChannelConfig.guide_id`` (``N.exstreamtv``), the M3U ``tvg-id``. Offline or
 filler entries shorter than ``guide.merge_flex_seconds`` are merged into the entry
-before them, so a guide is not cluttered with two-minute gaps.
+before them, so a guide is not cluttered with two-minute gaps. Times are whole seconds
+and programmes tile exactly: each boundary is rounded once (:func:`tiled`), so the
+``stop`` of one programme is the ``start`` of the next.
 
-Metadata a programme shows when its item has it: ``show`` (then the item title is the
-sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
-``category``; ``season``/``episode`` as xmltv_ns and onscreen episode-num; ``year`` as
-date; ``thumb``/``poster``/``icon`` as icon; ``aired``/``originally_available`` as
-previously-shown.
+What a programme says comes from :func:`exstreamtv.scheduling.programme.describe_programme`
+(title, sub-title, desc, date, categories, length, icon, episode-num, previously-shown or
+new, rating, star-rating), the same description the channels API shows.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from exstreamtv.config.model import ChannelConfig
+from exstreamtv.media.artwork import channel_logo_url
+from exstreamtv.media.models import MediaItem
+from exstreamtv.safe_text import xml_attr, xml_text
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.scheduling.programme import IconFinder, Programme, describe_programme
 
 GENERATOR = "ExStreamTV"
 
@@ -42,8 +47,7 @@ class _DayCache:
         self.days: dict[int, str] = {}
         self.seen: dict[int, str] = {}
 
-    def __call__(self, t: float) -> str:
-        whole = round(t)
+    def __call__(self, whole: int) -> str:
         known = self.seen.get(whole)
         if known is not None:
             return known
@@ -60,59 +64,56 @@ class _DayCache:
 
 
 def _text(value: Any) -> str:
-    return escape(str(value).strip())
+    return xml_text(value)
 
 
-def _date_attr(value: Any) -> str | None:
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
-    return digits[:8] if len(digits) >= 4 else None
+def metadata_icon(item: MediaItem) -> str | None:
+    """An item's artwork URL straight from its metadata (``thumb``, ``poster``, ``icon``)."""
+    md = item.metadata or {}
+    for key in ("thumb", "poster", "icon"):
+        value = md.get(key)
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return value
+    return None
 
 
-def programme_body(entry: ScheduledItem, channel_name: str) -> str:
-    """The children of a ``<programme>`` for ``entry``, in DTD order."""
-    item = entry.item
-    if item is None:
-        if entry.kind == "filler":
-            return f"<title>{_text(channel_name)}: between programmes</title><category>Filler</category>"
-        return f"<title>{_text(channel_name)}: off air</title>"
-    md: Mapping[str, Any] = item.metadata or {}
-    parts: list[str] = []
-    show = md.get("show")
-    parts.append(f'<title>{_text(show or item.title)}</title>')
-    subtitle = md.get("episode_title") or (item.title if show and item.title != show else None)
-    if subtitle:
-        parts.append(f"<sub-title>{_text(subtitle)}</sub-title>")
-    desc = md.get("description") or md.get("summary")
-    if desc:
-        parts.append(f"<desc>{_text(desc)}</desc>")
-    year = md.get("year")
-    if year:
-        parts.append(f"<date>{_text(year)}</date>")
-    genres = md.get("genres") or md.get("category") or ()
-    if isinstance(genres, str):
-        genres = [genres]
-    for genre in genres:
-        parts.append(f"<category>{_text(genre)}</category>")
-    if entry.kind == "filler":
-        parts.append("<category>Filler</category>")
-    icon = md.get("thumb") or md.get("poster") or md.get("icon")
-    if icon:
-        parts.append(f"<icon src={quoteattr(str(icon))} />")
-    season, episode = md.get("season"), md.get("episode")
-    if season is not None or episode is not None:
-        s_ns = f"{int(season) - 1}" if season else ""
-        e_ns = f"{int(episode) - 1}" if episode else ""
-        parts.append(f'<episode-num system="xmltv_ns">{s_ns}.{e_ns}.</episode-num>')
-        onscreen = (f"S{int(season):02d}" if season else "") + (
-            f"E{int(episode):02d}" if episode else "")
-        parts.append(f'<episode-num system="onscreen">{onscreen}</episode-num>')
-    aired = md.get("aired") or md.get("originally_available")
-    if aired:
-        start = _date_attr(aired)
-        parts.append(f'<previously-shown start="{start}" />' if start else "<previously-shown />")
-    elif md.get("previously_shown"):
-        parts.append("<previously-shown />")
+def programme_xml(programme: Programme) -> str:
+    """The children of a ``<programme>``, in the order xmltv.dtd requires."""
+    p = programme
+    parts = [f"<title>{_text(p.title)}</title>"]
+    if p.sub_title:
+        parts.append(f"<sub-title>{_text(p.sub_title)}</sub-title>")
+    if p.desc:
+        parts.append(f"<desc>{_text(p.desc)}</desc>")
+    if p.date:
+        parts.append(f"<date>{_text(p.date)}</date>")
+    parts += [f"<category>{_text(c)}</category>" for c in p.categories]
+    if p.length_minutes:
+        parts.append(f'<length units="minutes">{p.length_minutes}</length>')
+    if p.icon:
+        parts.append(f"<icon src={xml_attr(p.icon)} />")
+    if p.episode_num_xmltv_ns:
+        parts.append(f'<episode-num system="xmltv_ns">{_text(p.episode_num_xmltv_ns)}</episode-num>')
+    if p.episode_num_onscreen:
+        parts.append(f'<episode-num system="onscreen">{_text(p.episode_num_onscreen)}'
+                     "</episode-num>")
+    if p.previously_shown:
+        parts.append(f'<previously-shown start="{p.previously_shown_start}" />'
+                     if p.previously_shown_start else "<previously-shown />")
+    if p.new:
+        parts.append("<new />")
+    if p.rating:
+        parts.append(f"<rating><value>{_text(p.rating)}</value></rating>")
+    if p.star_rating:
+        parts.append(f"<star-rating><value>{_text(p.star_rating)}</value></star-rating>")
     return "".join(parts)
+
+
+def programme_body(entry: ScheduledItem, channel_name: str, icon: IconFinder | None = None,
+                   now: float | None = None) -> str:
+    """The children of a ``<programme>`` for ``entry``, in DTD order."""
+    return programme_xml(describe_programme(entry, channel_name, icon=icon or metadata_icon,
+                                            now=now))
 
 
 def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[ScheduledItem]:
@@ -148,8 +149,29 @@ def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[S
     return out
 
 
+def tiled(entries: Iterable[ScheduledItem]) -> Iterator[tuple[int, int, ScheduledItem]]:
+    """``(start, stop, entry)`` in whole seconds, each boundary rounded once.
+
+    Where one entry ends less than a second from where the next begins, both share one
+    rounded boundary: the stop of one is exactly the start of the next. An entry shorter
+    than the rounding (nothing left between its boundaries) is left out.
+    """
+    previous_end: float | None = None
+    previous_stop = 0
+    for entry in entries:
+        if previous_end is not None and abs(entry.start - previous_end) < 1.0:
+            start = previous_stop
+        else:
+            start = round(entry.start)
+        stop = max(round(entry.end), start)
+        previous_end, previous_stop = entry.end, stop
+        if stop > start:
+            yield start, stop, entry
+
+
 def render_xmltv(
     channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
+    icon: IconFinder | None = None, now: float | None = None,
 ) -> str:
     """The XMLTV document for ``channels`` over ``[start, end)``."""
     fmt = _DayCache()
@@ -164,30 +186,28 @@ def render_xmltv(
     bodies: dict[tuple[str | None, str, str], str] = {}
     for gc in channels:
         channel = gc.channel
-        cid = quoteattr(channel.guide_id)
-        icon = f"<icon src={quoteattr(gc.logo)} />" if gc.logo else ""
+        cid = xml_attr(channel.guide_id)
+        logo = f"<icon src={xml_attr(gc.logo)} />" if gc.logo else ""
         channel_parts.append(
             f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
-            f"<display-name>{channel.number}</display-name>{icon}</channel>"
+            f"<display-name>{channel.number}</display-name>{logo}</channel>"
         )
         if gc.scheduler is None:
             continue
-        for entry in merge_flex(gc.scheduler.window(start, end), merge_seconds):
+        for begin, stop, entry in tiled(merge_flex(gc.scheduler.window(start, end), merge_seconds)):
             key = ((entry.item.id, entry.kind, "") if entry.item
                    else (None, entry.kind, channel.name))
             body = bodies.get(key)
             if body is None:
-                body = programme_body(entry, channel.name)
+                body = programme_body(entry, channel.name, icon, now)
                 bodies[key] = body
             programme_parts.append(
-                f'<programme start="{fmt(entry.start)}" stop="{fmt(entry.end)}" '
+                f'<programme start="{fmt(begin)}" stop="{fmt(stop)}" '
                 f"channel={cid}>{body}</programme>"
             )
     return "\n".join([*head, *channel_parts, *programme_parts, "</tv>"]) + "\n"
 
 
 def logo_url(channel: ChannelConfig, base: str) -> str | None:
-    """A channel's logo as an absolute URL (as the M3U gives it)."""
-    if not channel.logo:
-        return None
-    return channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
+    """A channel's logo as an absolute URL (as the M3U gives it): see channel_logo_url."""
+    return channel_logo_url(channel, base)

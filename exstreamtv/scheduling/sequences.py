@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import random
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -115,16 +115,27 @@ class PlayoutMemory:
     When an item disappears from a collection (a file deleted), the memory keeps it in
     its place as a *missing* item with its old duration. Schedulers build on the
     remembered list, so no other entry moves, and :func:`skip_missing` airs the missing
-    item's time as filler or offline. New items are appended at the end. The memory
-    lives as long as the server process: a restart plans from the library as it is.
+    item's time as filler or offline. An item that failed to play (``unplayable``) is
+    missing in the same way, with its reason. New items are appended at the end. The
+    memory lives as long as the server process: a restart plans from the library as it is.
     """
 
     collections: dict[str, list[MediaItem]] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
+    #: Ids of missing items, with why each one is not played.
+    missing: dict[str, str] = field(default_factory=dict)
 
-    def collection(self, library: Library, name: str) -> list[MediaItem]:
+    def collection(self, library: Library, name: str,
+                   unplayable: Callable[[MediaItem], str | None] | None = None,
+                   ) -> list[MediaItem]:
         """The remembered items of ``name``: current ones in place, removed ones kept."""
         current = library.collection(name)
+        why: dict[str, str] = {}
+        if unplayable is not None:
+            for item in current:
+                reason = unplayable(item)
+                if reason is not None:
+                    why[item.id] = f"'{item.title}' cannot be played ({reason})"
+            current = [item for item in current if item.id not in why]
         known = self.collections.get(name)
         if known is None or not current:
             # First sight, or the whole collection is gone (an emptied folder is a run
@@ -136,10 +147,11 @@ class PlayoutMemory:
         for old in known:
             new = by_id.pop(old.id, None)
             if new is None:
-                self.missing.add(old.id)
+                self.missing[old.id] = why.get(
+                    old.id, f"'{old.title}' was removed from the library")
                 merged.append(old)
             else:
-                self.missing.discard(old.id)
+                self.missing.pop(old.id, None)
                 # A re-probed item may have a new duration; keep the old one so the
                 # playout does not shift.
                 merged.append(replace(new, duration=old.duration))
@@ -149,13 +161,18 @@ class PlayoutMemory:
 
 
 def skip_missing(
-    entries: Iterator[ScheduledItem], missing: set[str] | frozenset[str],
+    entries: Iterator[ScheduledItem], missing: Mapping[str, str] | set[str] | frozenset[str],
 ) -> Iterator[ScheduledItem]:
-    """``entries`` with each missing item's time shown as offline (reason: removed)."""
+    """``entries`` with each missing item's time shown as offline, saying why.
+
+    ``missing`` maps item ids to the reason (removed, cannot be played); a plain set of
+    ids says "removed from the library".
+    """
     for entry in entries:
         if entry.item is not None and entry.item.id in missing:
-            yield ScheduledItem(None, entry.start, entry.duration, kind="offline",
-                                slot=f"'{entry.item.title}' was removed from the library")
+            reason = (missing[entry.item.id] if isinstance(missing, Mapping)
+                      else f"'{entry.item.title}' was removed from the library")
+            yield ScheduledItem(None, entry.start, entry.duration, kind="offline", slot=reason)
         else:
             yield entry
 
@@ -174,8 +191,8 @@ class SequenceScheduler(Scheduler):
         self.collection = str(options["collection"])
 
     @property
-    def missing(self) -> frozenset[str]:
-        """Items removed from the library (read after the sequence read the collection)."""
+    def missing(self) -> Mapping[str, str]:
+        """Items removed or unplayable, with why (read after the sequence read the collection)."""
         return self.context.missing
 
     def entries(self, t: float) -> Iterator[ScheduledItem]:

@@ -6,10 +6,15 @@ channels run at once. On a config reload, a changed channel's pipeline is hot-sw
 at the current schedule position (its viewers stay connected), a removed channel's
 pipeline is stopped, and other channels are not touched.
 
-The manager never changes a running pipeline itself: it sends it commands
-(``Reconfigure`` on a reload, ``LightenEncoding`` while the host is starved of CPU; see
-:mod:`.host_load`). Components that act on channels (self-healing) get a
-:class:`~.control.ChannelControl` per channel through :meth:`control`.
+The manager sends running pipelines commands (``Reconfigure`` on a reload,
+``LightenEncoding`` while the host is starved of CPU; see :mod:`.host_load`).
+Components that act on channels (self-healing) get a :class:`~.control.ChannelControl`
+per channel through :meth:`control`.
+
+When a pipeline gives up on an item (:class:`~exstreamtv.events.ItemFailed`), the item
+is recorded in ``hub.database.failed_items`` and every channel's playout is rebuilt
+without it (it airs as offline, saying why), so the guide, the API, MQTT and the
+stream all follow the same schedule; running pipelines get the rebuilt scheduler.
 """
 
 from __future__ import annotations
@@ -17,23 +22,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from exstreamtv.config.model import ChannelConfig, Config
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
-from exstreamtv.events import Event, HealthEvent, SessionEvent
+from exstreamtv.events import Event, HealthEvent, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
 from exstreamtv.scheduling.sequences import PlayoutMemory
 from exstreamtv.streaming.control import ChannelControl, LightenEncoding, Reconfigure
 from exstreamtv.streaming.hls import HLSPackager
 from exstreamtv.streaming.host_load import HostLoad
+from exstreamtv.streaming.item_health import ItemHealth
 from exstreamtv.streaming.pipeline import ChannelPipeline
 from exstreamtv.streaming.planner import ItemPlanner
 
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from exstreamtv.database.failed_items import FailedItems
     from exstreamtv.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -59,18 +66,40 @@ class ChannelManager:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.pipelines: dict[int, ChannelPipeline] = {}
-        self._schedulers: dict[int, tuple[ChannelConfig, int, Scheduler]] = {}
+        self._schedulers: dict[int, tuple[ChannelConfig, tuple[int, int], Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
+        self._guide_schedulers: dict[int, tuple[Scheduler, Scheduler]] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
         self.host = HostLoad()
         self._host_task: asyncio.Task[None] | None = None
+        self.item_health = ItemHealth(hub.bus)
         hub.bus.subscribe(self._on_event)
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event) -> Any:
         if isinstance(event, SessionEvent) and event.action == "disconnected":
             self.release(event.channel)
+        if isinstance(event, ItemFailed):
+            return self._item_failed(event)
+        return None
+
+    @property
+    def failed_items(self) -> FailedItems:
+        """The unplayable items (owned by the database part of the hub)."""
+        failed: FailedItems = self.hub.database.failed_items
+        return failed
+
+    async def _item_failed(self, event: ItemFailed) -> None:
+        item = next((i for i in self.hub.library.items.get(event.source_id, [])
+                     if i.id == event.item_id), None)
+        await self.failed_items.record(event, item)
+
+    def playout_changed(self) -> None:
+        """Failed items changed: running pipelines continue on the rebuilt playout."""
+        for number, pipeline in self.pipelines.items():
+            with contextlib.suppress(ChannelNotFound):
+                pipeline.scheduler = self.scheduler(number)
 
     def channel(self, number: int) -> ChannelConfig:
         channel = self.hub.config.channel(number)
@@ -82,16 +111,40 @@ class ChannelManager:
         """The channel's scheduler, rebuilt when its config or the library changed."""
         channel = self.channel(number)
         cached = self._schedulers.get(number)
-        version = self.hub.library.version
+        failed = self.failed_items
+        version = (self.hub.library.version, failed.version)
         if cached is not None and cached[0] == channel and cached[1] == version:
             return cached[2]
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         if cached is None or cached[0] != channel:
             self._memories[number] = PlayoutMemory()
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
-                                   self._memories[number])
+                                   self._memories[number], failed.reason)
         scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
         self._schedulers[number] = (channel, version, scheduler)
+        return scheduler
+
+    def guide_scheduler(self, number: int) -> Scheduler:
+        """A scheduler for the guide, separate from the one that plays the channel.
+
+        It plans the same playout (built from a copy of the channel's playout memory) but
+        shares no state with the playing scheduler, so the guide may be built from it in
+        a worker thread while the channel plays on the event loop. It is rebuilt whenever
+        the playing scheduler is. Call it on the loop.
+        """
+        playing = self.scheduler(number)
+        cached = self._guide_schedulers.get(number)
+        if cached is not None and cached[0] is playing:
+            return cached[1]
+        channel = self.channel(number)
+        memory = self._memories[number]
+        copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
+                             dict(memory.missing))
+        component = self.hub.registry.get("scheduler", channel.schedule.type)
+        context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
+                                   self.failed_items.reason)
+        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        self._guide_schedulers[number] = (playing, scheduler)
         return scheduler
 
     async def acquire(self, number: int) -> ChannelPipeline:
@@ -206,6 +259,7 @@ class ChannelManager:
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
         planner.work_level = self.host.level
+        planner.loudness = self.hub.loudness
         pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
                                    self.hub.config.streaming, self.hub.bus, host=self.host)
         for factory in self.hub.pipeline_listeners:

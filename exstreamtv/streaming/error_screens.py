@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from exstreamtv.ffmpeg.escape import valid_text
+
 if TYPE_CHECKING:
     from exstreamtv.config.model import ErrorScreenConfig
     from exstreamtv.ffmpeg.command import OutputProfile
@@ -41,8 +43,12 @@ class VisualInput:
 
 
 def escape_drawtext(text: str) -> str:
-    """Escape text for a drawtext ``text=`` value inside a filtergraph."""
-    out = text.replace("\\", "\\\\\\\\").replace("'", "\u2019").replace(":", "\\:")
+    """Text for a drawtext ``text='...'`` value written inside single quotes (older form).
+
+    Prefer :func:`exstreamtv.ffmpeg.escape.drawtext_filter`, which escapes the whole
+    filter by ffmpeg's rules and draws any text as written (quotes included).
+    """
+    out = valid_text(text).replace("\\", "\\\\\\\\").replace("'", "\u2019").replace(":", "\\:")
     out = out.replace("%", "\\\\%").replace(",", "\\,").replace(";", "\\;")
     out = out.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
     return out

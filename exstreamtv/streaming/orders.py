@@ -176,7 +176,7 @@ class Orders:
             preset = command.preset
             if not isinstance(preset, EncoderPreset):
                 preset = planner.resolve_preset(preset)
-            planner.base_preset = preset
+            planner.use_preset(preset)
             _done(future, True, f"encoder {preset.name} from the next segment")
         elif isinstance(command, UseProfile):
             planner.base_profile = command.profile

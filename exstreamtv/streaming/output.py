@@ -31,13 +31,16 @@ async def ts_body(
     sessions: SessionManager,
     throttle: StreamThrottlerConfig | None = None,
     restarts: Callable[[], int] | None = None,
+    floor_bps: int = 0,
 ) -> AsyncIterator[bytes]:
     """The channel from its newest keyframe on, as long as the viewer reads.
 
     ``restarts`` returns the pipeline's hot-swap count; the session's ``restart_count``
-    counts the swaps it lived through.
+    counts the swaps it lived through. ``floor_bps`` is the channel's own output rate,
+    below which the viewer is never paced.
     """
-    throttler = StreamThrottler(throttle or StreamThrottlerConfig(enabled=False))
+    throttler = StreamThrottler(throttle or StreamThrottlerConfig(enabled=False),
+                                floor_bps=floor_bps)
     task = asyncio.current_task()
     if task is not None:
         sessions.attach(session, task)

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 ERROR_READ_SIZE = 188 * 16
+SCREEN_PAD = 0.12  # error screens end a frame short; what follows joins at its offset
+GAP_SECONDS = 0.2  # after a failure, an early start beyond this is filled
 #: Drift from the guide (seconds) a prestarted segment may have and still be used.
 JOIN_SLACK = 0.1
 #: How many stall windows a runnable ffmpeg on a starved host is given before it counts.
@@ -225,15 +227,11 @@ class ChannelPipeline:
         duration = max(entry.duration - offset, 0.1)
         if entry.item is None:
             reason = entry.slot if entry.kind == "offline" and entry.slot else "off air"
-            plan = self.planner.error_screen(f"{self.channel.name}: {reason}", duration)
+            plan = self.planner.error_screen(f"{self.channel.name}: {reason}",
+                                             duration + SCREEN_PAD)
         else:
             plan = self.planner.media(entry, offset, self.locations.get(entry.item.id))
         return await self.spawn(entry, offset, duration, plan)
-
-    async def open_error_screen(self, entry: ScheduledItem, offset: float, seconds: float,
-                                reason: str) -> Segment:
-        plan = self.planner.error_screen(f"{self.channel.name}: {reason}", seconds)
-        return await self.spawn(entry, offset, seconds, plan)
 
     async def spawn(self, entry: ScheduledItem, offset: float, duration: float,
                     plan: Plan) -> Segment:
@@ -418,7 +416,7 @@ class ChannelPipeline:
             if entry.end - air > tolerance:
                 self._fill.extendleft(reversed(self.scheduler.fill(
                     air, entry.end, f"'{entry.title}' ended early")))
-                return await self._open(*self.position(air, viewers=False))
+                return await self._at_schedule(air)
             entry, offset = self.following(entry), 0.0
         elif offset > tolerance:
             log.info("Channel %d: %.1fs behind the guide; '%s' joins at %.1fs", self.number,
@@ -445,8 +443,9 @@ class ChannelPipeline:
         if isinstance(step, Hold):
             self._after_hold = step.then
             entry = step.then.entry if step.then is not None else seg.entry
-            return await self.open_error_screen(entry, entry.offset_at(air), step.seconds,
-                                                step.reason)
+            plan = self.planner.error_screen(f"{self.channel.name}: {step.reason}",
+                                             step.seconds + SCREEN_PAD)
+            return await self.spawn(entry, entry.offset_at(air), step.seconds, plan)
         if isinstance(step, Fill):
             log.error("Channel %d: %s; %s until '%s' ends at its guide time", self.number,
                       step.reason, "filler" if self.scheduler.options.get("filler")
@@ -454,14 +453,24 @@ class ChannelPipeline:
             self._after_hold = None
             if step.entry.end - air >= 0.1:
                 self._fill = deque(self.scheduler.fill(air, step.entry.end, step.reason))
-            return await self._open(*self.position(air, viewers=False))
+            return await self._at_schedule(air)
         if isinstance(step, Resume):
             entry = step.entry
             offset = max(step.reached, entry.offset_at(air))
             if air < entry.end - MIN_LEFT_SECONDS and offset < entry.duration - MIN_LEFT_SECONDS:
                 self.last_recovery = time.time()
                 return await self._open(entry, offset)
-        return await self._open(*self.position(air, viewers=False))
+        return await self._at_schedule(air)
+
+    async def _at_schedule(self, air: float) -> Segment:
+        """What the guide has at ``air``; a moment early (the item on air has under a second
+        left), the gap is filled so the next item still starts at its guide time."""
+        entry, offset = self.position(air, viewers=False)
+        if entry.start - air > GAP_SECONDS:
+            self._fill.extendleft(reversed(self.scheduler.fill(air, entry.start,
+                                                               "back on the guide's time")))
+            entry, offset = self.entry_at(air), 0.0
+        return await self._open(entry, offset)
 
     # -- output -------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ is also half the size. Changes apply to the segments started afterwards.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -22,10 +24,13 @@ from exstreamtv.ffmpeg.command import (
     MediaInput,
     OutputProfile,
     ServiceInfo,
+    Watermark,
     build_command,
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
-from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
+from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders, listed_filters
+from exstreamtv.ffmpeg.watermark import image_problem
+from exstreamtv.media.loudness import LoudnessCache, gain_db
 from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
@@ -49,6 +54,18 @@ class Plan:
     subtitles: SubtitleChoice | None = None
 
 
+@functools.lru_cache(maxsize=8)
+def _listed(ffmpeg: str) -> frozenset[str]:
+    """The encoders ``ffmpeg`` has (asked once per binary)."""
+    return listed_encoders(ffmpeg)
+
+
+@functools.lru_cache(maxsize=8)
+def _filters(ffmpeg: str) -> frozenset[str]:
+    """The filters ``ffmpeg`` has (asked once per binary)."""
+    return listed_filters(ffmpeg)
+
+
 class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
@@ -59,10 +76,37 @@ class ItemPlanner:
         self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
         self.tools = tools
-        self.base_profile = OutputProfile.from_config(channel.ffmpeg)
+        self.wanted = OutputProfile.from_config(channel.ffmpeg)
+        self.base_profile = self.wanted
         self.service = ServiceInfo(channel.number, channel.name)
         self.base_preset = self.resolve_preset(channel.ffmpeg.encoder)
         self.work_level = 0
+        #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
+        self.loudness: LoudnessCache | None = None
+        self._watermark_problem: str | None = None
+        self._fit_profile()
+
+    def _fit_profile(self) -> None:
+        """The output the encoder can make here: the channel's codec and bit depth, or
+        H.264 at the same depth (then 8-bit) with a warning, never a failing ffmpeg.
+
+        The load check covers what each encoder declares; this covers ``auto`` and an
+        ffmpeg built without the encoder (libx265)."""
+        wanted = self.wanted
+        listed = _listed(self.tools.ffmpeg)
+        for codec, depth in ((wanted.video_codec, wanted.bit_depth),
+                             ("h264", wanted.bit_depth), ("h264", 8)):
+            fmt = self.base_preset.video_format(codec, depth)
+            if fmt is None or (listed and fmt.encoder not in listed):
+                continue
+            if (codec, depth) != (wanted.video_codec, wanted.bit_depth):
+                log.warning("Channel %d: encoder %s cannot produce %s %d-bit with %s (it can: "
+                            "%s); sending %s %d-bit instead", self.channel.number,
+                            self.base_preset.name, wanted.video_codec, wanted.bit_depth,
+                            self.tools.ffmpeg, ", ".join(self.base_preset.format_labels()), codec, depth)
+            self.base_profile = replace(wanted, video_codec=codec, bit_depth=depth)
+            return
+        self.base_profile = replace(wanted, video_codec="h264", bit_depth=8)
 
     @property
     def preset(self) -> EncoderPreset:
@@ -100,7 +144,12 @@ class ItemPlanner:
 
     def use_software(self) -> None:
         """Fall back to the software encoder (after a hardware failure)."""
-        self.base_preset = self.resolve_preset("software")
+        self.use_preset(self.resolve_preset("software"))
+
+    def use_preset(self, preset: EncoderPreset) -> None:
+        """Encode the next segments with ``preset`` (the output fitted to what it can make)."""
+        self.base_preset = preset
+        self._fit_profile()
 
     def media(self, entry: ScheduledItem, offset: float, location: str | None = None) -> Plan:
         """The command that plays ``entry`` from ``offset`` seconds to its end."""
@@ -110,8 +159,55 @@ class ItemPlanner:
         if info is not None and "://" in info.path:
             # Filters that read the input themselves (text subtitles) open it through the relay too.
             info = replace(info, path=self.playable(item, info.path))
-        audio = self._pick_audio(info) if info else None
+        audio, video_stream, audio_stream = self.streams(info)
         subs = self._pick_subtitles(info) if info else None
+        audio_filter = audio.filter if audio else None
+        gain, loudness_note = self._gain(item, audio_stream, audio_filter)
+        source = MediaInput(
+            location=self.playable(item, location or item.location),
+            offset=offset,
+            duration=max(entry.duration - offset, 0.1),
+            video_stream=video_stream,
+            audio_stream=audio_stream,
+            audio_filter=audio_filter,
+            audio_gain_db=gain,
+            video_filters=subs.video_filters if subs else (),
+            overlay_stream=subs.overlay_stream if subs else None,
+            overlay_input=subs.overlay_input if subs else None,
+            deinterlace=self._deinterlace(info),
+            tonemap=self._tonemap(info),
+            watermark=self._watermark(),
+        )
+        copy = self._copy_reason(info, subs, source)
+        if copy is not None:
+            source = replace(source, copy=True)
+        argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
+        notes = [copy] if copy else []
+        if video_stream is None:
+            notes.append("no video stream; showing a slate")
+        if source.deinterlace:
+            notes.append("deinterlaced")
+        if source.watermark is not None:
+            notes.append("watermark")
+        if source.tonemap == "zscale":
+            notes.append("HDR tone-mapped to SDR BT.709")
+        elif source.tonemap == "tags":
+            notes.append("HDR source: this ffmpeg has no zscale/tonemap filters, so it is only "
+                         "tagged BT.709 and will look washed out (install an ffmpeg with zimg)")
+        if loudness_note:
+            notes.append(loudness_note)
+        if audio is not None:
+            notes.append(f"audio: {audio.reason}")
+        if subs is not None:
+            notes.append(f"subtitles: {subs.reason}")
+        log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
+                 "; ".join(notes) or "first video and audio streams")
+        return Plan(argv, item.title, "program", audio, subs)
+
+    def streams(self, info: MediaInfo | None) -> tuple[AudioChoice | None, int | str | None,
+                                                       int | str | None]:
+        """The audio choice and the video and audio stream this channel plays of ``info``."""
+        audio = self._pick_audio(info) if info else None
         video_stream: int | str | None = "v:0"
         audio_stream: int | str | None = "a:0"
         if info is not None:
@@ -123,31 +219,57 @@ class ItemPlanner:
                 audio_stream = info.audio_streams[0].index
             else:
                 audio_stream = None
-        source = MediaInput(
-            location=self.playable(item, location or item.location),
-            offset=offset,
-            duration=max(entry.duration - offset, 0.1),
-            video_stream=video_stream,
-            audio_stream=audio_stream,
-            audio_filter=audio.filter if audio else None,
-            video_filters=subs.video_filters if subs else (),
-            overlay_stream=subs.overlay_stream if subs else None,
-            overlay_input=subs.overlay_input if subs else None,
-        )
-        copy = self._copy_reason(info, subs, source)
-        if copy is not None:
-            source = replace(source, copy=True)
-        argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
-        notes = [copy] if copy else []
-        if video_stream is None:
-            notes.append("no video stream; showing a slate")
-        if audio is not None:
-            notes.append(f"audio: {audio.reason}")
-        if subs is not None:
-            notes.append(f"subtitles: {subs.reason}")
-        log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
-                 "; ".join(notes) or "first video and audio streams")
-        return Plan(argv, item.title, "program", audio, subs)
+        return audio, video_stream, audio_stream
+
+    def _gain(self, item: MediaItem, stream: int | str | None,
+              audio_filter: str | None) -> tuple[float | None, str | None]:
+        """The loudness gain for ``item`` (``audio.loudness_lufs``) and a note for the log."""
+        target = self.channel.ffmpeg.audio.loudness_lufs
+        if target is None or self.loudness is None or not isinstance(stream, int):
+            return None, None
+        measured = self.loudness.lookup(item, stream, audio_filter)
+        if measured is None:
+            return None, "loudness: not measured yet (no gain this time)"
+        gain = gain_db(measured, target)
+        if gain is None:
+            return None, "loudness: silent or too short to measure (no gain)"
+        return gain, f"loudness: {measured.integrated:.1f} LUFS, gain {gain:+.1f} dB"
+
+    def _watermark(self) -> Watermark | None:
+        """The channel's watermark, if its image can be used (else warn once, none)."""
+        cfg = self.channel.ffmpeg.watermark
+        image = self.channel.logo if cfg.image == "logo" else cfg.image
+        if not image:
+            return None
+        problem = image_problem(self.tools.ffmpeg, image)
+        if problem is not None:
+            if problem != self._watermark_problem:
+                log.warning("Channel %d: no watermark: %s", self.channel.number, problem)
+            self._watermark_problem = problem
+            return None
+        self._watermark_problem = None
+        return Watermark(os.path.abspath(image), cfg.position, cfg.size, cfg.opacity)
+
+    def _tonemap(self, info: MediaInfo | None) -> str | None:
+        """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
+        videos = info.video_streams if info is not None else []
+        if not videos or not videos[0].hdr:
+            return None
+        filters = _filters(self.tools.ffmpeg)
+        if {"zscale", "tonemap"} <= filters:
+            return "zscale"
+        log.warning("Channel %d: HDR source but %s has no zscale/tonemap filters; the picture "
+                    "is only tagged BT.709 and will look washed out", self.channel.number,
+                    self.tools.ffmpeg)
+        return "tags"
+
+    def _deinterlace(self, info: MediaInfo | None) -> bool:
+        """``video.deinterlace``: on, off, or auto (when the probe says interlaced)."""
+        mode = self.channel.ffmpeg.video.deinterlace
+        if mode != "auto":
+            return mode == "on"
+        videos = info.video_streams if info is not None else []
+        return bool(videos) and videos[0].interlaced
 
     def _copy_reason(self, info: MediaInfo | None, subs: SubtitleChoice | None,
                      source: MediaInput) -> str | None:
@@ -160,6 +282,10 @@ class ItemPlanner:
         if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):
+            return None
+        if source.deinterlace or source.tonemap or source.watermark is not None:
+            return None
+        if (p.video_codec, p.bit_depth) != ("h264", 8):
             return None
         videos = info.video_streams
         if len(videos) != 1:

@@ -4,6 +4,12 @@ States follow the spec's diagram: created -> active; active -> error -> active
 (recover) or disconnected (``max_errors`` errors within ``error_window_seconds``);
 active -> idle (no activity) -> active (resume) or disconnected (timeout);
 active -> disconnected.
+
+Viewer limits count viewers: a TS session is a connection and counts from the start; an
+HLS session counts once it has loaded a segment (a playlist fetch alone holds no slot).
+HLS has no connection to watch, so an HLS session that requests nothing for
+``hls_release_segments`` target durations (and has no request in progress) is released,
+which frees the channel's pipeline as a closed TS connection does.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -28,6 +35,10 @@ log = logging.getLogger(__name__)
 KEPT_ERRORS = 50
 #: A session that never received a byte after this long is dropped (its client is gone).
 NEVER_STARTED_SECONDS = 30
+#: How often quiet HLS sessions are looked for (seconds).
+HLS_CHECK_SECONDS = 1.0
+#: The HLS target duration assumed until the channel's packager says otherwise.
+DEFAULT_TARGET_DURATION = 2.0
 
 
 class SessionState(StrEnum):
@@ -61,6 +72,17 @@ class StreamSession:
     errors: list[SessionError] = field(default_factory=list)
     restart_count: int = 0
     output: str = "ts"
+    #: HLS: the channel's segment target duration (seconds), for the release time.
+    target_duration: float = DEFAULT_TARGET_DURATION
+    #: HLS: requests of this session being answered right now (never released meanwhile).
+    in_flight: int = 0
+    #: HLS: asked for a segment, so a viewer (a playlist fetch alone is not).
+    admitted: bool = False
+
+    @property
+    def is_viewer(self) -> bool:
+        """Counts toward the channel's limit: TS always, HLS once it asked for a segment."""
+        return self.output != "hls" or self.admitted
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,17 +129,43 @@ class SessionManager:
         return [s for s in self.sessions.values()
                 if s.channel_number == number and s.state is not SessionState.DISCONNECTED]
 
+    def viewers(self, number: int) -> list[StreamSession]:
+        """The sessions of ``number`` that count toward its viewer limit."""
+        return [s for s in self.for_channel(number) if s.is_viewer]
+
+    def _check_limit(self, number: int) -> None:
+        if len(self.viewers(number)) >= self.config.max_sessions_per_channel:
+            raise StreamUnavailable(
+                f"channel {number} already has "
+                f"{self.config.max_sessions_per_channel} viewers "
+                "(session_manager.max_sessions_per_channel)"
+            )
+
+    def admit(self, session: StreamSession) -> None:
+        """An HLS session about to load its first segment becomes a viewer; StreamUnavailable
+        when the channel is full."""
+        if not session.is_viewer:
+            self._check_limit(session.channel_number)
+            session.admitted = True
+
+    @contextlib.contextmanager
+    def request(self, session: StreamSession) -> Iterator[None]:
+        """Around an HLS request: the session is not released while it is answered."""
+        session.in_flight += 1
+        try:
+            yield
+        finally:
+            session.in_flight -= 1
+            session.last_activity = _now()
+
     def create_session(
         self, channel_number: int, client_ip: str | None, user_agent: str | None,
         client_id: str | None = None, output: str = "ts", session_id: str | None = None,
     ) -> StreamSession:
         """A new session; StreamUnavailable when the channel has reached its limit."""
-        if len(self.for_channel(channel_number)) >= self.config.max_sessions_per_channel:
-            raise StreamUnavailable(
-                f"channel {channel_number} already has "
-                f"{self.config.max_sessions_per_channel} viewers "
-                "(session_manager.max_sessions_per_channel)"
-            )
+        self._check_limit(channel_number)
+        if output == "hls":
+            self._drop_oldest_pending(channel_number)
         now = _now()
         session = StreamSession(
             session_id=session_id or uuid.uuid4().hex, channel_id=channel_number, channel_number=channel_number,
@@ -197,10 +245,37 @@ class SessionManager:
                 session.state = SessionState.IDLE
                 self._emit(session, "idle")
 
+    def release_quiet_hls(self) -> None:
+        """Release HLS sessions that stopped fetching (``hls_release_segments`` target
+        durations without a request)."""
+        now = _now()
+        for session in list(self.sessions.values()):
+            if session.output != "hls" or session.in_flight > 0:
+                continue
+            limit = self.config.hls_release_segments * session.target_duration
+            if (now - session.last_activity).total_seconds() >= limit:
+                log.info("Channel %d: HLS viewer %s left (no request for %.0f s)",
+                         session.channel_number, session.client_ip or "?", limit)
+                self.disconnect(session, f"stopped fetching for {limit:.0f}s")
+
+    def _drop_oldest_pending(self, number: int) -> None:
+        """Keep at most ``max_sessions_per_channel`` HLS sessions that never loaded a
+        segment: a client opening playlists in a loop cannot grow memory."""
+        pending = [s for s in self.for_channel(number)
+                   if not s.is_viewer and s.in_flight == 0]
+        excess = len(pending) - self.config.max_sessions_per_channel + 1
+        for session in sorted(pending, key=lambda s: s.last_activity)[:max(0, excess)]:
+            self.disconnect(session, "never loaded a segment")
+
     async def run_cleanup(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_cleanup = loop.time() + self.config.cleanup_interval_seconds
         while True:
-            await asyncio.sleep(self.config.cleanup_interval_seconds)
-            self.cleanup()
+            await asyncio.sleep(HLS_CHECK_SECONDS)
+            self.release_quiet_hls()
+            if loop.time() >= next_cleanup:
+                next_cleanup = loop.time() + self.config.cleanup_interval_seconds
+                self.cleanup()
 
     def start(self) -> None:
         if self._task is None:

@@ -18,6 +18,10 @@ Modes (``stream_throttler.mode``):
   ``ADAPTIVE_MIN`` and ``BURST_FACTOR`` times the target, so a fast client catches up at
   up to twice the target and a slow one is not pushed into a full socket.
 * ``disabled`` (or ``enabled: false``): no pacing at all.
+
+Whatever the mode, a viewer is never paced below the channel's own output rate
+(``floor_bps``, :func:`exstreamtv.config.profiles.output_rate_bps`): a target under it
+would make the viewer fall behind a live channel, skip and be cut off.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ class StreamThrottler:
         config: StreamThrottlerConfig,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
+        floor_bps: int = 0,
     ) -> None:
         self.mode = config.mode if config.enabled else "disabled"
-        self.target = config.target_bitrate_bps / 8.0  # bytes per second
+        self.floor = floor_bps / 8.0  # bytes per second: the channel's own rate
+        self.target = max(config.target_bitrate_bps / 8.0, self.floor)
         self.clock = clock
         self._sleep = sleep
         self.sent = 0
@@ -67,7 +73,8 @@ class StreamThrottler:
         if self.mode == "adaptive":
             if self._measured is None:
                 return self.target * BURST_FACTOR
-            low, high = self.target * ADAPTIVE_MIN, self.target * BURST_FACTOR
+            low = max(self.target * ADAPTIVE_MIN, self.floor)
+            high = self.target * BURST_FACTOR
             return min(high, max(low, self._measured))
         return self.target
 

@@ -6,7 +6,13 @@ the packets of each new segment so that
 
 * continuity counters continue per PID (no "continuity check failed" at a boundary),
 * PTS, DTS and PCR continue where the previous segment ended (monotonic timestamps,
-  no gap a player would stall on), and
+  no gap a player would stall on): the new segment is placed so that its *video*
+  continues frame after frame; its other streams keep their offset to the video (A/V
+  sync as encoded), and the few audio frames at its start that would overlap the
+  previous segment's last ones (an encoder cuts audio in whole frames, so audio runs
+  up to one frame longer than the video) are dropped, leaving a step of at most one
+  and a half frames; a PES of several frames (ffmpeg packs tiny ones, such as the
+  silence of an error screen) is not dropped but played that much later, and
 * the output is cut into pieces at video keyframes (with the PAT/PMT that precede
   them), so a viewer who joins a running channel starts on a decodable picture.
 
@@ -101,6 +107,11 @@ class TSSplicer:
         self._holding = False
         self._hold: list[bytearray] = []
         self._first_in: dict[int, int] = {}
+        self._trim: dict[int, int] = {}  # pid -> output DTS its next frame must reach
+        self._dropping: set[int] = set()  # pids whose current PES is being dropped
+        self._video_anchored = False  # this segment was placed by its video
+        self._shift: dict[int, int] = {}  # extra ticks for a pid of this segment
+        self._span: dict[int, int] = {}  # ticks the last PES of a pid lasts, when known
         self._remainder = b""
         self.segments = 0
         self.packets = 0
@@ -114,6 +125,10 @@ class TSSplicer:
         self._last_pcr_in = None
         self.segments += 1
         self._first_in = {}
+        self._trim = {}
+        self._dropping = set()
+        self._video_anchored = False
+        self._shift = {}
         self._hold = []
         self._holding = bool(self._last_out)
 
@@ -132,7 +147,7 @@ class TSSplicer:
         """Where the output timeline ends so far (last DTS + one frame), in seconds."""
         if not self._last_out:
             return None
-        return max(self._last_out[p] + self._interval.get(p, 3000) for p in self._last_out) / PTS_HZ
+        return max(self._end(p) for p in self._last_out) / PTS_HZ
 
     # -- feeding ---------------------------------------------------------------
 
@@ -158,6 +173,8 @@ class TSSplicer:
             else:
                 held = [pkt]
             for p in held:
+                if self._trimmed(p):
+                    continue
                 keyframe, psi = self._rewrite(p)
                 if keyframe:
                     cut = psi_run_start if psi_run_start is not None else len(current)
@@ -184,10 +201,17 @@ class TSSplicer:
         if not self._holding:
             return []
         self._holding = False
+        if self.video_pid in self._last_out and self.video_pid not in self._first_in:
+            # A segment that ended before its first picture (a seek past the real end
+            # of a file): a stray audio frame alone would only push the audio ahead.
+            self._hold = []
+            return []
         self._begin_delta()
         held, self._hold = self._hold, []
         out = bytearray()
         for p in held:
+            if self._trimmed(p):
+                continue
             self._rewrite(p)
             out += p
         return [Piece(bytes(out), False, self.clock_seconds)] if out else []
@@ -208,13 +232,53 @@ class TSSplicer:
         return wanted.issubset(self._first_in) or len(self._hold) >= _HOLD_LIMIT
 
     def _begin_delta(self) -> None:
-        candidates = [
-            self._last_out[pid] + self._interval.get(pid, 3000) - first
+        """Place the new segment: its video right after the previous video (see module doc)."""
+        candidates = {
+            pid: self._end(pid) - first
             for pid, first in self._first_in.items()
             if pid in self._last_out
-        ]
-        if candidates:
-            self._delta = max(candidates)
+        }
+        if not candidates:
+            return
+        if self.video_pid in candidates:
+            self._delta = candidates[self.video_pid]
+            self._video_anchored = True
+            self._trim = {pid: self._end(pid)
+                          for pid in candidates if pid != self.video_pid}
+        else:
+            self._delta = max(candidates.values())
+
+    def _end(self, pid: int) -> int:
+        """Where stream ``pid`` ends in the output: its last PES plus that PES's length
+        (counted for AAC, else the usual step between PES)."""
+        span = self._span.get(pid)
+        return self._last_out[pid] + (span if span is not None else self._interval.get(pid, 3000))
+
+    def _trimmed(self, pkt: bytearray) -> bool:
+        """True for a packet of a leading frame that would overlap the previous segment."""
+        if not self._trim and not self._dropping:
+            return False
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        if not pkt[1] & 0x40:  # the rest of a PES: dropped with its start
+            return pid in self._dropping
+        floor = self._trim.get(pid)
+        start = _payload_start(pkt) if floor is not None else None
+        dts = _pes_dts(pkt, start) if start is not None else None
+        if floor is None or dts is None or start is None:
+            self._dropping.discard(pid)
+            return False
+        out = dts + self._delta
+        frames, frame = _adts_frames(pkt, start)
+        if out < floor - (frame or self._interval.get(pid, 3000)) // 2:
+            if frames == 1:
+                self._dropping.add(pid)
+                return True
+            # Several frames in one PES (ffmpeg packs tiny ones, e.g. silence): dropping
+            # it would leave a hole; play this segment's stream that much later instead.
+            self._shift[pid] = floor - out
+        self._dropping.discard(pid)
+        del self._trim[pid]
+        return False
 
     def _rewrite(self, pkt: bytearray) -> tuple[bool, bool]:
         """Rewrite one packet in place; returns (video keyframe start, is PSI)."""
@@ -285,16 +349,25 @@ class TSSplicer:
         previous = self._last_out.get(pid)
         if ref is None and previous is not None:
             # This stream's first PES of the segment (it may have come after the hold
-            # ended): it must still start after where the stream ended.
-            floor = previous + self._interval.get(pid, 3000)
-            if dts + self._delta < floor:
-                self._delta = floor - dts
-        write_pts(pkt, start + 9, pts + self._delta)
+            # ended): it must still start after where the stream ended. A stream other
+            # than the video was trimmed to within half a frame of it instead.
+            floor = self._end(pid)
+            if pid != self.video_pid and self._video_anchored:
+                floor = previous + 1
+            if dts + self._delta + self._shift.get(pid, 0) < floor:
+                self._delta = floor - dts - self._shift.get(pid, 0)
+        delta = self._delta + self._shift.get(pid, 0)
+        write_pts(pkt, start + 9, pts + delta)
         if flags == 3:
-            write_pts(pkt, start + 14, dts + self._delta)
-        out = dts + self._delta
+            write_pts(pkt, start + 14, dts + delta)
+        out = dts + delta
         if previous is not None and 0 < out - previous <= PTS_HZ:
             self._interval[pid] = out - previous
+        frames, frame = _adts_frames(pkt, start)
+        if frames is not None and frame is not None:
+            self._span[pid] = frames * frame
+        else:
+            self._span.pop(pid, None)
         self._last_in[pid] = dts
         self._last_out[pid] = out
         if self._first_out is None:
@@ -345,6 +418,42 @@ def _pes_dts(pkt: bytearray, start: int) -> int | None:
     if flags == 2:
         return read_pts(pkt, start + 9)
     return None
+
+
+_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
+               8000, 7350)
+
+
+def _adts_frames(pkt: bytearray, start: int) -> tuple[int | None, int | None]:
+    """(AAC frames in the PES starting at ``start``, 90 kHz ticks per frame).
+
+    The count is None when it cannot be read from this packet alone (not ADTS, or a
+    PES of several frames that goes on in the next packets).
+    """
+    pes_length = (pkt[start + 4] << 8) | pkt[start + 5]
+    es = start + 9 + pkt[start + 8]
+    if pes_length == 0 or es + 7 > PACKET_SIZE:
+        return None, None
+    payload = pes_length - 3 - pkt[start + 8]
+    if pkt[es] != 0xFF or pkt[es + 1] & 0xF0 != 0xF0:
+        return None, None
+    index = (pkt[es + 2] >> 2) & 0x0F
+    if index >= len(_ADTS_RATES):
+        return None, None
+    tick = 1024 * PTS_HZ // _ADTS_RATES[index]
+    frames, at, end = 0, es, es + payload
+    if end > PACKET_SIZE:
+        first = ((pkt[es + 3] & 0x03) << 11) | (pkt[es + 4] << 3) | (pkt[es + 5] >> 5)
+        return (1 if first == payload else None), tick
+    while at + 7 <= end:
+        if pkt[at] != 0xFF or pkt[at + 1] & 0xF0 != 0xF0:
+            return None, tick
+        length = ((pkt[at + 3] & 0x03) << 11) | (pkt[at + 4] << 3) | (pkt[at + 5] >> 5)
+        if length < 7:
+            return None, tick
+        frames += (pkt[at + 6] & 0x03) + 1
+        at += length
+    return (frames if at == end else None), tick
 
 
 def _merge_markers(pieces: list[Piece]) -> list[Piece]:

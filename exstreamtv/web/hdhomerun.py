@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from quart import Blueprint, Response
 
 from exstreamtv import __version__
 from exstreamtv.config.model import Config
+from exstreamtv.safe_text import one_line, xml_text
 from exstreamtv.web.common import base_url, hub, json_response
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def discover(config: Config, base: str) -> dict[str, object]:
 def lineup(config: Config, base: str) -> list[dict[str, object]]:
     """The ``lineup.json`` entries: one per enabled channel, URLs without a query."""
     return [
-        {"GuideNumber": str(c.number), "GuideName": c.name,
+        {"GuideNumber": str(c.number), "GuideName": one_line(c.name),
          "URL": f"{base}/stream/channels/{c.number}.ts", "HD": 1}
         for c in config.channels if c.enabled
     ]
@@ -106,12 +106,12 @@ def lineup(config: Config, base: str) -> list[dict[str, object]]:
 def device_xml(config: Config, base: str) -> str:
     """The UPnP device description (``device.xml``)."""
     ident = device_id(config)
-    name = escape(config.server.name)
+    name = xml_text(config.server.name)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<root xmlns="urn:schemas-upnp-org:device-1-0">'
         "<specVersion><major>1</major><minor>0</minor></specVersion>"
-        f"<URLBase>{escape(base)}</URLBase>"
+        f"<URLBase>{xml_text(base)}</URLBase>"
         "<device><deviceType>urn:schemas-upnp-org:device:MediaServer:1</deviceType>"
         f"<friendlyName>{name}</friendlyName><manufacturer>ExStreamTV</manufacturer>"
         f"<modelName>{MODEL_NUMBER}</modelName><modelNumber>{MODEL_NUMBER}</modelNumber>"

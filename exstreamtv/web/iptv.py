@@ -1,17 +1,27 @@
-"""IPTV endpoints: the M3U playlist (and, with the guide plugin, XMLTV)."""
+"""IPTV endpoints: the M3U playlist (XMLTV is in :mod:`exstreamtv.web.guide`).
+
+The playlist is built off the event loop and reused until the config changes
+(:mod:`exstreamtv.web.documents`); names are cleaned of line breaks and characters
+that XML forbids, as in the guide.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from quart import Blueprint, Response
 
 from exstreamtv.config.model import Config
-from exstreamtv.web.common import base_url, hub
+from exstreamtv.media.artwork import channel_logo_url
+from exstreamtv.safe_text import one_line
+from exstreamtv.web.common import base_url, error, hub
+from exstreamtv.web.documents import DocumentNotReady, documents
 
 bp = Blueprint("iptv", __name__)
 
 
 def _attr(value: str) -> str:
-    return value.replace('"', "'").replace("\n", " ").replace("\r", " ")
+    return one_line(value).replace('"', "'")
 
 
 def render_m3u(config: Config, base: str) -> str:
@@ -26,11 +36,11 @@ def render_m3u(config: Config, base: str) -> str:
             f'tvg-chno="{channel.number}"',
             f'tvg-name="{_attr(channel.name)}"',
         ]
-        if channel.logo:
-            logo = channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
+        logo = channel_logo_url(channel, base)
+        if logo:
             attrs.append(f'tvg-logo="{_attr(logo)}"')
         attrs.append(f'group-title="{_attr(channel.group)}"')
-        name = channel.name.replace(",", " ").replace("\n", " ")
+        name = one_line(channel.name).replace(",", " ")
         lines.append(f"#EXTINF:-1 {' '.join(attrs)},{name}")
         lines.append(f"{base}/stream/channels/{channel.number}.ts")
     return "\n".join(lines) + "\n"
@@ -38,6 +48,18 @@ def render_m3u(config: Config, base: str) -> str:
 
 @bp.route("/api/channels.m3u")
 @bp.route("/iptv/channels.m3u")
-async def channels_m3u() -> Response:
-    body = render_m3u(hub().config, base_url())
-    return Response(body, mimetype="audio/x-mpegurl", headers={"Cache-Control": "no-cache"})
+async def channels_m3u() -> Response | tuple[Response, int]:
+    h, base = hub(), base_url()
+    key = ("m3u", h.config_status.version, base)
+
+    def prepare() -> Callable[[], str]:
+        config = h.config
+        return lambda: render_m3u(config, base)
+
+    try:
+        document = await documents().get(key, prepare, name="playlist", wait_seconds=25.0)
+    except DocumentNotReady as exc:
+        response, status = error(503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+    return document.response("audio/x-mpegurl")

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from exstreamtv.events import Event
 from exstreamtv.secrets import mask_data
@@ -19,11 +19,17 @@ KEEPALIVE_SECONDS = 15.0
 QUEUE_SIZE = 200
 
 
-@bp.route("/api/events/stream")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@bp.route("/api/events/stream", methods=["GET", "HEAD"])
 @require_token
 async def events_stream() -> Response:
     """Every bus event as one SSE ``data:`` line of JSON (secrets masked); a slow reader
-    loses old events."""
+    loses old events. ``HEAD`` answers the headers alone (an endless body would hold the
+    connection)."""
+    if request.method == "HEAD":
+        return Response(b"", mimetype="text/event-stream", headers=SSE_HEADERS)
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
     def enqueue(event: Event) -> None:
@@ -47,7 +53,6 @@ async def events_stream() -> Response:
         finally:
             unsubscribe()
 
-    response = Response(body(), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(body(), mimetype="text/event-stream", headers=SSE_HEADERS)
     response.timeout = None
     return response

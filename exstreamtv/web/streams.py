@@ -5,7 +5,9 @@ TS stream is ignored: the answer is always ``200`` with the stream from the newe
 keyframe (``Accept-Ranges: none`` says so). HLS: ``{n}.m3u8`` creates a session and
 answers a master playlist naming the session's media playlist
 ``{n}/{session}/index.m3u8``, whose segments are ``{n}/{session}/seg-K.ts``; every
-request touches the session, and it expires after ``idle_timeout_seconds`` of quiet.
+request touches the session. An HLS session counts toward the viewer limit from its
+first segment, and is released after ``hls_release_segments`` target durations without a
+request (see :mod:`exstreamtv.streaming.session_manager`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
+from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.streaming.hls import SEGMENT_NAME, SESSION_ID, master_playlist
 from exstreamtv.streaming.output import ts_body
@@ -49,8 +52,10 @@ async def channel_ts(number: int) -> Response | tuple[Response, int]:
         session, pipeline = await _open_session(h, number, "ts")
     except Refused as exc:
         return error(exc.status, exc.reason)
+    channel = h.config.channel(number)
+    floor = output_rate_bps(channel.ffmpeg) if channel is not None else 0
     body = ts_body(pipeline.buffer, session, h.sessions, h.config.stream_throttler,
-                   lambda: pipeline.restarts)
+                   lambda: pipeline.restarts, floor_bps=floor)
     response = Response(body, mimetype="video/mp2t", headers=TS_HEADERS)
     response.timeout = None
     return response
@@ -92,15 +97,17 @@ async def channel_hls_media(number: int, session_id: str) -> Response | tuple[Re
             session, _ = await _open_session(h, number, "hls", session_id)
         except Refused as exc:
             return error(exc.status, exc.reason)
-    try:
-        pipeline = await h.channels.acquire(number)
-    except (StreamUnavailable, ChannelNotFound) as exc:
-        return error(503, str(exc))
-    packager = h.channels.packager(pipeline)
-    if not await packager.wait_for_segments(1, FIRST_SEGMENT_TIMEOUT):
-        h.sessions.record_error(session, "the channel produced no segment in time")
-        return error(503, f"channel {number} produced no HLS segment in time")
-    return Response(packager.playlist(), mimetype=HLS_MIME, headers=HLS_HEADERS)
+    with h.sessions.request(session):
+        try:
+            pipeline = await h.channels.acquire(number)
+        except (StreamUnavailable, ChannelNotFound) as exc:
+            return error(503, str(exc))
+        packager = h.channels.packager(pipeline)
+        if not await packager.wait_for_segments(1, FIRST_SEGMENT_TIMEOUT):
+            h.sessions.record_error(session, "the channel produced no segment in time")
+            return error(503, f"channel {number} produced no HLS segment in time")
+        session.target_duration = float(packager.target_duration)
+        return Response(packager.playlist(), mimetype=HLS_MIME, headers=HLS_HEADERS)
 
 
 @bp.route("/stream/channels/<int:number>/<session_id>/<name>")
@@ -116,8 +123,13 @@ async def channel_hls_segment(number: int, session_id: str,
     pipeline = h.channels.pipelines.get(number)
     if pipeline is None or not pipeline.running:
         return error(404, f"channel {number} is not running")
+    try:
+        h.sessions.admit(session)
+    except StreamUnavailable as exc:
+        return error(503, str(exc))
     packager = h.channels.packager(pipeline)
-    segment = await packager.segment(int(match.group(1)), packager.target_duration * 2.0)
+    with h.sessions.request(session):
+        segment = await packager.segment(int(match.group(1)), packager.target_duration * 2.0)
     if segment is None:
         return error(404, f"segment {name} is no longer (or not yet) available")
     h.sessions.record_data(session, len(segment.data))

@@ -16,12 +16,24 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import EncoderPreset, hookimpl
+from exstreamtv import EncoderPreset, VideoFormat, hookimpl
 
 SCHEMA = {
     vol.Optional("device", default=None): vol.Any(None, str, vol.All(int, vol.Range(min=0, max=63))),
     vol.Optional("hwaccel_decode", default=False): bool,
 }
+
+
+def _hevc(encoder: str, pix8: str, pix10: str | None,
+          options: tuple[tuple[str, str], ...]) -> tuple[VideoFormat, ...]:
+    """HEVC main (8-bit) and, when ``pix10`` is given, main10 through ``encoder``."""
+    def opts(profile: str) -> tuple[tuple[str, str], ...]:
+        return (*((k, v) for k, v in options if k != "-profile:v"), ("-profile:v", profile))
+
+    formats = [VideoFormat("hevc", 8, encoder, pix8, opts("main"))]
+    if pix10:
+        formats.append(VideoFormat("hevc", 10, encoder, pix10, opts("main10")))
+    return tuple(formats)
 
 
 def _opts(options: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +50,9 @@ def nvenc_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         options=(("-gpu", gpu), ("-preset", "p4"), ("-tune", "ll"), ("-rc", "cbr"),
                  ("-profile:v", "high"), ("-forced-idr", "1")),
         hardware=True,
+        formats=_hevc("hevc_nvenc", "yuv420p", "p010le",
+                      (("-gpu", gpu), ("-preset", "p4"), ("-tune", "ll"), ("-rc", "cbr"),
+                       ("-forced-idr", "1"))),
     )
 
 
@@ -53,6 +68,7 @@ def vaapi_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         decode_args=decode, upload_filter="hwupload", pix_fmt="nv12",
         options=(("-rc_mode", "CBR"), ("-profile:v", "high")),
         hardware=True,
+        formats=_hevc("hevc_vaapi", "nv12", "p010", (("-rc_mode", "CBR"),)),
     )
 
 
@@ -68,6 +84,7 @@ def qsv_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         decode_args=decode, upload_filter="hwupload=extra_hw_frames=64", pix_fmt="nv12",
         options=(("-preset", "veryfast"), ("-profile:v", "high"), ("-look_ahead", "0")),
         hardware=True,
+        formats=_hevc("hevc_qsv", "nv12", "p010", (("-preset", "veryfast"),)),
     )
 
 
@@ -79,6 +96,8 @@ def videotoolbox_preset(options: dict[str, Any], tools: Any = None) -> EncoderPr
         name="videotoolbox", codec="h264_videotoolbox", decode_args=decode, pix_fmt="nv12",
         options=(("-realtime", "1"), ("-profile:v", "high"), ("-allow_sw", "0")),
         hardware=True,
+        formats=_hevc("hevc_videotoolbox", "nv12", "p010le",
+                      (("-realtime", "1"), ("-allow_sw", "0"))),
     )
 
 

@@ -1,8 +1,11 @@
-"""``encoder: software``: H.264 with libx264 (AAC audio), works everywhere.
+"""``encoder: software``: H.264 with libx264, HEVC with libx265, 8 or 10-bit, on the CPU.
 
-``encoder_options``: ``preset`` (x264 speed preset, default veryfast), ``profile``
-(default high), ``tune`` (optional, e.g. zerolatency or film). Options meant for
-other encoders (``device``) are ignored, so a channel can fall back to software.
+``encoder_options``: ``preset`` (x264/x265 speed preset, default veryfast), ``profile``
+(H.264 8-bit only, default high; 10-bit uses high10, HEVC main/main10), ``tune``
+(optional, e.g. zerolatency or film; H.264 only). Options meant for other encoders
+(``device``) are ignored, so a channel can fall back to software. HEVC needs an ffmpeg
+built with libx265; the planner checks ``ffmpeg -encoders`` and falls back to H.264
+with a warning when it is missing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import EncoderPreset, hookimpl
+from exstreamtv import EncoderPreset, VideoFormat, hookimpl
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
@@ -31,7 +34,19 @@ def software_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset
     if opts["tune"]:
         flags.append(("-tune", opts["tune"]))
     flags.append(("-sc_threshold", "0"))
-    return EncoderPreset(name="software", codec="libx264", options=tuple(flags))
+    high10 = [(k, "high10" if k == "-profile:v" else v) for k, v in flags]
+    # x265: no scene-cut keyframes (keyframes only every GOP, like -sc_threshold 0), the
+    # parameter sets before every keyframe (a viewer joins mid-stream), quiet logs.
+    x265 = "scenecut=0:repeat-headers=1:log-level=error"
+    formats = (
+        VideoFormat("h264", 10, "libx264", "yuv420p10le", tuple(high10)),
+        VideoFormat("hevc", 8, "libx265", "yuv420p",
+                    (("-preset", opts["preset"]), ("-profile:v", "main"), ("-x265-params", x265))),
+        VideoFormat("hevc", 10, "libx265", "yuv420p10le",
+                    (("-preset", opts["preset"]), ("-profile:v", "main10"),
+                     ("-x265-params", x265))),
+    )
+    return EncoderPreset(name="software", codec="libx264", options=tuple(flags), formats=formats)
 
 
 @hookimpl

@@ -6,7 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from exstreamtv import ErrorScreenRequest, VisualInput, drawtext_problem, escape_drawtext, hookimpl
+from exstreamtv import (
+    ErrorScreenRequest,
+    VisualInput,
+    drawtext_filter,
+    drawtext_problem,
+    hookimpl,
+    input_location,
+)
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -35,13 +42,13 @@ def text(req: ErrorScreenRequest) -> VisualInput:
                         "instead (install fonts, e.g. fonts-dejavu-core)", problem)
         return slate(req)
     h = req.profile.height
-    message = req.config.message or req.reason
-    flt = (
-        f"drawtext=text='{escape_drawtext(req.channel_name)}':fontcolor=white:"
-        f"fontsize={max(h // 12, 10)}:x=(w-tw)/2:y=h/3,"
-        f"drawtext=text='{escape_drawtext(message)}':fontcolor=0xffcc00:"
-        f"fontsize={max(h // 20, 8)}:x=(w-tw)/2:y=h/2"
-    )
+    message = (req.config.message or req.reason).replace("\n", " ")
+    flt = ",".join((
+        drawtext_filter(req.channel_name, ("fontcolor", "white"), ("fontsize", max(h // 12, 10)),
+                        ("x", "(w-tw)/2"), ("y", "h/3")),
+        drawtext_filter(message, ("fontcolor", "0xffcc00"), ("fontsize", max(h // 20, 8)),
+                        ("x", "(w-tw)/2"), ("y", "h/2")),
+    ))
     return VisualInput(slate(req).args, flt)
 
 
@@ -56,7 +63,8 @@ def image(req: ErrorScreenRequest) -> VisualInput:
         raise ValueError("error_screen.visual is 'image' but error_screen.image is not set")
     if not Path(req.config.image).is_file():
         raise ValueError(f"error_screen.image {req.config.image} is not a file")
-    return VisualInput(("-loop", "1", "-framerate", str(req.profile.fps), "-i", req.config.image))
+    return VisualInput(("-loop", "1", "-framerate", str(req.profile.fps), "-i",
+                        input_location(req.config.image)))
 
 
 @hookimpl

@@ -3,13 +3,17 @@
 A built-in plugin using only the public API. It owns the ``hdhomerun`` config section,
 opens a :class:`DiscoveryResponder` on UDP ``discovery_port`` in ``startup`` (on
 ``server.host``, where HTTP listens), rebinds when a hot reload changes that section,
-and closes the socket in ``shutdown``. Replies carry the same DeviceID, TunerCount and
+and closes the socket in ``shutdown``. The socket is bound exclusively: when another
+server or tuner emulator on the host holds the port, discovery logs one warning, shows
+``degraded`` in ``/api/health`` (``hdhomerun_discovery``) and retries every
+``RETRY_SECONDS`` until the port is free, instead of taking it over. Replies carry the same DeviceID, TunerCount and
 URLs as ``/discover.json``. The HTTP side stays in the core (``/discover.json`` and the
 rest). Set-up: docs/tuners.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from collections.abc import Mapping
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SECTION = "hdhomerun"
 DEFAULT_PORT = 65001
+#: How often a discovery port held by another program is tried again.
+RETRY_SECONDS = 30.0
 
 
 def _port(value: Any) -> int:
@@ -59,6 +65,7 @@ class DiscoveryPlugin:
         self.responder: DiscoveryResponder | None = None
         self.wanted: Listener | None = None
         self.error: str | None = None
+        self._retry: asyncio.Task[None] | None = None
         hub.components["hdhomerun_discovery"] = self.health
 
     def desired(self) -> Listener | None:
@@ -92,20 +99,41 @@ class DiscoveryPlugin:
         if self.wanted is None:
             log.info("HDHomeRun discovery is off (hdhomerun.discovery: false)")
             return
+        if await self._open():
+            log.info("HDHomeRun discovery answering on %s", self.wanted.label)
+        else:
+            self._retry = asyncio.get_running_loop().create_task(self._retry_until_free())
+
+    async def _open(self) -> bool:
+        """Bind the socket; on failure record (and log once) why."""
+        assert self.wanted is not None
         try:
             self.responder = await open_responder(self.wanted, self.document, self.base_url)
         except OSError as exc:
-            reason = ("already in use, probably by another HDHomeRun app or tuner emulator"
+            reason = ("already in use by another program (another ExStreamTV, an HDHomeRun "
+                      "app or a tuner emulator)"
                       if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+            if self.error is None:
+                log.warning("HDHomeRun discovery cannot listen on %s (%s); the HTTP tuner "
+                            "still works when its address is entered. Free the port, set "
+                            "hdhomerun.discovery_port, or set hdhomerun.discovery: false; "
+                            "retrying every %.0fs", self.wanted.label, reason, RETRY_SECONDS)
             self.error = f"cannot listen on {self.wanted.label}: {reason}"
-            log.warning("HDHomeRun discovery cannot listen on %s (%s); the HTTP tuner still "
-                        "works when its address is entered. Free the port, set "
-                        "hdhomerun.discovery_port, or set hdhomerun.discovery: false",
-                        self.wanted.label, reason)
-            return
-        log.info("HDHomeRun discovery answering on %s", self.wanted.label)
+            return False
+        return True
+
+    async def _retry_until_free(self) -> None:
+        while self.responder is None:
+            await asyncio.sleep(RETRY_SECONDS)
+            if await self._open():
+                self.error = None
+                log.info("HDHomeRun discovery answering on %s (the port is free again)",
+                         self.wanted.label if self.wanted else "")
 
     def stop(self) -> None:
+        retry, self._retry = self._retry, None
+        if retry is not None:
+            retry.cancel()
         responder, self.responder = self.responder, None
         if responder is not None and responder.transport is not None:
             responder.transport.close()

@@ -133,13 +133,17 @@ class DiscoveryResponder(asyncio.DatagramProtocol):
 
 async def open_responder(listener: Listener, document: Callable[[str], Mapping[str, object]],
                          base_url: Callable[[str], str]) -> DiscoveryResponder:
-    """Bind the discovery socket (SO_REUSEADDR, SO_BROADCAST); OSError when it cannot."""
+    """Bind the discovery socket exclusively (SO_BROADCAST); OSError when it cannot.
+
+    No SO_REUSEADDR: with it, a second server on the host binds the same port too and
+    Linux hands the requests to the newest socket, so the older server stops answering
+    without a word. Without it, the second one gets EADDRINUSE and says so.
+    """
     infos = socket.getaddrinfo(listener.bind_host, listener.port, type=socket.SOCK_DGRAM,
                                flags=socket.AI_PASSIVE)
     family, _, _, _, sockaddr = infos[0]
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.bind(sockaddr)
         sock.setblocking(False)

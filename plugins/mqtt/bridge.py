@@ -29,6 +29,7 @@ from exstreamtv import (
     FixEvent,
     HealthEvent,
     Hub,
+    ItemFailed,
     MqttConfig,
     SessionEvent,
     mask_secrets,
@@ -334,7 +335,7 @@ class MqttBridge:
             data = event_payload(event)
             data["event_type"] = event.action
             self._publish(self.topics.channel_fix(event.channel), _json(data))
-        if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent):
+        if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent | ItemFailed):
             self.request_refresh()
 
     # -- commands --------------------------------------------------------------------

@@ -95,6 +95,10 @@ CHANNEL_ENTITIES: tuple[Entity, ...] = (
                     "icon": "mdi:heart-pulse"}),
     Entity("binary_sensor", "streaming", "Streaming", state="streaming",
            options={"device_class": "running"}),
+    Entity("binary_sensor", "problem", "Problem", state="problem",
+           options={"device_class": "problem", "json_attributes_template":
+                    "{{ {'reason': value_json.health_reason, "
+                    "'failing_items': value_json.failing_items} | tojson }}"}),
     Entity("button", "restart", "Restart channel", command="restart",
            options={"icon": "mdi:restart"}),
     Entity("button", "skip", "Skip to next item", command="skip",

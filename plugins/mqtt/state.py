@@ -142,20 +142,26 @@ def server_state(hub: Hub, fixes: FixCounter, pending: list[dict[str, Any]],
 
 
 def health_score(summary: dict[str, Any]) -> int:
-    """0-100 for one channel: schedule health, pipeline state and failures since start."""
+    """0-100 for one channel: schedule health, pipeline state, failures, failing items."""
     pipeline = summary.get("pipeline") or {}
     schedule = (summary.get("schedule_health") or {}).get("status", "ok")
+    items = (summary.get("health") or {}).get("status", "ok")
     if pipeline.get("state") == "error" or schedule == "error":
         return 0
     score = 100 - 25 * int(pipeline.get("failures") or 0)
-    if schedule == "degraded":
+    if "degraded" in (schedule, items):
         score = min(score, 50)
     return max(0, min(100, score))
 
 
 def channel_state(hub: Hub, number: int) -> dict[str, Any]:
-    """One channel's state topic payload: now playing, viewers, health score, streaming."""
+    """One channel's state topic payload: now playing, viewers, health, streaming.
+
+    ``problem`` is true while the channel fails items repeatedly; ``failing_items``
+    names them (title, failures, last error, whether it is left out of the playout).
+    """
     summary = channel_summary(hub, number)
+    health = summary["health"]
     pipeline = summary.get("pipeline") or {}
     now = summary.get("now")
     streaming = pipeline.get("state") == "running"
@@ -172,4 +178,8 @@ def channel_state(hub: Hub, number: int) -> dict[str, Any]:
         "state": pipeline.get("state", "stopped"),
         "restarts": pipeline.get("restarts", 0),
         "failures": pipeline.get("failures", 0),
+        "health": health["status"],
+        "problem": health["status"] != "ok",
+        "health_reason": health["reason"],
+        "failing_items": health["failing_items"],
     }
