@@ -5,13 +5,10 @@ into it), starts the next entry's ffmpeg a few seconds before the boundary so th
 no gap, and splices every segment into one MPEG-TS stream (:mod:`.ts`), paced to play
 speed (:mod:`.pacer`) into a shared :class:`ChannelBuffer` that every viewer reads.
 
-The pipeline is the only owner of its state. Others act through typed commands
-(:mod:`.control`), applied here in the pipeline's own loop; what follows a failed
-segment is the :class:`~.recovery.RecoveryPolicy`'s answer. Whatever happened, the
-channel returns to the schedule: each segment starts at the guide position of the
-moment it airs (its *air time*: the wall time its first frame is due), so a failure, a
-skip, a stall or a swap never moves the rest of the day. Viewers stay connected
-throughout, and the spliced timestamps only ever go forward.
+The pipeline is the only owner of its state: others send typed commands (:mod:`.control`),
+applied in its own loop; what follows a failed segment is the :class:`~.recovery.RecoveryPolicy`'s
+answer. Each segment starts at the guide position of its *air time* (when its first frame
+is due), so a failure, skip, stall or swap never moves the rest of the day.
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
-from exstreamtv.events import ChannelEvent, EventBus
+from exstreamtv.events import ChannelEvent, EventBus, ItemFailed
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
@@ -61,10 +58,8 @@ READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 ERROR_READ_SIZE = 188 * 16
 SCREEN_PAD = 0.12  # error screens end a frame short; what follows joins at its offset
 GAP_SECONDS = 0.2  # after a failure, an early start beyond this is filled
-#: Drift from the guide (seconds) a prestarted segment may have and still be used.
-JOIN_SLACK = 0.1
-#: How many stall windows a runnable ffmpeg on a starved host is given before it counts.
-STARVED_PATIENCE = 4
+JOIN_SLACK = 0.1  # drift from the guide a prestarted segment may have and still be used
+STARVED_PATIENCE = 4  # stall windows a runnable ffmpeg on a starved host is given
 
 
 class ChannelPipeline:
@@ -447,10 +442,15 @@ class ChannelPipeline:
                                              step.seconds + SCREEN_PAD)
             return await self.spawn(entry, entry.offset_at(air), step.seconds, plan)
         if isinstance(step, Fill):
-            log.error("Channel %d: %s; %s until '%s' ends at its guide time", self.number,
-                      step.reason, "filler" if self.scheduler.options.get("filler")
-                      else "the error screen", step.entry.title)
+            log.error("Channel %d: %s; filler or the error screen until its slot ends",
+                      self.number, step.reason)
             self._after_hold = None
+            item = step.entry.item
+            if step.gave_up_after and item is not None:  # recorded; the playout drops it
+                self.bus.publish(ItemFailed(
+                    channel=self.number, source_id=item.source_id, item_id=item.id,
+                    title=item.title, location=item.location, attempts=step.gave_up_after,
+                    reason=self.last_error or step.reason))
             if step.entry.end - air >= 0.1:
                 self._fill = deque(self.scheduler.fill(air, step.entry.end, step.reason))
             return await self._at_schedule(air)

@@ -72,6 +72,8 @@ class Fill:
 
     entry: ScheduledItem
     reason: str
+    #: ffmpeg runs of the item that failed, when the channel gives up on it (0: it did not).
+    gave_up_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class RecoveryPolicy:
         # source URL with its token; it is in the log).
         title = entry.title
         if self.entry_failures >= s.failures_before_fill:
-            return Fill(entry, f"'{title}' cannot be played")
+            return Fill(entry, f"'{title}' cannot be played", self.entry_failures)
         if entry.end - air < MIN_LEFT_SECONDS:
             return Fill(entry, f"'{title}' failed")
         backoff = 0.0 if self.failures == 1 else min(2.0 ** (self.failures - 2),
