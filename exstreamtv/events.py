@@ -57,6 +57,8 @@ class FixEvent(Event):
     confidence: float | None = None
     message: str = ""
     fix_id: str | None = None
+    #: The issue's AIAnalysis (evidence, probable cause, plan, outcome) as a mapping.
+    analysis: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

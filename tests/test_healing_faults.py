@@ -99,7 +99,9 @@ def kill_ffmpeg(server: Server, sig: int = signal.SIGKILL, detect: str = "FFMPEG
 
 def pid_of(server: Server) -> int:
     def current() -> int | None:
-        pipe = server.get("/api/channels/1").json()["pipeline"]
+        answer = server.get("/api/channels/1")
+        assert answer.status_code < 500, answer.text
+        pipe = answer.json().get("pipeline") or {}  # a 4xx while the channel is reloaded
         return pipe.get("pid") if pipe.get("kind") == "program" else None
     return int(server.wait_for(current, 20))
 

@@ -34,7 +34,8 @@ def test_outcomes_survive_a_restart_and_teach_the_learner(tmp_path, config_for):
             resolver.store.record(FixRecord(id=f"fix-{i}", issue="FFMPEG_CRASH",
                                             strategy="RESTART", channel=1, risk="MEDIUM",
                                             confidence=0.85, status="rolled_back",
-                                            message="did not hold", finished=1.0))
+                                            message="did not hold", finished=1.0,
+                                            cause="ffmpeg exited before the end"))
         for _ in range(50):
             if resolver.store.written == 6:
                 break
@@ -49,6 +50,7 @@ def test_outcomes_survive_a_restart_and_teach_the_learner(tmp_path, config_for):
                 break
             await asyncio.sleep(0.1)
         assert [r.id for r in store.all()] == [f"fix-{i}" for i in range(6)]
+        assert {r.cause for r in store.all()} == {"ffmpeg exited before the end"}
         learned = again.healing.resolver.learner.confidence("FFMPEG_CRASH", "RESTART", 0.85)
         assert learned < prior  # six failures lowered the confidence in RESTART
         await again.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from exstreamtv_plugins.mqtt.commands import BadCommand, parse
 from exstreamtv_plugins.mqtt.entities import Topics, sanitize_id
 
 from exstreamtv import FixEvent, HealthEvent, mask_secrets, register_secret
+from exstreamtv.healing.analysis import Analyst
+from exstreamtv.healing.log_collector import UnifiedLogCollector
 from exstreamtv.hub import Hub
 from exstreamtv.server import load_everything
 from tests.helpers import base_config, write_config
@@ -111,6 +114,17 @@ def test_approvals_fix_events_and_no_secrets(tmp_path: Path, clips: Path, broker
             assert json.loads(fired[0].payload)["fix_id"] == "fix-2"
             await _until(lambda: [m for m in watcher.on("exstreamtv/state")
                                   if m.json["fixes_last_hour"] == 1])
+            # The issue's analysis travels in the event payload (secrets masked).
+            analysis = Analyst(UnifiedLogCollector()).analyse(
+                "URL_EXPIRED", 1, time.time(), detector="ffmpeg_monitor", stderr_tail=[
+                    f"[error] http://x/v.mp4?token={SECRET}: Server returned 403 Forbidden"])
+            hub.bus.publish(FixEvent(issue="URL_EXPIRED", strategy="", action="detected",
+                                     channel=1, analysis=analysis.to_dict()))
+            detected = await _until(lambda: [m for m in watcher.on("exstreamtv/events/fix")
+                                             if m.json["action"] == "detected"])
+            sent = detected[0].json["analysis"]
+            assert "expired" in sent["probable_cause"] and sent["error"]["http_status"] == 403
+            assert SECRET not in detected[0].text
             # Secrets never leave the process, even inside an event message.
             hub.bus.publish(HealthEvent(component="mqtt", status="degraded",
                                         message=f"login with {SECRET} failed"))

@@ -10,7 +10,7 @@ import pytest
 from exstreamtv.config.model import SessionManagerConfig
 from exstreamtv.errors import StreamUnavailable
 from exstreamtv.events import EventBus, SessionEvent
-from exstreamtv.streaming.session_manager import MAX_ERRORS, SessionManager, SessionState
+from exstreamtv.streaming.session_manager import SessionManager, SessionState
 
 
 def manager(**config: int) -> tuple[SessionManager, EventBus]:
@@ -44,12 +44,28 @@ def test_max_errors_disconnects() -> None:
     sessions, bus = manager()
     s = sessions.create_session(1, None, None)
     sessions.activate(s)
-    for i in range(MAX_ERRORS):
+    for i in range(5):  # the default session_manager.max_errors
         sessions.record_error(s, f"error {i}")
     assert s.state is SessionState.DISCONNECTED
-    assert len(s.errors) == MAX_ERRORS
+    assert len(s.errors) == 5
     last = [e for e in bus.recent if isinstance(e, SessionEvent)][-1]
     assert last.action == "disconnected" and "too many errors" in last.message
+
+
+def test_errors_expire_over_the_window_and_the_limit_is_configurable() -> None:
+    sessions, _ = manager(max_errors=3, error_window_seconds=60)
+    s = sessions.create_session(1, None, None)
+    sessions.activate(s)
+    for day in range(10):  # two errors a day for ten days: never three in a minute
+        for i in range(2):
+            sessions.record_error(s, f"day {day} error {i}")
+        for error in s.errors:
+            error.timestamp -= timedelta(hours=24)
+        sessions.record_data(s, 188)
+    assert s.state is SessionState.ACTIVE and len(s.errors) == 20
+    for i in range(3):
+        sessions.record_error(s, f"burst {i}")
+    assert s.state is SessionState.DISCONNECTED
 
 
 def test_limit_per_channel() -> None:

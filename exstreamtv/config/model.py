@@ -177,6 +177,9 @@ class SessionManagerConfig:
     max_sessions_per_channel: int = 50
     idle_timeout_seconds: int = 300
     cleanup_interval_seconds: int = 60
+    #: A viewer is cut off at ``max_errors`` errors within ``error_window_seconds``.
+    max_errors: int = 5
+    error_window_seconds: int = 300
     hls_release_segments: int = 3
 
 

@@ -210,6 +210,8 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): int_range(1, 10_000),
         _opt("idle_timeout_seconds", 300): int_range(1, 86_400, "seconds"),
         _opt("cleanup_interval_seconds", 60): int_range(1, 3600, "seconds"),
+        _opt("max_errors", 5): int_range(1, 10_000),
+        _opt("error_window_seconds", 300): int_range(1, 86_400, "seconds"),
         _opt("hls_release_segments", 3): int_range(2, 100, "target durations"),
     }
 )

@@ -4,20 +4,25 @@ For each :class:`DetectedIssue` the resolver builds the chain of strategies to t
 spec's primary strategy first, then the issue's fallbacks, ESCALATE last; with learning
 enabled, ordered by the learned success probability), then for each strategy:
 
-1. risk check: a strategy whose risk is above ``require_approval_above_risk`` waits in
-   the pending list for an approval (or a rejection, or expiry);
+1. risk check: when the higher of the issue's risk (a pattern's level) and the
+   strategy's is above ``require_approval_above_risk``, the fix waits in the pending
+   list for an approval (or a rejection, or expiry; a reload that lowers the bar or
+   turns automatic fixes off decides a waiting fix at once);
 2. rate check: at most ``max_auto_fixes_per_hour`` fixes are applied per hour on one
    channel (a failing channel cannot use up the fixes of the others);
-3. ``apply`` (a strategy that raises is a failed fix, isolated from the rest);
-4. verify: after a window the issue must not have been seen again; if it was, the fix
-   is rolled back and the next strategy is tried.
+3. ``apply``, time-boxed (a strategy that raises or hangs is a failed fix, isolated
+   from the rest);
+4. verify: the verifier says whether the channel is healthy again (the engine's
+   measures play speed at the channel's output); if not, the fix is rolled back and
+   the next strategy is tried.
+
+An issue that retrying cannot fix (``recoverable`` false: a codec this ffmpeg lacks)
+never gets RESTART. The settings are read live from a ``settings`` callable (the
+``ai_auto_heal`` section), so a reload applies to the next decision.
 
 Every outcome is a :class:`FixRecord` in the outcome store and a ``FixEvent``.
 
-Learning: each (issue type, strategy) pair has a Beta(a, b) posterior over its success
-probability, with the table confidence c as a prior of strength 10 (a = 10c,
-b = 10(1 - c)); a verified fix adds 1 to a, a failed or rolled-back one 1 to b. The
-posterior mean a / (a + b) is the confidence used to order strategies.
+The strategy table and the learner are in :mod:`.strategy_table`.
 """
 
 from __future__ import annotations
@@ -30,52 +35,33 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from types import EllipsisType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exstreamtv.events import EventBus, FixEvent
-from exstreamtv.healing.vocabulary import RISK_LEVELS
+from exstreamtv.healing.strategy_table import (
+    FALLBACK_CHAIN,
+    RETRIES,
+    STRATEGY_TABLE,
+    Learner,
+    StrategyRule,
+    risk_rank,
+)
+
+if TYPE_CHECKING:
+    from exstreamtv.config.model import AIAutoHealConfig
+    from exstreamtv.healing.analysis import AIAnalysis
+
+__all__ = ["FALLBACK_CHAIN", "RETRIES", "STRATEGY_TABLE", "ApprovalError", "AutoResolver",
+           "DetectedIssue", "FixRecord", "Learner", "MemoryOutcomeStore", "OutcomeStore",
+           "PendingFix", "StrategyRule", "risk_rank"]
 
 log = logging.getLogger(__name__)
 
-PRIOR_STRENGTH = 10.0
 PENDING_TTL_SECONDS = 300.0
-
-
-def risk_rank(risk: str) -> int:
-    """SAFE=0 ... CRITICAL=4 (unknown counts as CRITICAL)."""
-    return RISK_LEVELS.index(risk) if risk in RISK_LEVELS else len(RISK_LEVELS) - 1
-
-
-@dataclass(frozen=True)
-class StrategyRule:
-    """A row of the issue-to-strategy table."""
-
-    strategy: str
-    risk: str
-    confidence: float
-
-
-#: The spec's Issue-to-Strategy Mapping, exactly, plus HARDWARE_FAILED for encoders.
-STRATEGY_TABLE: Mapping[str, StrategyRule] = {
-    "FFMPEG_HANG": StrategyRule("RESTART", "MEDIUM", 0.90),
-    "FFMPEG_CRASH": StrategyRule("RESTART", "MEDIUM", 0.85),
-    "URL_EXPIRED": StrategyRule("REFRESH", "SAFE", 0.95),
-    "DB_POOL_EXHAUSTED": StrategyRule("EXPAND", "LOW", 0.80),
-    "AUTH_FAILED": StrategyRule("REFRESH", "SAFE", 0.90),
-    "MEMORY_PRESSURE": StrategyRule("REDUCE", "MEDIUM", 0.70),
-    "SOURCE_UNAVAILABLE": StrategyRule("FALLBACK", "SAFE", 0.95),
-    "HARDWARE_FAILED": StrategyRule("FALLBACK", "LOW", 0.90),
-}
-
-#: What to try after the primary strategy (ESCALATE always ends a chain).
-FALLBACK_CHAIN: Mapping[str, tuple[tuple[str, str, float], ...]] = {
-    "FFMPEG_HANG": (("FALLBACK", "LOW", 0.6),),
-    "FFMPEG_CRASH": (("FALLBACK", "LOW", 0.6),),
-    "URL_EXPIRED": (("RESTART", "MEDIUM", 0.4),),
-    "AUTH_FAILED": (("RESTART", "MEDIUM", 0.3),),
-    "HARDWARE_FAILED": (("RESTART", "MEDIUM", 0.3),),
-    "SOURCE_UNAVAILABLE": (("RESTART", "MEDIUM", 0.5),),
-}
+#: Longest a strategy's apply (or rollback) may take before it counts as failed.
+APPLY_TIMEOUT_SECONDS = 30.0
+#: How often a fix waiting for approval looks at the live settings again.
+PENDING_RECHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,9 +75,17 @@ class DetectedIssue:
     confidence: float = 1.0
     evidence: tuple[str, ...] = ()
     at: float = field(default_factory=time.time)
+    #: The issue's own risk (a pattern's level), weighed with the strategy's at the gate.
+    risk: str = "SAFE"
+    #: False when retrying the item cannot help (the decisive ffmpeg error says so).
+    recoverable: bool = True
+    #: The failed ffmpeg's last stderr lines, when a process failed.
+    stderr_tail: tuple[str, ...] = ()
+    analysis: AIAnalysis | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {k: v for k, v in asdict(self).items() if k != "analysis"}
+        return data
 
 
 @dataclass
@@ -108,6 +102,8 @@ class FixRecord:
     message: str = ""
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    #: The issue's probable cause (its analysis), kept with the outcome.
+    cause: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,30 +128,6 @@ class MemoryOutcomeStore:
 
     def all(self) -> list[FixRecord]:
         return list(self._records)
-
-
-class Learner:
-    """Beta posteriors of success per (issue type, strategy)."""
-
-    def __init__(self) -> None:
-        self.posteriors: dict[tuple[str, str], list[float]] = {}
-
-    def _of(self, issue: str, strategy: str, prior: float) -> list[float]:
-        return self.posteriors.setdefault(
-            (issue, strategy), [PRIOR_STRENGTH * prior, PRIOR_STRENGTH * (1.0 - prior)])
-
-    def confidence(self, issue: str, strategy: str, prior: float) -> float:
-        a, b = self._of(issue, strategy, prior)
-        return a / (a + b)
-
-    def update(self, issue: str, strategy: str, prior: float, success: bool) -> float:
-        ab = self._of(issue, strategy, prior)
-        ab[0 if success else 1] += 1.0
-        return ab[0] / (ab[0] + ab[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f"{i}/{s}": {"alpha": a, "beta": b, "mean": round(a / (a + b), 3)}
-                for (i, s), (a, b) in self.posteriors.items()}
 
 
 class Strategy(Protocol):
@@ -191,7 +163,9 @@ class ApprovalError(Exception):
         self.status = status
 
 
-Verifier = Callable[[DetectedIssue, float], Awaitable[bool]]
+#: Says whether a fix holds: a truthy result means verified; a ``reason`` attribute on
+#: the result (play_speed.Verdict) becomes the fix record's message.
+Verifier = Callable[[DetectedIssue, float], Awaitable[Any]]
 
 
 class AutoResolver:
@@ -201,31 +175,83 @@ class AutoResolver:
                  verifier: Verifier, *, max_per_hour: int = 50,
                  approval_above: str = "MEDIUM", learning: bool = True,
                  enabled: bool = True, store: OutcomeStore | None = None,
-                 pending_ttl: float = PENDING_TTL_SECONDS) -> None:
+                 pending_ttl: float = PENDING_TTL_SECONDS,
+                 settings: Callable[[], AIAutoHealConfig] | None = None,
+                 apply_timeout: float = APPLY_TIMEOUT_SECONDS) -> None:
         self.bus = bus
         self.strategies = dict(strategies)
         self.context = context
         self.verifier = verifier
-        self.max_per_hour = max_per_hour
-        self.approval_above = approval_above
-        self.learning = learning
-        self.enabled = enabled
+        self.settings = settings
+        self._max_per_hour = max_per_hour
+        self._approval_above = approval_above
+        self._learning = learning
+        self._enabled = enabled
         self.pending_ttl = pending_ttl
+        self.apply_timeout = apply_timeout
         self.store: OutcomeStore = store or MemoryOutcomeStore()
         self.learner = Learner()
         self.pending: dict[str, PendingFix] = {}
         self.active: set[tuple[str, int | None]] = set()
         self._applied: dict[int | None, deque[float]] = {}
         self._ids = itertools.count(1)
+        self._issues: dict[str, DetectedIssue] = {}  # fix id -> its issue, while it runs
+
+    # -- live settings ----------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """``auto_resolve_enabled`` (and ``enabled``) now."""
+        if self.settings is not None:
+            cfg = self.settings()
+            return bool(cfg.enabled and cfg.auto_resolve_enabled)
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._enabled = value
+
+    @property
+    def approval_above(self) -> str:
+        """``require_approval_above_risk`` now."""
+        return self.settings().require_approval_above_risk if self.settings else self._approval_above
+
+    @approval_above.setter
+    def approval_above(self, value: str) -> None:
+        self._approval_above = value
+
+    @property
+    def max_per_hour(self) -> int:
+        """``max_auto_fixes_per_hour`` now."""
+        return self.settings().max_auto_fixes_per_hour if self.settings else self._max_per_hour
+
+    @max_per_hour.setter
+    def max_per_hour(self, value: int) -> None:
+        self._max_per_hour = value
+
+    @property
+    def learning(self) -> bool:
+        """``learning_enabled`` now."""
+        return self.settings().learning_enabled if self.settings else self._learning
+
+    @learning.setter
+    def learning(self, value: bool) -> None:
+        self._learning = value
+
+    def needs_approval(self, issue: DetectedIssue, risk: str) -> bool:
+        """Whether the higher of the issue's and the strategy's risk is above the bar."""
+        return max(risk_rank(risk), risk_rank(issue.risk)) > risk_rank(self.approval_above)
 
     # -- chain ----------------------------------------------------------------
 
-    def chain(self, issue: str) -> list[tuple[str, str, float]]:
+    def chain(self, issue: str, recoverable: bool = True) -> list[tuple[str, str, float]]:
         """(strategy, risk, prior) in the order to try; ESCALATE last."""
         rule = STRATEGY_TABLE.get(issue)
         items = ([(rule.strategy, rule.risk, rule.confidence)] if rule else [])
         items += list(FALLBACK_CHAIN.get(issue, ()))
         items = [i for i in items if i[0] in self.strategies]
+        if not recoverable:
+            items = [i for i in items if i[0] not in RETRIES]
         if self.learning:
             items.sort(key=lambda i: -self.learner.confidence(issue, i[0], i[2]))
         if "ESCALATE" in self.strategies:
@@ -251,8 +277,14 @@ class AutoResolver:
         if key in self.active:
             return None
         self.active.add(key)
+        chain = self.chain(issue.type, issue.recoverable)
+        if issue.analysis is not None:
+            issue.analysis.plan(chain, self.approval_above, issue.risk, self.learning)
         try:
-            return await self._run_chain(issue, self.chain(issue.type))
+            record = await self._run_chain(issue, chain)
+            if issue.analysis is not None:
+                issue.analysis.finish(record.status if record is not None else None)
+            return record
         finally:
             self.active.discard(key)
 
@@ -264,7 +296,7 @@ class AutoResolver:
             record = self._record(issue, name, risk, confidence)
             if not self.enabled:
                 return self._finish(record, "skipped", "auto_resolve_enabled is false")
-            if name != "ESCALATE" and risk_rank(risk) > risk_rank(self.approval_above):
+            if name != "ESCALATE" and self.needs_approval(issue, risk):
                 return await self._wait_for_approval(record, issue, chain[index + 1:])
             if name != "ESCALATE" and self.fixes_last_hour(issue.channel) >= self.max_per_hour:
                 self._finish(record, "capped", f"max_auto_fixes_per_hour ({self.max_per_hour}) "
@@ -278,8 +310,11 @@ class AutoResolver:
         return last
 
     def _record(self, issue: DetectedIssue, name: str, risk: str, confidence: float) -> FixRecord:
-        return FixRecord(f"fix-{next(self._ids)}", issue.type, name, issue.channel, risk,
-                         round(confidence, 3), "proposed", issue.message)
+        record = FixRecord(f"fix-{next(self._ids)}", issue.type, name, issue.channel, risk,
+                           round(confidence, 3), "proposed", issue.message,
+                           cause=issue.analysis.probable_cause if issue.analysis else "")
+        self._issues[record.id] = issue
+        return record
 
     async def _attempt(self, record: FixRecord, issue: DetectedIssue) -> bool:
         """Apply, verify, roll back if needed; True when the issue is gone."""
@@ -289,36 +324,48 @@ class AutoResolver:
         if record.strategy != "ESCALATE":
             self._applied.setdefault(issue.channel, deque()).append(applied_at)
         try:
-            state = await strategy.apply(issue, self.context)
+            state = await asyncio.wait_for(strategy.apply(issue, self.context),
+                                           self.apply_timeout)
+        except TimeoutError:
+            log.warning("Healing strategy %s did not finish on %s within %.0fs",
+                        record.strategy, issue.type, self.apply_timeout)
+            self._learn(issue, record, prior, False)
+            self._finish(record, "failed", f"timed out after {self.apply_timeout:.0f}s")
+            return False
         except Exception as exc:
             log.warning("Healing strategy %s failed on %s: %s", record.strategy, issue.type, exc)
             self._learn(issue, record, prior, False)
             self._finish(record, "failed", f"{type(exc).__name__}: {exc}")
             return False
-        self._publish(record, "applied", record.message)
+        self._publish(record, "applied", record.message, issue)
         if record.strategy == "ESCALATE":
             self._finish(record, "escalated", issue.message)
             return True
         try:
-            resolved = await self.verifier(issue, applied_at)
+            verdict = await self.verifier(issue, applied_at)
+            resolved, why = bool(verdict), str(getattr(verdict, "reason", ""))
         except Exception as exc:
             log.exception("Verifying a fix failed")
-            resolved, record.message = False, f"verification failed: {exc}"
+            resolved, why = False, f"verification failed: {exc}"
         if resolved:
             self._learn(issue, record, prior, True)
-            self._finish(record, "verified", "the issue did not come back")
+            self._finish(record, "verified", why or "the issue did not come back", issue)
             return True
+        why = why or "the issue persisted"
         try:
-            await strategy.rollback(issue, self.context, state)
-            message = "the issue persisted; fix rolled back"
+            await asyncio.wait_for(strategy.rollback(issue, self.context, state),
+                                   self.apply_timeout)
+            message = f"{why}; fix rolled back"
         except Exception as exc:
-            message = f"the issue persisted; rollback failed: {exc}"
+            message = f"{why}; rollback failed: {exc or type(exc).__name__}"
         self._learn(issue, record, prior, False)
-        self._finish(record, "rolled_back", message)
+        self._finish(record, "rolled_back", message, issue)
         return False
 
     def _prior(self, issue: str, strategy: str) -> float:
-        for name, _risk, prior in self.chain(issue):
+        rule = STRATEGY_TABLE.get(issue)
+        for name, _risk, prior in ([(rule.strategy, rule.risk, rule.confidence)] if rule else []
+                                   ) + list(FALLBACK_CHAIN.get(issue, ())):
             if name == strategy:
                 return prior
         return 0.5
@@ -327,19 +374,27 @@ class AutoResolver:
         if self.learning and record.strategy != "ESCALATE":
             self.learner.update(issue.type, record.strategy, prior, ok)
 
-    def _finish(self, record: FixRecord, status: str, message: str) -> FixRecord:
+    def _finish(self, record: FixRecord, status: str, message: str,
+                issue: DetectedIssue | None = None) -> FixRecord:
         record.status = status
         record.message = message
         record.finished = time.time()
         self.store.record(record)
-        self._publish(record, status, message)
+        self._publish(record, status, message, issue or self._issues.get(record.id))
+        self._issues.pop(record.id, None)
         return record
 
-    def _publish(self, record: FixRecord, action: str, message: str) -> None:
+    def _publish(self, record: FixRecord, action: str, message: str,
+                 issue: DetectedIssue | None = None) -> None:
+        issue = issue or self._issues.get(record.id)
+        analysis = issue.analysis if issue is not None else None
+        if analysis is not None:
+            analysis.attempt(record.id, record.strategy, action, message)
         self.bus.publish(FixEvent(issue=record.issue, strategy=record.strategy, action=action,
                                   channel=record.channel, risk=record.risk,
                                   confidence=record.confidence, message=message,
-                                  fix_id=record.id))
+                                  fix_id=record.id,
+                                  analysis=analysis.to_dict() if analysis else None))
 
     # -- approvals -------------------------------------------------------------
 
@@ -349,12 +404,12 @@ class AutoResolver:
         pending = PendingFix(record, issue, remaining, time.time() + self.pending_ttl,
                              asyncio.get_running_loop().create_future())
         self.pending[record.id] = pending
+        risk = max(record.risk, issue.risk, key=risk_rank)
         self._publish(record, "pending",
-                      f"risk {record.risk} is above {self.approval_above}; waiting for approval")
+                      f"risk {risk} is above {self.approval_above}; waiting for approval")
         assert pending.decided is not None
         try:
-            approved = await asyncio.wait_for(asyncio.shield(pending.decided),
-                                              self.pending_ttl)
+            approved = await self._decision(pending, record, issue)
         except (TimeoutError, asyncio.CancelledError):
             task = asyncio.current_task()
             if not pending.decided.cancelled() and task is not None and task.cancelling():
@@ -362,11 +417,43 @@ class AutoResolver:
             if self.pending.pop(record.id, None) is not None:
                 self._finish(record, "expired", "nobody approved the fix in time")
             return record
+        if approved is None:  # automatic fixes were turned off meanwhile
+            return record
         if not approved:
             return record
         if await self._attempt(record, issue):
             return record
         return await self._run_chain(issue, remaining) or record
+
+    async def _decision(self, pending: PendingFix, record: FixRecord,
+                        issue: DetectedIssue) -> bool | None:
+        """An operator's decision, or the live settings' (a reload while the fix waits).
+
+        True: approved (or no approval needed any more); False: rejected; None: automatic
+        fixes were turned off, the fix is skipped. Raises TimeoutError at expiry.
+        """
+        assert pending.decided is not None
+        while True:
+            left = pending.expires - time.time()
+            if left <= 0:
+                raise TimeoutError
+            try:
+                return await asyncio.wait_for(asyncio.shield(pending.decided),
+                                              min(left, PENDING_RECHECK_SECONDS))
+            except TimeoutError:
+                pass
+            if record.id not in self.pending:
+                continue  # decided just now; the future says how
+            if not self.enabled:
+                self.pending.pop(record.id, None)
+                self._finish(record, "skipped", "auto_resolve_enabled was turned off while "
+                             "the fix waited for approval")
+                return None
+            if not self.needs_approval(issue, record.risk):
+                self.pending.pop(record.id, None)
+                self._publish(record, "approved", f"require_approval_above_risk is now "
+                              f"{self.approval_above}: no approval needed any more")
+                return True
 
     def list_pending(self) -> list[dict[str, Any]]:
         self._expire()

@@ -16,19 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from exstreamtv.events import ChannelEvent, Event, FixEvent, HealthEvent, SessionEvent
+from exstreamtv.healing.analysis import Analyst
 from exstreamtv.healing.auto_resolver import (
     ApprovalError,
     AutoResolver,
     DetectedIssue,
     FixRecord,
 )
-from exstreamtv.healing.ffmpeg_monitor import ErrorType, FFmpegAIMonitor, FFmpegError
+from exstreamtv.healing.ffmpeg_monitor import (
+    ErrorType,
+    FFmpegAIMonitor,
+    FFmpegError,
+    decisive_error,
+    parse_progress,
+)
 from exstreamtv.healing.log_collector import (
     CollectorHandler,
     UnifiedLogCollector,
@@ -36,9 +44,11 @@ from exstreamtv.healing.log_collector import (
 )
 from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
+from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier
 from exstreamtv.healing.strategy import FixContext
 from exstreamtv.healing.vocabulary import IssueType
-from exstreamtv.streaming.control import ChannelControl, EndReason, SegmentEnded
+from exstreamtv.secrets import mask
+from exstreamtv.streaming.control import ChannelControl, ChannelStatus, EndReason, SegmentEnded
 from exstreamtv.streaming.recovery import RecoverySettings
 
 if TYPE_CHECKING:
@@ -55,6 +65,11 @@ VERIFY_SECONDS = 3.0
 LOOP_LIMIT = 3
 MEMORY_PRESSURE_FRACTION = 0.92
 SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED)
+#: stderr lines of a channel kept for analyses, and how far back a failure looks in them.
+TAIL_LINES = 40
+#: Under play speed this long before a channel's delivery is logged as slow.
+SLOW_FOR_SECONDS = 3.0
+TAIL_SECONDS = 10.0
 
 __all__ = ["ApprovalError", "HealingEngine"]
 
@@ -68,13 +83,17 @@ class HealingEngine:
         self.collector = UnifiedLogCollector(cfg.log_buffer_minutes)
         self.monitor = FFmpegAIMonitor(cfg.ffmpeg_health_threshold)
         self.detector = PatternDetector()
+        self.analyst = Analyst(self.collector)
         self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled,
                                   channels=hub.channels)
+        self.verifier = PlaySpeedVerifier(self._status, self._verify, self._recurred)
         self.resolver = AutoResolver(
-            hub.bus, self._strategies(), self.context, self._verify,
-            max_per_hour=cfg.max_auto_fixes_per_hour,
-            approval_above=cfg.require_approval_above_risk,
-            learning=cfg.learning_enabled, enabled=cfg.auto_resolve_enabled)
+            hub.bus, self._strategies(), self.context, self.verifier,
+            settings=lambda: self.hub.config.ai_auto_heal)
+        self._tails: dict[int, deque[tuple[float, str]]] = {}
+        self._delivery_checked: dict[int, float] = {}
+        self._slow_since: dict[int, float] = {}
+        self._error_screen_setting: float | None = self._hold()
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
         self._seen: dict[tuple[str, int | None], float] = {}
@@ -86,6 +105,8 @@ class HealingEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_system = 0.0
         self._last_scan = 0.0
+        #: Pattern-scan rounds so far (every 2 s), whether or not detection is enabled.
+        self.scan_rounds = 0
         self._memory_high = 0
 
     @property
@@ -110,16 +131,15 @@ class HealingEngine:
         store = DatabaseOutcomeStore(self.hub)
         self.resolver.store = store
         self.hub.spawn(store.load(self.resolver), name="healing-outcomes")
-        if not self.config.enabled:
-            return
+        # Attached even when disabled: ``enabled`` is read live, so a reload turns it on.
         self._handler = CollectorHandler(self.collector)
-        logging.getLogger("exstreamtv").addHandler(self._handler)
+        logging.getLogger().addHandler(self._handler)  # filtered to ours and plugins
         self.hub.pipeline_listeners.append(self._attach)
         self.hub.spawn(self._tick_loop(), name="healing")
 
     async def stop(self) -> None:
         if self._handler is not None:
-            logging.getLogger("exstreamtv").removeHandler(self._handler)
+            logging.getLogger().removeHandler(self._handler)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -136,12 +156,17 @@ class HealingEngine:
     def _attach(self, control: ChannelControl) -> Any:
         """Pipeline factory hook: configure the channel's recovery, return its stderr listener."""
         number = control.number
-        hold = ERROR_SCREEN_HOLD if self.config.use_error_screen_fallback else None
-        control.configure(RecoverySettings(error_screen_hold=hold))
+        control.configure(RecoverySettings(error_screen_hold=self._hold()))
         to_log = self.collector.ffmpeg_listener(number)
+        tail = self._tails.setdefault(number, deque(maxlen=TAIL_LINES))
 
         def listen(line: str) -> None:
+            if not self.config.enabled:
+                return
+            line = mask(line)  # issue messages and analyses carry these lines
             to_log(line)
+            if parse_progress(line) is None:
+                tail.append((time.time(), line))
             if not self.config.ffmpeg_monitor_enabled:
                 return
             found = self.monitor.on_line(number, line)
@@ -170,11 +195,13 @@ class HealingEngine:
 
     def _on_ffmpeg_error(self, channel: int, error: FFmpegError) -> None:
         issue_type = None
+        status = self._status(channel)
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
             issue_type = (IssueType.AUTH_FAILED if error.http_status == 401
                           else IssueType.URL_EXPIRED)
-        elif error.type is ErrorType.HARDWARE_ERROR:
-            issue_type = IssueType.HARDWARE_FAILED
+        elif (error.type is ErrorType.HARDWARE_ERROR and status is not None
+              and status.preset.hardware):
+            issue_type = IssueType.HARDWARE_FAILED  # a device failure of the encoder in use
         elif error.type is ErrorType.MEMORY_ERROR:
             issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:
@@ -186,7 +213,12 @@ class HealingEngine:
         cause (an expired URL, a failed hardware encoder) has already been raised."""
         kind = IssueType.FFMPEG_HANG if ended.reason == EndReason.STALLED else IssueType.FFMPEG_CRASH
         message = ended.message or f"ffmpeg {ended.reason} (exit {ended.exit_code})"
-        issue = DetectedIssue(kind, ended.channel, message, "pipeline")
+        tail = self._tail(ended.channel)
+        error = decisive_error(tail, ended.channel)
+        if error is not None and error.type is ErrorType.CODEC_ERROR:
+            kind = IssueType.CODEC_ERROR  # retrying the item cannot help: skip it
+        issue = DetectedIssue(kind, ended.channel, message, "pipeline", stderr_tail=tail,
+                              recoverable=error.recoverable if error is not None else True)
         now = time.time()
         if any((t, issue.channel) in self.resolver.active
                or now - self._seen.get((t, issue.channel), 0) < 3 for t in SPECIFIC_ISSUES):
@@ -197,6 +229,8 @@ class HealingEngine:
     def raise_issue(self, issue: DetectedIssue) -> None:
         """Note ``issue`` and start resolving it (unless one like it is being resolved)."""
         self._seen[(issue.type, issue.channel)] = issue.at
+        if issue.analysis is None:
+            issue = self._analysed(issue)
         self.collector.record("healing", f"issue {issue.type}: {issue.message}", level="error",
                               channel=issue.channel)
         if not self.config.auto_resolve_enabled and not self.config.enabled:
@@ -208,7 +242,9 @@ class HealingEngine:
             return  # backing off after a restart loop: the pipeline's own backoff runs
         self.hub.bus.publish(FixEvent(issue=issue.type, strategy="", action="detected",
                                       channel=issue.channel, confidence=issue.confidence,
-                                      message=issue.message))
+                                      risk=issue.risk, message=issue.message,
+                                      analysis=issue.analysis.to_dict() if issue.analysis
+                                      else None))
         self._spawn(self._resolve(issue))
 
     async def _resolve(self, issue: DetectedIssue) -> None:
@@ -236,16 +272,42 @@ class HealingEngine:
         self.hub.bus.publish(HealthEvent(component="healing", status="error", message=message,
                                          channel=issue.channel))
 
+    def _status(self, number: int) -> ChannelStatus | None:
+        """The running channel's status (None when it has no running pipeline)."""
+        try:
+            return self.hub.channels.control(number).status()
+        except LookupError:
+            return None
+
+    def _tail(self, channel: int | None) -> tuple[str, ...]:
+        """The channel's last stderr lines (not progress) of the last few seconds."""
+        horizon = time.time() - TAIL_SECONDS
+        lines = self._tails.get(channel) if channel is not None else None
+        return tuple(line for at, line in lines or () if at >= horizon)
+
+    def _analysed(self, issue: DetectedIssue) -> DetectedIssue:
+        """``issue`` with its AIAnalysis (evidence, cause, recoverability)."""
+        tail = issue.stderr_tail or self._tail(issue.channel)
+        analysis = self.analyst.analyse(issue.type, issue.channel, issue.at,
+                                        detector=issue.detector, message=issue.message,
+                                        stderr_tail=tail, evidence=issue.evidence)
+        return dataclasses.replace(issue, analysis=analysis,
+                                   recoverable=issue.recoverable and analysis.recoverable)
+
+    def _recurred(self, issue: DetectedIssue, applied_at: float) -> bool:
+        """Whether ``issue`` (or its kin: a crash after a hang) was seen after the fix."""
+        related = [issue.type]
+        if issue.type in (IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG):
+            related = [IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG]
+        return any(self._seen.get((t, issue.channel), 0.0) > applied_at for t in related)
+
     async def _verify(self, issue: DetectedIssue, applied_at: float) -> bool:
-        """The issue counts as fixed when it was not seen again within the window."""
+        """A server-wide fix (no channel) counts as fixed when the issue stayed away."""
         await asyncio.sleep(self.verify_seconds)
-        if issue.type == "MEMORY_PRESSURE":
+        if issue.type == IssueType.MEMORY_PRESSURE:
             sample = sample_system(str(self.hub.data_dir))
             return (sample.memory_used_fraction or 0.0) < MEMORY_PRESSURE_FRACTION
-        related = [issue.type]
-        if issue.type in ("FFMPEG_CRASH", "FFMPEG_HANG"):
-            related = ["FFMPEG_CRASH", "FFMPEG_HANG"]
-        return all(self._seen.get((t, issue.channel), 0.0) <= applied_at for t in related)
+        return not self._recurred(issue, applied_at)
 
     # -- the tick -------------------------------------------------------------
 
@@ -257,25 +319,73 @@ class HealingEngine:
             except Exception:
                 log.exception("Self-healing tick failed")
 
+    def _apply_settings(self) -> None:
+        """Bring the parts built from ``ai_auto_heal`` up to the live config (a reload)."""
+        cfg = self.config
+        self.monitor.health_threshold = cfg.ffmpeg_health_threshold
+        self.collector.buffer_seconds = cfg.log_buffer_minutes * 60.0
+        self.context.error_screen = cfg.use_error_screen_fallback
+        self.context.hot_swap = cfg.hot_swap_enabled
+        hold = self._hold()
+        if hold != self._error_screen_setting:
+            self._error_screen_setting = hold
+            for control in self.hub.channels.controls():
+                control.configure(RecoverySettings(error_screen_hold=hold))
+
+    def _hold(self) -> float | None:
+        """The error-screen hold self-healing asks of the recovery policy (None: its own)."""
+        cfg = self.config
+        return ERROR_SCREEN_HOLD if cfg.enabled and cfg.use_error_screen_fallback else None
+
     def _tick(self) -> None:
         now = time.time()
+        self._apply_settings()
+        if not self.config.enabled:
+            return
         for control in self.hub.channels.controls():
+            status = control.status()
+            self._check_delivery(status, now)
             self._check_health(control)
             self._check_prediction(control.number, now)
         if now - self._last_system >= 5.0:
             self._last_system = now
             self._check_system()
-        if self.config.pattern_detection_enabled and now - self._last_scan >= 2.0:
+        if now - self._last_scan >= 2.0:
             self._last_scan = now
-            for found in self.detector.scan(self.collector.recent(300)):
+            self.scan_rounds += 1  # a round passes (and is counted) even with detection off
+            found_now = (self.detector.scan(self.collector.recent(300))
+                         if self.config.pattern_detection_enabled else [])
+            for found in found_now:
                 self.hub.bus.publish(FixEvent(
                     issue=found.issue, strategy="", action="pattern", channel=found.channel,
                     risk=found.risk, confidence=found.confidence,
                     message=f"{found.pattern}: " + " | ".join(found.evidence[-3:])))
+                if found.issue == IssueType.FFMPEG_HANG and self.hub.channels.host.starved:
+                    continue  # slow because the host is busy, not stuck: a restart adds load
                 if found.confidence >= self.config.prediction_confidence_threshold:
                     self.raise_issue(DetectedIssue(found.issue, found.channel, found.pattern,
                                                    "pattern_detector", found.confidence,
-                                                   found.evidence))
+                                                   found.evidence, found.last_seen,
+                                                   risk=found.risk))
+
+    def _check_delivery(self, status: ChannelStatus, now: float) -> None:
+        """Once a second, a channel that has played its programme under play speed
+        (measured at its output) for :data:`SLOW_FOR_SECONDS` is logged with its speed:
+        the degradation pattern reads these lines. A boundary's dip is shorter and is not
+        logged. (ffmpeg's own speed= is cumulative: a pre-started ffmpeg reads under 1x for
+        minutes while delivering perfectly, so it is not what the pattern reads.)"""
+        number = status.number
+        if now - self._delivery_checked.get(number, 0.0) < 1.0:
+            return
+        self._delivery_checked[number] = now
+        speed = status.delivered_speed
+        if speed is None or speed >= MIN_SPEED or status.segment != "program":
+            self._slow_since.pop(number, None)
+            return
+        since = self._slow_since.setdefault(number, now)
+        if now - since >= SLOW_FOR_SECONDS:
+            self.collector.record("channel", f"Channel {number}: output at {speed:.2f}x "
+                                  "play speed", level="warning", channel=number)
 
     def _check_health(self, control: ChannelControl) -> None:
         """Publish the channel's health when it changes (the pipeline keeps the hysteresis:

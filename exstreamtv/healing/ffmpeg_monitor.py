@@ -15,10 +15,11 @@ never raises on input.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,44 +38,100 @@ class ErrorType(StrEnum):
     INVALID_DATA = "INVALID_DATA"
 
 
+class DeviceFailure(StrEnum):
+    """How a hardware encoder failed (the kinds of HARDWARE_ERROR)."""
+
+    DEVICE_OPEN = "device_open"  # the device node could not be opened
+    NO_DEVICE = "no_device"  # no capable device, or the encoder is not in this ffmpeg
+    SESSION_LIMIT = "session_limit"  # the GPU refused another encode session
+    DEVICE_MEMORY = "device_memory"  # out of memory on the device
+    DRIVER_INIT = "driver_init"  # the driver or its library could not be initialised
+    ENCODER_OPEN = "encoder_open"  # the encoder refused to open
+
+
 @dataclass(frozen=True)
 class ErrorRule:
-    """One row of the classification table."""
+    """One row of the classification table, with the probable cause it stands for."""
 
     type: ErrorType
     pattern: re.Pattern[str]
     severity: str  # ERROR | CRITICAL
     recoverable: bool
+    cause: str
+    device: DeviceFailure | None = None
 
 
 def _rx(text: str) -> re.Pattern[str]:
     return re.compile(text, re.IGNORECASE)
 
 
-#: The spec's error classification table, then the rows added from real ffmpeg output.
+def _hw(device: DeviceFailure, pattern: str, cause: str) -> ErrorRule:
+    return ErrorRule(ErrorType.HARDWARE_ERROR, _rx(pattern), "ERROR", True, cause, device)
+
+
+#: Hardware failures, from the messages ffmpeg prints when a device really fails
+#: (libavutil/hwcontext_*.c, libavcodec/nvenc.c, qsvenc.c, vaapi_encode.c, fftools).
+#: A line that merely names an encoder (``[h264_vaapi @ 0x..] Driver does not support
+#: some wanted packed headers``) matches none of them. The catalogue of real lines is
+#: tests/data/ffmpeg_stderr/hardware.yaml.
+HARDWARE_RULES: tuple[ErrorRule, ...] = (
+    _hw(DeviceFailure.SESSION_LIMIT, r"OpenEncodeSessionEx failed|"
+        r"incompatible client key|too many (concurrent )?(encode )?sessions",
+        "the GPU refused another encode session (consumer cards allow only a few)"),
+    _hw(DeviceFailure.DEVICE_MEMORY, r"CUDA_ERROR_OUT_OF_MEMORY|out of (video|device|gpu) memory|"
+        r"resource allocation failed|failed to allocate (a )?(hw|hardware|surface)|"
+        r"(CreateBitstreamBuffer|CreateInputBuffer|RegisterResource) failed: out of memory",
+        "the device ran out of memory"),
+    _hw(DeviceFailure.DRIVER_INIT, r"Failed to initiali[sz]e VAAPI connection|"
+        r"No VA display found|vaInitialize failed|Cannot load (libcuda|libnvidia-encode|nvcuda)|"
+        r"Could not dynamically load CUDA|Error (initializing|creating) an? (internal )?MFX session|"
+        r"Driver does not support the required nvenc API version|"
+        r"cu(Init|CtxCreate)\S* failed|Failed creating CUDA context",
+        "the GPU driver (or its library) could not be initialised"),
+    _hw(DeviceFailure.NO_DEVICE, r"No (NVENC )?capable devices? found|No device available for "
+        r"(en|de)coder|Unknown encoder '\w*(nvenc|vaapi|qsv|videotoolbox|amf|v4l2m2m)\w*'",
+        "no device can run this encoder here"),
+    _hw(DeviceFailure.DEVICE_OPEN, r"Device creation failed|Cannot open (the )?(DRM )?"
+        r"(render node|device)|Failed to (open|create) (the )?(hardware|hw) device|"
+        r"Hardware device setup failed",
+        "the hardware device could not be opened"),
+    _hw(DeviceFailure.ENCODER_OPEN, r"Error while opening encoder|InitializeEncoder failed|"
+        r"Could not open encoder before EOF",
+        "the encoder refused to open with these settings or on this device"),
+)
+
+#: The spec's error classification table (after the hardware rows), then rows added
+#: from real ffmpeg output.
 ERROR_RULES: tuple[ErrorRule, ...] = (
-    ErrorRule(ErrorType.CONNECTION_TIMEOUT, _rx(r"connection timed out|timed? ?out"), "ERROR", True),
+    *HARDWARE_RULES,
     ErrorRule(ErrorType.HTTP_ERROR, _rx(r"http error [45]\d\d|server returned [45]\d\d|"
-                                        r"\b40[13] (forbidden|unauthori[sz]ed)"), "ERROR", True),
+                                        r"\b40[13] (forbidden|unauthori[sz]ed)"), "ERROR", True,
+              "the source refused the request (an expired URL or token, or a server error)"),
+    ErrorRule(ErrorType.CONNECTION_TIMEOUT, _rx(r"connection timed out|timed? ?out"), "ERROR",
+              True, "the source did not answer in time"),
     ErrorRule(ErrorType.CODEC_ERROR, _rx(r"decoder .*not found|unknown (en|de)coder|"
-                                         r"codec not (currently )?supported|"
-                                         r"could not find codec"), "CRITICAL", False),
-    ErrorRule(ErrorType.HARDWARE_ERROR, _rx(r"videotoolbox|vaapi|nvenc|cuda|qsv|libmfx|"
-                                            r"hwaccel|hwupload|hardware device|"
-                                            r"device creation failed"), "ERROR", True),
+                                         r"codec not (currently )?supported|no decoder found|"
+                                         r"could not find codec"), "CRITICAL", False,
+              "this ffmpeg cannot decode the item (a codec it was built without)"),
     ErrorRule(ErrorType.MEMORY_ERROR, _rx(r"out of memory|cannot allocate memory|"
-                                          r"allocation failed"), "CRITICAL", False),
+                                          r"allocation failed"), "CRITICAL", False,
+              "the host ran out of memory"),
     ErrorRule(ErrorType.NETWORK_ERROR, _rx(r"connection (reset|refused)|network is unreachable|"
-                                           r"broken pipe|end of file while"), "ERROR", True),
+                                           r"broken pipe|end of file while"), "ERROR", True,
+              "the network connection to the source broke"),
     ErrorRule(ErrorType.INPUT_NOT_FOUND, _rx(r"no such file or directory|does not exist"),
-              "ERROR", True),
+              "ERROR", True, "the item's file or URL is gone"),
     ErrorRule(ErrorType.INVALID_DATA, _rx(r"invalid data found|moov atom not found|"
-                                          r"error while decoding|corrupt"), "ERROR", True),
+                                          r"error while decoding|corrupt"), "ERROR", True,
+              "the item's data is damaged"),
 )
 
 _PROGRESS_FIELDS = re.compile(r"(frame|fps|bitrate|speed|drop|dup|time|size)=\s*(\S+)")
 _HTTP_STATUS = re.compile(r"\b([45]\d\d)\b")
 _LEVEL_PREFIX = re.compile(r"^\[(warning|error|fatal|panic)\]", re.IGNORECASE)
+#: ffmpeg's ``-loglevel level+`` tag anywhere in a line (after ``[ctx @ 0x..]`` prefixes).
+_LEVEL_TAG = re.compile(r"\[(trace|debug|verbose|info|warning|error|fatal|panic)\]")
+_QUIET_LEVELS = frozenset({"trace", "debug", "verbose", "info", "warning"})
 
 
 @dataclass(frozen=True)
@@ -102,10 +159,13 @@ class FFmpegError:
     channel: int | None
     http_status: int | None = None
     at: float = field(default_factory=time.time)
+    cause: str = ""
+    device: DeviceFailure | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["type"] = self.type.value
+        data["device"] = self.device.value if self.device else None
         return data
 
 
@@ -156,9 +216,10 @@ def parse_progress(line: str, at: float | None = None) -> ProgressSample | None:
     def num(key: str, suffix: str = "") -> float | None:
         raw = fields.get(key, "").removesuffix(suffix)
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             return None
+        return value if math.isfinite(value) else None  # "frame=1111...1" is garbage
 
     out_time = None
     if re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", fields.get("time", "")):
@@ -172,16 +233,54 @@ def parse_progress(line: str, at: float | None = None) -> ProgressSample | None:
         at=time.time() if at is None else at)
 
 
+def line_level(line: str) -> str | None:
+    """ffmpeg's own level tag of ``line`` (``-loglevel level+``), None when untagged."""
+    found = _LEVEL_TAG.search(line[:200])
+    return found.group(1) if found else None
+
+
 def classify_error(line: str, channel: int | None = None) -> FFmpegError | None:
-    """Classify an ffmpeg line with the table; None when it is no known error."""
+    """Classify an ffmpeg line with the table; None when it is no known error.
+
+    A line ffmpeg itself tags as a warning (or quieter) is never a hardware failure,
+    whatever it mentions: ``[h264_vaapi @ 0x..] [warning] Driver does not support some
+    wanted packed headers`` is a GPU at work, not a GPU failing. (Other types keep
+    warnings: ffmpeg prints ``HTTP error 403 Forbidden`` as a warning.)
+    """
+    quiet = line_level(line) in _QUIET_LEVELS
     for rule in ERROR_RULES:
+        if quiet and rule.device is not None:
+            continue
         if rule.pattern.search(line):
             status = None
             if rule.type is ErrorType.HTTP_ERROR:
                 found = _HTTP_STATUS.search(line)
                 status = int(found.group(1)) if found else None
-            return FFmpegError(rule.type, rule.severity, rule.recoverable, line, channel, status)
+            return FFmpegError(rule.type, rule.severity, rule.recoverable, line, channel, status,
+                               cause=rule.cause, device=rule.device)
     return None
+
+
+#: Which error decides when a tail holds several: the first hardware failure, else the
+#: first error that cannot be retried, else the first one.
+def decisive_error(lines: Iterable[str], channel: int | None = None) -> FFmpegError | None:
+    """The error that explains a failed ffmpeg, from its stderr tail (None: no known error)."""
+    errors = [e for e in (classify_error(line, channel) for line in lines) if e is not None]
+    for wanted in (lambda e: e.device is not None, lambda e: not e.recoverable, lambda e: True):
+        found = next((e for e in errors if wanted(e)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def device_failure(lines: Iterable[str]) -> FFmpegError | None:
+    """The hardware failure in a stderr tail, or None when the device did not fail.
+
+    For a hardware encoder that exited: a tail with no device failure (a warning
+    naming the encoder, a damaged input, a 403) is no reason to leave the GPU.
+    """
+    found = decisive_error(lines)
+    return found if found is not None and found.device is not None else None
 
 
 @dataclass

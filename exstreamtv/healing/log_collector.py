@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from exstreamtv.secrets import mask
+
 #: Hard cap on buffered events whatever the age window (a flood stays bounded).
 MAX_EVENTS = 20_000
 #: Per-subscriber queue size; a slow subscriber loses its oldest events, never blocks.
@@ -142,11 +144,16 @@ class UnifiedLogCollector:
     # -- input ----------------------------------------------------------------
 
     def add(self, event: LogEvent) -> LogEvent:
-        """Buffer ``event``, expire old ones and hand it to every subscriber."""
-        if len(event.message) > MAX_LINE:
-            event = LogEvent(event.source, event.level, event.message[:MAX_LINE] + "...",
-                             event.channel, event.session, event.logger, event.timestamp,
-                             event.data)
+        """Buffer ``event``, expire old ones and hand it to every subscriber.
+
+        Registered secrets (source tokens in a URL ffmpeg quotes) are masked first: what
+        is collected reaches the API, the live log and MQTT."""
+        message = mask(event.message)
+        if len(message) > MAX_LINE:
+            message = message[:MAX_LINE] + "..."
+        if message != event.message:
+            event = LogEvent(event.source, event.level, message, event.channel, event.session,
+                             event.logger, event.timestamp, event.data)
         if len(self.events) == self.events.maxlen:
             self.dropped += 1
         self.events.append(event)
@@ -250,16 +257,31 @@ class UnifiedLogCollector:
                 "dropped": self.dropped, "subscribers": len(self._queues) + len(self._callbacks)}
 
 
+#: Loggers whose records are collected: the server's (``exstreamtv.*``), the built-in
+#: plugins' (``exstreamtv_plugins.*``, or ``plugins.*`` from a clone) and drop-in plugins'
+#: (``exstreamtv_dropin_*``). Everything else (the HTTP server, libraries) is left out.
+COLLECTED_LOGGERS = ("exstreamtv", "plugins.")
+
+
 class CollectorHandler(logging.Handler):
-    """Feeds application log records into a collector, tagging channel numbers it finds."""
+    """Feeds application and plugin log records into a collector, tagging channel numbers.
+
+    Attach it to the root logger: records of :data:`COLLECTED_LOGGERS` (and of any extra
+    ``prefixes``, such as entry-point plugins' modules) are collected, others ignored.
+    """
 
     _CHANNEL = re.compile(r"^Channel (\d+):")
 
-    def __init__(self, collector: UnifiedLogCollector, level: int = logging.INFO) -> None:
+    def __init__(self, collector: UnifiedLogCollector, level: int = logging.INFO,
+                 prefixes: Iterable[str] = COLLECTED_LOGGERS) -> None:
         super().__init__(level)
         self.collector = collector
+        self.prefixes = tuple(prefixes)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(self.prefixes) or record.name.startswith(
+                "exstreamtv.healing.log_collector"):
+            return
         try:
             message = record.getMessage().split("\n", 1)[0]
             match = self._CHANNEL.match(message)

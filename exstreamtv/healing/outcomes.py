@@ -54,7 +54,7 @@ class DatabaseOutcomeStore(MemoryOutcomeStore):
                     action=fix.strategy, risk=fix.risk, confidence=fix.confidence,
                     success=fix.status == SUCCESS,
                     details={"id": fix.id, "status": fix.status, "message": mask(fix.message),
-                             "finished": fix.finished}))
+                             "finished": fix.finished, "cause": mask(fix.cause)}))
                 await session.commit()
             self.written += 1
         except Exception as exc:
@@ -84,7 +84,8 @@ class DatabaseOutcomeStore(MemoryOutcomeStore):
                             confidence=row.confidence or 0.0,
                             status=str(details.get("status", SUCCESS if row.success else "failed")),
                             message=str(details.get("message", "")), created=row.created_at,
-                            finished=details.get("finished"))
+                            finished=details.get("finished"),
+                            cause=str(details.get("cause", "")))
             super().record(fix)
             if resolver.learning and row.action != "ESCALATE":
                 resolver.learner.update(row.pattern, row.action,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exstreamtv.healing.log_collector import LogEvent
+from exstreamtv.healing.vocabulary import IssueType, Risk
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,20 @@ class Pattern:
 
 #: The spec's Known Pattern Indicators table (indicator phrases as regexes).
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern("db_pool_exhaustion", "DB_POOL_EXHAUSTED",
+    Pattern("db_pool_exhaustion", IssueType.DB_POOL_EXHAUSTED,
             ("pool exhausted", "connection timeout", "no connections", r"QueuePool limit"),
-            "HIGH", system_wide=True),
-    Pattern("ffmpeg_degradation", "FFMPEG_HANG",
-            (r"speed\s*<\s*1\.0x|speed=0\.\d+x", "dropping frames|drop(ped)? frames",
-             "buffer underrun"), "MEDIUM"),
-    Pattern("url_expiration", "URL_EXPIRED",
+            Risk.HIGH, system_wide=True),
+    Pattern("ffmpeg_degradation", IssueType.FFMPEG_HANG,
+            (r"speed\s*<\s*1\.0x|at 0\.\d+x play speed", "dropping frames|drop(ped)? frames",
+             "buffer underrun"), Risk.MEDIUM),
+    Pattern("url_expiration", IssueType.URL_EXPIRED,
             (r"403 forbidden|http error 403", r"401 unauthori[sz]ed|http error 401",
-             "token expired"), "MEDIUM", min_hits=1),
-    Pattern("network_instability", "SOURCE_UNAVAILABLE",
-            ("connection reset", "connection refused", r"timed? ?out"), "HIGH"),
-    Pattern("memory_pressure", "MEMORY_PRESSURE",
+             "token expired"), Risk.MEDIUM, min_hits=1),
+    Pattern("network_instability", IssueType.SOURCE_UNAVAILABLE,
+            ("connection reset", "connection refused", r"timed? ?out"), Risk.HIGH),
+    Pattern("memory_pressure", IssueType.MEMORY_PRESSURE,
             ("out of memory", "allocation failed", "swap usage", r"memory 9\d%"),
-            "CRITICAL", min_hits=2, system_wide=True),
+            Risk.CRITICAL, min_hits=2, system_wide=True),
 )
 
 
@@ -71,12 +72,15 @@ class PatternDetection:
     evidence: tuple[str, ...]
     indicators: tuple[str, ...]
     at: float = field(default_factory=time.time)
+    #: When the newest matching line was logged (a fix applied after it is not undone
+    #: by this detection).
+    last_seen: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"pattern": self.pattern, "issue": self.issue, "risk": self.risk,
                 "confidence": self.confidence, "channel": self.channel,
                 "evidence": list(self.evidence), "indicators": list(self.indicators),
-                "at": self.at}
+                "at": self.at, "last_seen": self.last_seen}
 
 
 class PatternDetector:
@@ -125,4 +129,5 @@ class PatternDetector:
                          + 0.15 * (len(indicators) - 1))
         evidence = tuple(e.message for e, _ in matched[-self.max_evidence:])
         return PatternDetection(pattern.name, pattern.issue, pattern.risk, round(confidence, 3),
-                                channel, evidence, tuple(indicators), now)
+                                channel, evidence, tuple(indicators), now,
+                                max(e.timestamp for e, _ in matched))

@@ -1,8 +1,9 @@
 """Viewer sessions (spec 1.2): one StreamSession per connected viewer.
 
 States follow the spec's diagram: created -> active; active -> error -> active
-(recover) or disconnected (max errors); active -> idle (no activity) -> active
-(resume) or disconnected (timeout); active -> disconnected.
+(recover) or disconnected (``max_errors`` errors within ``error_window_seconds``);
+active -> idle (no activity) -> active (resume) or disconnected (timeout);
+active -> disconnected.
 
 Viewer limits count viewers: a TS session is a connection and counts from the start; an
 HLS session counts once it has loaded a segment (a playlist fetch alone holds no slot).
@@ -20,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -30,7 +31,8 @@ from exstreamtv.events import EventBus, SessionEvent
 
 log = logging.getLogger(__name__)
 
-MAX_ERRORS = 5
+#: Errors kept per session for the API (the limit counts only the recent ones).
+KEPT_ERRORS = 50
 #: A session that never received a byte after this long is dropped (its client is gone).
 NEVER_STARTED_SECONDS = 30
 #: How often quiet HLS sessions are looked for (seconds).
@@ -193,10 +195,18 @@ class SessionManager:
             self.activate(session)
 
     def record_error(self, session: StreamSession, message: str) -> None:
-        """Note an error; past MAX_ERRORS the session is disconnected."""
-        session.errors.append(SessionError(_now(), message))
-        if len(session.errors) >= MAX_ERRORS:
-            self.disconnect(session, f"too many errors: {message}")
+        """Note an error; at ``max_errors`` errors within ``error_window_seconds`` the
+        session is disconnected (older errors expire: a viewer watching for days is not
+        cut off by the fifth hiccup of its life)."""
+        now = _now()
+        session.errors.append(SessionError(now, message))
+        del session.errors[:-KEPT_ERRORS]
+        window = timedelta(seconds=self.config.error_window_seconds)
+        recent = sum(1 for e in session.errors if now - e.timestamp <= window)
+        if recent >= self.config.max_errors:
+            self.disconnect(session, f"too many errors ({recent} in "
+                            f"{self.config.error_window_seconds}s; session_manager.max_errors):"
+                            f" {message}")
             return
         session.state = SessionState.ERROR
         self._emit(session, "error", message)

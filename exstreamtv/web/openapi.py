@@ -119,6 +119,9 @@ ROUTES: tuple[Route, ...] = (
           token=True),
     Route("get", "/api/events/stream", "Live events (server-sent events)", token=True,
           content="text/event-stream"),
+    Route("get", "/api/healing/logs/stream", "Collected log events, live (server-sent "
+          "events; while ai_auto_heal.realtime_streaming is on)", token=True,
+          content="text/event-stream"),
     Route("get", "/api/openapi.json", "This document"),
 )
 

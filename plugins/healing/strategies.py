@@ -109,6 +109,21 @@ class Fallback(HealingStrategy):
             await context.channel(issue.channel).send(UsePreset(state))
 
 
+class Skip(HealingStrategy):
+    """Move on to the next item: the one on air cannot be played (retrying cannot help)."""
+
+    name = "SKIP"
+    risk = "LOW"
+
+    async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
+        control = context.channel(issue.channel)
+        log.warning("Channel %s: skipping '%s' (%s)", issue.channel,
+                    control.status().title or "?", issue.message)
+        result = await control.send(SkipItem(f"cannot be played ({issue.type})"))
+        if not result.applied:
+            raise RuntimeError(result.message)
+
+
 class Reduce(HealingStrategy):
     """Lower the load: stop idle channels, lighter bitrate on the running ones."""
 
@@ -148,8 +163,8 @@ class Escalate(HealingStrategy):
                                             message=message, channel=issue.channel))
 
 
-STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback, Reduce,
-                                                 Escalate)
+STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback, Skip,
+                                                 Reduce, Escalate)
 
 
 @hookimpl

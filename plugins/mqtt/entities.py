@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exstreamtv import ChannelConfig, __version__
+from exstreamtv import ChannelConfig, FixAction, __version__
 
 ORIGIN = {
     "name": "ExStreamTV",
@@ -23,9 +23,9 @@ ORIGIN = {
     "support_url": "https://github.com/exstreamtv/exstreamtv",
 }
 
-#: Fix actions the per-channel ``event`` entity reports (FixEvent.action values).
-FIX_EVENT_TYPES = ("detected", "proposed", "approved", "rejected", "applied", "verified",
-                   "rolled_back", "failed")
+#: Fix actions the per-channel ``event`` entity reports: every FixEvent action there is
+#: (Home Assistant drops an event whose type is not listed), from the one table of them.
+FIX_EVENT_TYPES: tuple[str, ...] = tuple(action.value for action in FixAction)
 
 #: The option the pending-fix select shows when nothing waits for approval.
 NO_FIX = "none"

@@ -171,6 +171,45 @@ async function refreshConfig() {
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
 }
 
+// A fix event's analysis: probable cause, the plan and why, the evidence (text only).
+function analysisDetails(analysis) {
+  const details = el("details", null, { class: "analysis" });
+  details.append(el("summary", `cause: ${analysis.probable_cause}`));
+  if (analysis.chosen) {
+    details.append(el("p", `chose ${analysis.chosen.strategy}: ${analysis.reason}`));
+  }
+  if (analysis.outcome) details.append(el("p", `outcome: ${analysis.outcome}`));
+  const evidence = el("ul");
+  for (const line of analysis.evidence || []) {
+    evidence.append(el("li", `${line.source} ${line.level}: ${line.message}`));
+  }
+  for (const line of analysis.stderr_tail || []) evidence.append(el("li", `ffmpeg: ${line}`));
+  details.append(evidence);
+  return details;
+}
+
+function listenForLog() {
+  const list = document.getElementById("live-log");
+  const state = document.getElementById("live-log-state");
+  const source = new EventSource("/api/healing/logs/stream");
+  const off = () => {
+    source.close();
+    state.textContent = "Live log is off (ai_auto_heal.realtime_streaming); checking again soon.";
+    setTimeout(listenForLog, 15000);
+  };
+  source.onopen = () => { state.textContent = ""; };
+  source.onmessage = (message) => {
+    const line = JSON.parse(message.data);
+    const when = new Date(line.timestamp * 1000).toLocaleTimeString();
+    const where = line.channel === null ? "" : `ch ${line.channel} `;
+    list.prepend(el("li", `${when} ${line.level} ${where}${line.source}: ${line.message}`,
+      { class: `level-${line.level}` }));
+    while (list.children.length > 200) list.lastChild.remove();
+  };
+  source.addEventListener("end", off);
+  source.onerror = off;
+}
+
 function listenForEvents() {
   const list = document.getElementById("events");
   const source = new EventSource("/api/events/stream");
@@ -178,7 +217,9 @@ function listenForEvents() {
     const event = JSON.parse(message.data);
     const when = new Date(event.timestamp * 1000).toLocaleTimeString();
     const what = event.message || event.action || event.status || "";
-    list.prepend(el("li", `${when} ${event.kind} ${event.issue || event.component || ""} ${what}`));
+    const item = el("li", `${when} ${event.kind} ${event.issue || event.component || ""} ${event.strategy || ""} ${event.action || ""} ${what}`);
+    if (event.kind === "fix" && event.analysis) item.append(analysisDetails(event.analysis));
+    list.prepend(item);
     while (list.children.length > 100) list.lastChild.remove();
     if (event.kind === "fix") refreshPending();
     if (event.kind === "session") refreshSessions().catch(() => {});
@@ -207,5 +248,6 @@ document.addEventListener("DOMContentLoaded", () => {
       refreshBackups();
     });
     listenForEvents();
+    listenForLog();
   }
 });
