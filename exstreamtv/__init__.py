@@ -34,6 +34,7 @@ from exstreamtv.ffmpeg.presets import EncoderPreset, listed_encoders, trial_enco
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
 from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
+from exstreamtv.healing.vocabulary import FixAction, FixStatus, IssueType, Risk  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
@@ -67,6 +68,19 @@ from exstreamtv.scheduling.sequences import (  # noqa: E402
 from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
 from exstreamtv.secrets import register_secret  # noqa: E402
+from exstreamtv.streaming.control import (  # noqa: E402
+    ChannelControl,
+    ChannelStatus,
+    CommandResult,
+    PlayFromLocation,
+    Restart,
+    RestartFrom,
+    SegmentEnded,
+    ShowErrorScreen,
+    SkipItem,
+    UsePreset,
+    UseProfile,
+)
 from exstreamtv.streaming.error_screens import (  # noqa: E402
     ErrorScreenRequest,
     VisualInput,
@@ -85,7 +99,10 @@ __all__ = [
     "AudioConfig",
     "BalanceScheduler",
     "ChannelConfig",
+    "ChannelControl",
     "ChannelEvent",
+    "ChannelStatus",
+    "CommandResult",
     "ConfigEvent",
     "DefaultAudioPicker",
     "DefaultSubtitlePicker",
@@ -94,11 +111,14 @@ __all__ = [
     "ErrorScreenRequest",
     "Event",
     "ExStreamTVError",
+    "FixAction",
     "FixContext",
     "FixEvent",
+    "FixStatus",
     "HealingStrategy",
     "HealthEvent",
     "Hub",
+    "IssueType",
     "LoopingSequence",
     "MediaError",
     "MediaInfo",
@@ -106,17 +126,24 @@ __all__ = [
     "MediaSource",
     "MqttConfig",
     "OutputProfile",
+    "PlayFromLocation",
     "PluginError",
     "RandomScheduler",
     "RemoteError",
     "RemoteLibrary",
     "RemoteSource",
+    "Restart",
+    "RestartFrom",
+    "Risk",
     "ScheduledItem",
     "Scheduler",
     "SchedulerContext",
+    "SegmentEnded",
     "SequenceScheduler",
     "SessionEvent",
+    "ShowErrorScreen",
     "ShuffledSequence",
+    "SkipItem",
     "SourceConfig",
     "SourceContext",
     "StreamInfo",
@@ -124,6 +151,8 @@ __all__ = [
     "SubtitleConfig",
     "TimeSlot",
     "TimeSlotScheduler",
+    "UsePreset",
+    "UseProfile",
     "VisualInput",
     "__version__",
     "channel_summary",

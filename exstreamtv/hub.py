@@ -72,7 +72,8 @@ class Hub:
         self.database = Database(self)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
         self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
-        self.components: dict[str, Callable[[], dict[str, Any]]] = {"sessions": self.sessions.health}
+        self.components: dict[str, Callable[[], dict[str, Any]]] = {
+            "sessions": self.sessions.health, "host": self.channels.host_health}
         self.healing = HealingEngine(self)
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None

@@ -186,13 +186,17 @@ def test_persisting_issue_rolls_back_learns_and_escalates():
     asyncio.run(run())
 
 
-def test_hourly_cap_stops_automatic_fixes():
+def test_hourly_cap_stops_automatic_fixes_per_channel():
     async def run() -> None:
         restart, escalate = Recorder("RESTART"), Recorder("ESCALATE")
         res, seen = resolver({"RESTART": restart, "ESCALATE": escalate}, max_per_hour=2)
-        for channel in range(4):
-            await res.resolve(DetectedIssue("FFMPEG_CRASH", channel))
-        assert restart.applied == 2 and res.fixes_last_hour() == 2
+        for _ in range(4):
+            await res.resolve(DetectedIssue("FFMPEG_CRASH", 1))
+        assert restart.applied == 2 and res.fixes_last_hour(1) == 2
+        assert [e.action for e in seen].count("capped") == 2
+        # A failing channel does not use up the fixes of another one.
+        await res.resolve(DetectedIssue("FFMPEG_CRASH", 2))
+        assert restart.applied == 3 and res.fixes_last_hour() == 3
         assert [e.action for e in seen].count("capped") == 2
     asyncio.run(run())
 

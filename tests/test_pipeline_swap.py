@@ -1,9 +1,8 @@
-"""A hot swap that lands while the pipeline is between segments must not hang the channel.
+"""A hot restart (a command to the pipeline) must never hang the channel.
 
-Self-healing may ask for a hot swap while the pipeline is still replacing a crashed
-ffmpeg; the swap's kill then hits the dead process, and the segment the pipeline starts
-next is left mid-stream. That ffmpeg must be stopped, not waited for (a full pipe would
-keep it alive forever, and the channel silent).
+Self-healing may ask for a restart while the pipeline is still replacing a crashed
+ffmpeg; the segment it leaves mid-stream must be stopped, not waited for (a full pipe
+would keep it alive forever, and the channel silent).
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from exstreamtv import Restart
 from tests.helpers import base_config, clips_folder, write_config
 from tests.test_healing_outcomes import started_hub
 
@@ -27,7 +27,7 @@ def test_swap_requested_without_killing_the_playing_segment(tmp_path):
         playing = None
         for _ in range(300):  # a programme ffmpeg still encoding, with seconds to go
             seg = pipeline.current
-            progress = pipeline._reached(seg.entry) if seg is not None else None
+            progress = pipeline.reached(seg.entry) if seg is not None else None
             if (seg is not None and seg.kind == "program" and seg.bytes_out > 50_000
                     and seg.process.returncode is None and progress is not None
                     and progress + 5 < seg.entry.duration):
@@ -35,22 +35,31 @@ def test_swap_requested_without_killing_the_playing_segment(tmp_path):
                 break
             await asyncio.sleep(0.1)
         assert playing is not None
-        # What a hot swap does after its kill missed: a fresh segment waits to take over.
-        now = pipeline.clock() + pipeline.settings.lead_seconds
-        entries = pipeline.scheduler.entries(now)
-        entry = next(entries)
-        fresh = await pipeline._open(entry, entry.offset_at(now))
-        pipeline._swap = (fresh, entries)
-        pipeline._request = "hot"
+        # A hot restart while the segment plays: the fresh ffmpeg takes over once it has
+        # output, and the segment it leaves mid-stream is stopped, not waited for.
+        result = await pipeline.control.send(Restart(reason="test"))
+        assert result.applied, result.message
         for _ in range(50):
-            if pipeline.current is fresh:
+            if pipeline.current is not playing:
                 break
             await asyncio.sleep(0.1)
-        assert pipeline.current is fresh, "the channel hung on the segment it left"
+        fresh = pipeline.current
+        assert fresh is not playing and fresh is not None and fresh.kind == "program"
+        for _ in range(50):
+            if playing.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
         assert playing.process.returncode is not None  # stopped, not left running
+        # A second restart landing while the pipeline replaces a killed ffmpeg.
+        fresh.process.send_signal(9)
+        result = await pipeline.control.send(Restart(reason="test again"))
+        assert result.applied, result.message
         before = pipeline.buffer.total_bytes
-        await asyncio.sleep(1.5)
-        assert pipeline.buffer.total_bytes > before
+        for _ in range(100):
+            if pipeline.buffer.total_bytes > before + 20_000:
+                break
+            await asyncio.sleep(0.1)
+        assert pipeline.buffer.total_bytes > before + 20_000, "the channel hung"
         hub.channels.release(1)
         await hub.stop()
         gc.collect()
@@ -71,7 +80,7 @@ def test_after_a_crash_the_programme_goes_on_where_viewers_left_it(tmp_path):
         for _ in range(600):  # up to 30 s: the first item may start near its end
             seg = pipeline.current
             # a programme segment with a few seconds left, its ffmpeg still encoding
-            progress = pipeline._reached(seg.entry) if seg is not None else None
+            progress = pipeline.reached(seg.entry) if seg is not None else None
             if (seg is not None and seg.kind == "program" and seg.bytes_out > 50_000
                     and seg.process.returncode is None and progress is not None
                     and progress + 7 < seg.entry.duration):

@@ -67,3 +67,34 @@ def test_clean_shutdown_ends_ffmpeg(make_server, config_for):
         assert server.stop() == 0
     alive = subprocess.run(["kill", "-0", str(pid)], capture_output=True, check=False)
     assert alive.returncode != 0, "ffmpeg outlived the server"
+
+
+def test_a_stopped_ffmpeg_dies_with_a_killed_server(make_server, config_for):
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    server = make_server(config_for())
+    with httpx.stream("GET", f"{server.url}/stream/channels/1.ts", timeout=10) as response:
+        next(response.iter_bytes())
+        pid = server.wait_for(lambda: server.get("/api/channels/1").json()["pipeline"]["pid"])
+        os.kill(pid, signal.SIGSTOP)  # a stopped process ignores SIGTERM: only SIGKILL ends it
+        assert server.proc is not None
+        server.proc.kill()  # kill -9: the server cannot stop its children
+        server.proc.wait(10)
+
+    def gone() -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"  # dead, waiting for init to reap it
+
+    deadline = time.monotonic() + 10
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = not gone()
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "a stopped ffmpeg outlived a kill -9 of the server"

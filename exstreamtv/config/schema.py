@@ -24,8 +24,8 @@ from exstreamtv.config.validators import (
     positive_int,
     string,
 )
+from exstreamtv.healing.vocabulary import RISK_LEVELS
 
-RISK_LEVELS = ("SAFE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 THROTTLE_MODES = ("realtime", "burst", "adaptive", "disabled")
 
 

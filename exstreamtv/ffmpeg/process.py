@@ -3,14 +3,18 @@
 stderr is read line by line (``\\r`` progress lines included) into a bounded ring
 buffer and handed to listeners (the healing monitor, the log collector). Stopping is
 terminate, a timed wait, then kill. The ring buffer is what gets logged on failure.
+On Linux every ffmpeg is also bound to the server's life (``PR_SET_PDEATHSIG``): if the
+server dies without stopping it (``kill -9``), the kernel kills it, even a stopped one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -22,6 +26,23 @@ LineListener = Callable[[str], None]
 #: reading at twice this). Small, so an encoder runs close to play speed and a failure shows
 #: up soon after it happens.
 STDOUT_BUFFER = 32 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+def _preexec() -> Callable[[], None] | None:
+    """What the forked child runs before exec: on Linux, ask the kernel for SIGKILL when
+    the server dies. libc is loaded here, in the parent, so the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return die_with_parent
 
 
 class FFmpegProcess:
@@ -62,6 +83,7 @@ class FFmpegProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_preexec(),
             limit=STDOUT_BUFFER,
         )
         self._stderr_task = asyncio.get_running_loop().create_task(self._read_stderr())

@@ -6,7 +6,8 @@ enabled, ordered by the learned success probability), then for each strategy:
 
 1. risk check: a strategy whose risk is above ``require_approval_above_risk`` waits in
    the pending list for an approval (or a rejection, or expiry);
-2. rate check: at most ``max_auto_fixes_per_hour`` fixes are applied per hour;
+2. rate check: at most ``max_auto_fixes_per_hour`` fixes are applied per hour on one
+   channel (a failing channel cannot use up the fixes of the others);
 3. ``apply`` (a strategy that raises is a failed fix, isolated from the rest);
 4. verify: after a window the issue must not have been seen again; if it was, the fix
    is rolled back and the next strategy is tried.
@@ -28,13 +29,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from types import EllipsisType
 from typing import Any, Protocol
 
 from exstreamtv.events import EventBus, FixEvent
+from exstreamtv.healing.vocabulary import RISK_LEVELS
 
 log = logging.getLogger(__name__)
 
-RISK_LEVELS = ("SAFE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 PRIOR_STRENGTH = 10.0
 PENDING_TTL_SECONDS = 300.0
 
@@ -213,7 +215,7 @@ class AutoResolver:
         self.learner = Learner()
         self.pending: dict[str, PendingFix] = {}
         self.active: set[tuple[str, int | None]] = set()
-        self._applied: deque[float] = deque()
+        self._applied: dict[int | None, deque[float]] = {}
         self._ids = itertools.count(1)
 
     # -- chain ----------------------------------------------------------------
@@ -230,11 +232,16 @@ class AutoResolver:
             items.append(("ESCALATE", "SAFE", 1.0))
         return items
 
-    def fixes_last_hour(self) -> int:
+    def fixes_last_hour(self, channel: int | EllipsisType | None = ...) -> int:
+        """Fixes applied in the last hour: on ``channel`` (None: server-wide issues), or
+        everywhere when no channel is given."""
         horizon = time.time() - 3600
-        while self._applied and self._applied[0] < horizon:
-            self._applied.popleft()
-        return len(self._applied)
+        for times in self._applied.values():
+            while times and times[0] < horizon:
+                times.popleft()
+        if channel is ...:
+            return sum(len(t) for t in self._applied.values())
+        return len(self._applied.get(channel, ()))
 
     # -- resolving ------------------------------------------------------------
 
@@ -259,9 +266,9 @@ class AutoResolver:
                 return self._finish(record, "skipped", "auto_resolve_enabled is false")
             if name != "ESCALATE" and risk_rank(risk) > risk_rank(self.approval_above):
                 return await self._wait_for_approval(record, issue, chain[index + 1:])
-            if name != "ESCALATE" and self.fixes_last_hour() >= self.max_per_hour:
-                self._finish(record, "capped",
-                             f"max_auto_fixes_per_hour ({self.max_per_hour}) reached")
+            if name != "ESCALATE" and self.fixes_last_hour(issue.channel) >= self.max_per_hour:
+                self._finish(record, "capped", f"max_auto_fixes_per_hour ({self.max_per_hour}) "
+                             f"reached on channel {issue.channel}")
                 record = self._record(issue, "ESCALATE", "SAFE", 1.0)
                 await self._attempt(record, issue)
                 return record
@@ -280,7 +287,7 @@ class AutoResolver:
         prior = self._prior(issue.type, record.strategy)
         applied_at = time.time()
         if record.strategy != "ESCALATE":
-            self._applied.append(applied_at)
+            self._applied.setdefault(issue.channel, deque()).append(applied_at)
         try:
             state = await strategy.apply(issue, self.context)
         except Exception as exc:

@@ -1,11 +1,15 @@
 """The self-healing engine (``hub.healing``): collector, monitor, detector and resolver wired.
 
-It attaches to every channel pipeline (through ``hub.pipeline_listeners``): each ffmpeg
-stderr line goes to the log collector and the ffmpeg monitor; each early ffmpeg end
-(crash, kill, stall, unplayable file) raises an issue. With
-``use_error_screen_fallback`` a failing channel shows its error screen at once and
-keeps it until a fix swaps a fresh ffmpeg in. A background tick (every 0.5 s) detects
-stalls, predicts failures, samples the system, scans for patterns and updates health.
+It attaches to every channel pipeline (through ``hub.pipeline_listeners``, which hands
+it the channel's :class:`~exstreamtv.streaming.control.ChannelControl`): each ffmpeg
+stderr line goes to the log collector and the ffmpeg monitor, and the channel's
+recovery policy is configured (with ``use_error_screen_fallback`` a failing channel
+shows its error screen until a fix swaps a fresh ffmpeg in). Each failed segment (a
+``SegmentEnded`` event: crash, kill, stall, unplayable file) raises an issue; the
+pipeline's own stall detector is the only one. A background tick (every 0.5 s) predicts
+failures (not on a starved host, where slow is not stuck), samples the system, scans
+for patterns and publishes each channel's health when it changes (with hysteresis).
+Strategies act on channels only through their controls (typed commands).
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ from exstreamtv.healing.log_collector import (
 from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
 from exstreamtv.healing.strategy import FixContext
+from exstreamtv.healing.vocabulary import IssueType
+from exstreamtv.streaming.control import ChannelControl, EndReason, SegmentEnded
+from exstreamtv.streaming.recovery import RecoverySettings
 
 if TYPE_CHECKING:
     from exstreamtv.hub import Hub
-    from exstreamtv.streaming.pipeline import ChannelPipeline
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ VERIFY_SECONDS = 3.0
 #: Non-verified fixes in a row on one channel that make a restart loop.
 LOOP_LIMIT = 3
 MEMORY_PRESSURE_FRACTION = 0.92
-SPECIFIC_ISSUES = ("URL_EXPIRED", "AUTH_FAILED", "HARDWARE_FAILED")
+SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED)
 
 __all__ = ["ApprovalError", "HealingEngine"]
 
@@ -62,7 +68,8 @@ class HealingEngine:
         self.collector = UnifiedLogCollector(cfg.log_buffer_minutes)
         self.monitor = FFmpegAIMonitor(cfg.ffmpeg_health_threshold)
         self.detector = PatternDetector()
-        self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled)
+        self.context = FixContext(hub, cfg.use_error_screen_fallback, cfg.hot_swap_enabled,
+                                  channels=hub.channels)
         self.resolver = AutoResolver(
             hub.bus, self._strategies(), self.context, self._verify,
             max_per_hour=cfg.max_auto_fixes_per_hour,
@@ -75,7 +82,6 @@ class HealingEngine:
         self._cooldown: dict[int | None, tuple[float, float]] = {}
         self._healthy: dict[int, bool] = {}
         self._predicted: dict[int, float] = {}
-        self._bytes: dict[int, int] = {}
         self._handler: CollectorHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_system = 0.0
@@ -127,12 +133,11 @@ class HealingEngine:
 
     # -- inputs ---------------------------------------------------------------
 
-    def _attach(self, pipeline: ChannelPipeline) -> Any:
-        """Pipeline factory hook: configure the pipeline, return its stderr listener."""
-        number = pipeline.number
-        if self.config.use_error_screen_fallback:
-            pipeline.error_screen_hold = ERROR_SCREEN_HOLD
-        pipeline.failure_listeners.append(self._on_failure)
+    def _attach(self, control: ChannelControl) -> Any:
+        """Pipeline factory hook: configure the channel's recovery, return its stderr listener."""
+        number = control.number
+        hold = ERROR_SCREEN_HOLD if self.config.use_error_screen_fallback else None
+        control.configure(RecoverySettings(error_screen_hold=hold))
         to_log = self.collector.ffmpeg_listener(number)
 
         def listen(line: str) -> None:
@@ -146,7 +151,10 @@ class HealingEngine:
         return listen
 
     def _on_bus(self, event: Event) -> None:
-        if isinstance(event, FixEvent | HealthEvent):
+        if isinstance(event, SegmentEnded):
+            if event.failed and self.config.enabled:
+                self._on_failure(event)
+        elif isinstance(event, FixEvent | HealthEvent):
             self.events.append(event.to_dict())
         elif isinstance(event, ChannelEvent):
             level = "error" if event.action in ("failure", "error") else "info"
@@ -172,15 +180,12 @@ class HealingEngine:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
                                            evidence=(error.line,)))
 
-    def _on_failure(self, pipeline: ChannelPipeline, reason: str, code: int | None) -> None:
-        kind = "FFMPEG_HANG" if reason == "stall" else "FFMPEG_CRASH"
-        message = pipeline.last_error or f"ffmpeg {reason} (exit {code})"
-        issue = DetectedIssue(kind, pipeline.number, message, "pipeline")
-        self._spawn(self._after_failure(issue))
-
-    async def _after_failure(self, issue: DetectedIssue) -> None:
-        # stderr may still be arriving: give a specific cause a moment to show itself.
-        await asyncio.sleep(0.15)
+    def _on_failure(self, ended: SegmentEnded) -> None:
+        """A segment failed. Its stderr was read to the end before the event, so a specific
+        cause (an expired URL, a failed hardware encoder) has already been raised."""
+        kind = IssueType.FFMPEG_HANG if ended.reason == EndReason.STALLED else IssueType.FFMPEG_CRASH
+        message = ended.message or f"ffmpeg {ended.reason} (exit {ended.exit_code})"
+        issue = DetectedIssue(kind, ended.channel, message, "pipeline")
         now = time.time()
         if any((t, issue.channel) in self.resolver.active
                or now - self._seen.get((t, issue.channel), 0) < 3 for t in SPECIFIC_ISSUES):
@@ -253,21 +258,9 @@ class HealingEngine:
 
     def _tick(self) -> None:
         now = time.time()
-        for number, pipeline in list(self.hub.channels.pipelines.items()):
-            if not pipeline.running:
-                continue
-            total = pipeline.buffer.total_bytes
-            if total != self._bytes.get(number):
-                self._bytes[number] = total
-                self.monitor.note_output(number)
-            since = pipeline.waiting_since
-            silent = self.monitor.check_stall(
-                number, time.monotonic() - since if since is not None else None)
-            if silent is not None:
-                self.raise_issue(DetectedIssue(
-                    "FFMPEG_HANG", number, f"no output for {silent:.1f}s", "stall_detector"))
-            self._check_health(number)
-            self._check_prediction(number, now)
+        for control in self.hub.channels.controls():
+            self._check_health(control)
+            self._check_prediction(control.number, now)
         if now - self._last_system >= 5.0:
             self._last_system = now
             self._check_system()
@@ -283,15 +276,16 @@ class HealingEngine:
                                                    "pattern_detector", found.confidence,
                                                    found.evidence))
 
-    def _check_health(self, number: int) -> None:
-        metrics = self.monitor.metrics(number)
-        before = self._healthy.get(number, True)
-        if metrics.healthy != before:
-            self._healthy[number] = metrics.healthy
+    def _check_health(self, control: ChannelControl) -> None:
+        """Publish the channel's health when it changes (the pipeline keeps the hysteresis:
+        degraded only while viewers would notice)."""
+        status = control.status()
+        healthy = status.health == "ok"
+        if healthy != self._healthy.get(control.number, True):
+            self._healthy[control.number] = healthy
             self.hub.bus.publish(HealthEvent(
-                component="ffmpeg", status="ok" if metrics.healthy else "degraded",
-                channel=number, message=f"health score {metrics.score:.2f} "
-                f"(threshold {self.monitor.health_threshold})"))
+                component="channel", status=status.health, channel=control.number,
+                message=status.health_reason or "delivering at play speed again"))
 
     def _check_prediction(self, number: int, now: float) -> None:
         prediction = self.monitor.predict(number)
@@ -301,6 +295,8 @@ class HealingEngine:
         self.hub.bus.publish(FixEvent(issue="FFMPEG_HANG", strategy="", action="predicted",
                                       channel=number, confidence=prediction.confidence,
                                       message=prediction.reason))
+        if self.hub.channels.host.starved:
+            return  # every channel is slow because the host is busy: a restart adds load
         if prediction.confidence >= self.config.prediction_confidence_threshold:
             self.raise_issue(DetectedIssue("FFMPEG_HANG", number, prediction.reason,
                                            "prediction", prediction.confidence))

@@ -5,6 +5,11 @@ under its upper-case name in ``register_healing_strategies``. The resolver calls
 ``apply(issue, context)``; whatever ``apply`` returns is handed back to ``rollback`` if
 verification finds the issue still there. Raising from ``apply`` marks the fix failed;
 it never harms the resolver or other strategies.
+
+A strategy acts on a channel only through its
+:class:`~exstreamtv.streaming.control.ChannelControl` (``context.channel(n)``): it sends
+typed commands (restart, skip, use a preset, a profile, a location) and reads the
+channel's status. It never changes a pipeline's state itself.
 """
 
 from __future__ import annotations
@@ -13,35 +18,64 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from exstreamtv.streaming.control import ChannelControl, Restart, RestartFrom
+
 if TYPE_CHECKING:
+    from exstreamtv.events import EventBus
     from exstreamtv.healing.auto_resolver import DetectedIssue
     from exstreamtv.hub import Hub
-    from exstreamtv.streaming.pipeline import ChannelPipeline
+    from exstreamtv.media.library import Library
+    from exstreamtv.streaming.channel_manager import ChannelManager
 
 
 @dataclass
 class FixContext:
-    """What a strategy may act on: the hub, and the self-healing switches."""
+    """What a strategy may act on: channel controls, the library, the database pool, the
+    bus, and the self-healing switches."""
 
     hub: Hub
     error_screen: bool = True
     hot_swap: bool = True
+    channels: ChannelManager | None = None
 
-    def pipeline(self, channel: int | None) -> ChannelPipeline:
-        """The running pipeline of ``channel``; LookupError when there is none."""
-        pipeline = self.hub.channels.pipelines.get(channel) if channel is not None else None
-        if pipeline is None or not pipeline.running:
-            raise LookupError(f"channel {channel} has no running pipeline")
-        return pipeline
+    def _manager(self) -> ChannelManager:
+        return self.channels if self.channels is not None else self.hub.channels
 
-    async def restart(self, channel: int | None, reason: str) -> None:
-        """Replace the channel's ffmpeg at the schedule position (hot swap if enabled)."""
-        pipeline = self.pipeline(channel)
-        if not self.hot_swap:
-            pipeline.request_restart(reason)
-            return
-        if not await pipeline.hot_swap(reason, error_screen=self.error_screen):
-            raise RuntimeError("the fresh ffmpeg produced no output")
+    def channel(self, number: int | None) -> ChannelControl:
+        """The control of ``number``'s running pipeline; LookupError when there is none."""
+        return self._manager().control(number)
+
+    def running_channels(self) -> list[ChannelControl]:
+        return self._manager().controls()
+
+    async def stop_idle_channels(self) -> list[int]:
+        """Stop the channels nobody watches (in their idle grace period); their numbers."""
+        return await self._manager().stop_idle()
+
+    @property
+    def library(self) -> Library:
+        return self.hub.library
+
+    @property
+    def database(self) -> Any:
+        return self.hub.database
+
+    @property
+    def bus(self) -> EventBus:
+        return self.hub.bus
+
+    async def restart(self, channel: int | None, reason: str, *,
+                      since: float | None = None) -> str:
+        """A fresh ffmpeg where viewers are (hot swap if enabled, behind the error screen
+        if enabled); nothing when the pipeline already replaced the failed one after
+        ``since``. Returns what the pipeline said; RuntimeError when it failed."""
+        control = self.channel(channel)
+        result = await control.send(Restart(
+            RestartFrom.VIEWERS, reason, error_screen=self.error_screen and self.hot_swap,
+            hot=self.hot_swap, unless_recovered_since=since))
+        if not result.applied:
+            raise RuntimeError(result.message)
+        return result.message
 
 
 class HealingStrategy(ABC):

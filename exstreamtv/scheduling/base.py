@@ -98,6 +98,15 @@ class Scheduler(ABC):
             out.append(entry)
         return out
 
+    def fill(self, start: float, end: float, reason: str) -> list[ScheduledItem]:
+        """Entries covering ``[start, end)`` in place of an item that failed: the schedule's
+        ``filler`` collection where items fit, else offline with ``reason``."""
+        from exstreamtv.scheduling.sequences import fill_gap
+
+        name = self.options.get("filler")
+        items = self.context.collection(str(name)) if name else []
+        return fill_gap(start, end, items, ("failed", self.context.channel.number), reason)
+
     def health(self) -> tuple[str, str]:
         """("ok"|"degraded", reason) for the channel's health component."""
         return "ok", ""

@@ -5,6 +5,11 @@ its last one leaves. HDHomeRun's TunerCount (``server.tuner_count``) caps how ma
 channels run at once. On a config reload, a changed channel's pipeline is hot-swapped
 at the current schedule position (its viewers stay connected), a removed channel's
 pipeline is stopped, and other channels are not touched.
+
+The manager never changes a running pipeline itself: it sends it commands
+(``Reconfigure`` on a reload, ``LightenEncoding`` while the host is starved of CPU; see
+:mod:`.host_load`). Components that act on channels (self-healing) get a
+:class:`~.control.ChannelControl` per channel through :meth:`control`.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 from exstreamtv.config.model import ChannelConfig, Config
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
-from exstreamtv.events import Event, SessionEvent
+from exstreamtv.events import Event, HealthEvent, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
 from exstreamtv.scheduling.sequences import PlayoutMemory
+from exstreamtv.streaming.control import ChannelControl, LightenEncoding, Reconfigure
 from exstreamtv.streaming.hls import HLSPackager
+from exstreamtv.streaming.host_load import HostLoad
 from exstreamtv.streaming.pipeline import ChannelPipeline
 from exstreamtv.streaming.planner import ItemPlanner
 
@@ -30,6 +37,9 @@ if TYPE_CHECKING:
     from exstreamtv.hub import Hub
 
 log = logging.getLogger(__name__)
+
+#: How often the host load is looked at while channels run.
+HOST_CHECK_SECONDS = 2.0
 
 
 def timezone_of(config: Config) -> tzinfo:
@@ -54,6 +64,8 @@ class ChannelManager:
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
+        self.host = HostLoad()
+        self._host_task: asyncio.Task[None] | None = None
         hub.bus.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -103,7 +115,58 @@ class ChannelManager:
                 pipeline = self._build(channel)
                 self.pipelines[number] = pipeline
                 pipeline.start()
+                if self._host_task is None or self._host_task.done():
+                    self._host_task = asyncio.get_running_loop().create_task(
+                        self._watch_host(), name="host-load")
             return pipeline
+
+    def control(self, number: int | None) -> ChannelControl:
+        """The control of ``number``'s running pipeline; LookupError when it is not running."""
+        pipeline = self.pipelines.get(number) if number is not None else None
+        if pipeline is None or not pipeline.running:
+            raise LookupError(f"channel {number} has no running pipeline")
+        return pipeline.control
+
+    def controls(self) -> list[ChannelControl]:
+        """The controls of every running pipeline."""
+        return [p.control for p in self.pipelines.values() if p.running]
+
+    async def stop_idle(self) -> list[int]:
+        """Stop, now, the pipelines that have no viewer (in their idle grace period)."""
+        stopped = []
+        async with self._lock:
+            for number in list(self.pipelines):
+                if self.viewer_count(number) == 0:
+                    idle = self._idle_tasks.pop(number, None)
+                    if idle is not None:
+                        idle.cancel()
+                    pipeline = self.pipelines.pop(number)
+                    self._packagers.pop(number, None)
+                    await pipeline.stop()
+                    stopped.append(number)
+        return stopped
+
+    async def _watch_host(self) -> None:
+        """Tell a starved host from a stuck ffmpeg; lighten encoding while it lasts."""
+        while any(p.running for p in self.pipelines.values()):
+            await asyncio.sleep(HOST_CHECK_SECONDS)
+            running = [p for p in self.pipelines.values() if p.running]
+            level = self.host.observe([p.delivery.speed() for p in running])
+            if level is None:
+                continue
+            message = self.host.describe()
+            (log.warning if self.host.starved else log.info)("Host: %s", message)
+            self.hub.bus.publish(HealthEvent(component="host", message=message,
+                                             status="degraded" if self.host.starved else "ok"))
+            for pipeline in running:
+                pipeline.control.post(LightenEncoding(level, message))
+
+    def host_health(self) -> dict[str, object]:
+        """The ``host`` entry of GET /api/health."""
+        reading = self.host.last
+        return {"status": "degraded" if self.host.starved else "ok",
+                "starved": self.host.starved, "work_level": self.host.level,
+                "load": reading.load if reading else None, "cores": self.host.cores}
 
     def packager(self, pipeline: ChannelPipeline) -> HLSPackager:
         """The HLS packager reading ``pipeline``'s buffer (started on first use)."""
@@ -142,10 +205,11 @@ class ChannelManager:
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+        planner.work_level = self.host.level
         pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
-                                   self.hub.config.streaming, self.hub.bus)
+                                   self.hub.config.streaming, self.hub.bus, host=self.host)
         for factory in self.hub.pipeline_listeners:
-            pipeline.line_listeners.append(factory(pipeline))
+            pipeline.line_listeners.append(factory(pipeline.control))
         return pipeline
 
     async def apply_config(self, old: Config, new: Config) -> list[int]:
@@ -164,14 +228,14 @@ class ChannelManager:
                             self.hub.sessions.disconnect(session, "the channel was removed")
                     touched.append(number)
                 elif channel != old.channel(number):
-                    pipeline.channel = channel
-                    pipeline.scheduler = self.scheduler(number)
-                    pipeline.planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
-                    pipeline.request_restart("its configuration changed")
+                    planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+                    pipeline.control.post(Reconfigure(channel, self.scheduler(number), planner))
                     touched.append(number)
         return touched
 
     async def stop_all(self) -> None:
+        if self._host_task is not None:
+            self._host_task.cancel()
         for task in self._idle_tasks.values():
             task.cancel()
         self._idle_tasks.clear()

@@ -58,6 +58,17 @@ class Pacer:
         elif now - due > CATCH_UP_SECONDS:
             self._anchor = (now - lead, clock)
 
+    def ahead(self, clock: float | None) -> float:
+        """Seconds until output at ``clock`` airs (negative: late); 0 before any output.
+
+        Output at ``clock`` airs ``lead`` seconds after it is due to be sent: the channel
+        clock and the wall clock are tied at the anchor.
+        """
+        if clock is None or self._anchor is None:
+            return 0.0
+        wall0, clock0 = self._anchor
+        return wall0 + (clock - clock0) - asyncio.get_running_loop().time()
+
     def wake(self) -> None:
         """End a running wait now."""
         if self._nap is not None:

@@ -5,10 +5,13 @@ into it), starts the next entry's ffmpeg a few seconds before the boundary so th
 no gap, and splices every segment into one MPEG-TS stream (:mod:`.ts`), paced to play
 speed (:mod:`.pacer`) into a shared :class:`ChannelBuffer` that every viewer reads.
 
-When ffmpeg dies or stalls mid-item, the pipeline restarts that item at the schedule
-position it had reached; repeated failures show the channel's error screen with a
-growing back-off and, after three failures of one item, move on to the next item.
-Viewers stay connected throughout.
+The pipeline is the only owner of its state. Others act through typed commands
+(:mod:`.control`), applied here in the pipeline's own loop; what follows a failed
+segment is the :class:`~.recovery.RecoveryPolicy`'s answer. Whatever happened, the
+channel returns to the schedule: each segment starts at the guide position of the
+moment it airs (its *air time*: the wall time its first frame is due), so a failure, a
+skip, a stall or a swap never moves the rest of the day. Viewers stay connected
+throughout, and the spliced timestamps only ever go forward.
 """
 
 from __future__ import annotations
@@ -16,58 +19,63 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus, FixEvent, HealthEvent
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
+from exstreamtv.healing.vocabulary import FixAction, IssueType
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
+from exstreamtv.streaming.control import (
+    ChannelControl,
+    ChannelStatus,
+    Command,
+    CommandResult,
+    EndReason,
+    SegmentEnded,
+)
+from exstreamtv.streaming.orders import Orders, Swap
 from exstreamtv.streaming.pacer import Pacer
 from exstreamtv.streaming.planner import ItemPlanner, Plan
+from exstreamtv.streaming.recovery import (
+    MIN_LEFT_SECONDS,
+    Fill,
+    Hold,
+    RecoveryPolicy,
+    RecoverySettings,
+    Resume,
+    SoftwareFallback,
+    Step,
+)
+from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
 from exstreamtv.streaming.ts import Piece, TSSplicer
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 ERROR_READ_SIZE = 188 * 16
-STALL_SECONDS = 8.0
-MAX_BACKOFF_SECONDS = 30.0
-FAILURES_BEFORE_SKIP = 3
-
-
-@dataclass
-class Segment:
-    """One ffmpeg process playing ``duration`` seconds of an entry (or an error screen)."""
-
-    entry: ScheduledItem
-    offset: float
-    duration: float
-    plan: Plan
-    process: FFmpegProcess
-    started: float = field(default_factory=time.monotonic)
-    head: bytes = b""  # output read ahead (by a hot swap) before the segment plays
-    bytes_out: int = 0
-    start_out: float | None = None  # the channel clock when the segment began to play
-    produced: float = 0.0  # seconds of output it gave, once it has ended
-
-    @property
-    def kind(self) -> str:
-        return self.plan.kind
+#: How many stall windows a runnable ffmpeg on a starved host is given before it counts.
+STARVED_PATIENCE = 4
 
 
 @dataclass(frozen=True)
-class SegmentResult:
+class AtSchedule:
+    """Play what the schedule (or a fill) has on air at the output's air time."""
+
+
+@dataclass(frozen=True)
+class SegmentEnd:
+    """How :meth:`ChannelPipeline._play` left a segment, and what a command wants next."""
+
+    reason: EndReason
     produced: float
-    reason: str  # eof | stall | swap | skip | hot | hold
     returncode: int | None
-
-
-LocationResolver = Callable[[ScheduledItem], "asyncio.Future[str] | None"]
-#: Called with (pipeline, reason, exit code) when ffmpeg ended early (crash, stall, bad file).
-FailureListener = Callable[["ChannelPipeline", str, "int | None"], None]
+    then: Step | Swap | AtSchedule | None = None
 
 
 class ChannelPipeline:
@@ -81,6 +89,8 @@ class ChannelPipeline:
         settings: StreamingConfig,
         bus: EventBus,
         clock: Callable[[], float] = time.time,
+        recovery: RecoverySettings | None = None,
+        host: host_load.HostLoad | None = None,
     ) -> None:
         self.channel = channel
         self.scheduler = scheduler
@@ -88,32 +98,28 @@ class ChannelPipeline:
         self.settings = settings
         self.bus = bus
         self.clock = clock
+        self.host = host
         self.buffer = ChannelBuffer(settings.buffer_seconds)
         self.splicer = TSSplicer()
+        self.pacer = Pacer(f"Channel {channel.number}")
+        self.recovery = RecoveryPolicy(recovery)
+        self.orders = Orders(self)
+        self.control = ChannelControl(self)
+        self.delivery = DeliveryMeter()
+        self.health = ChannelHealth()
         self.state = "stopped"
         self.current: Segment | None = None
         self.line_listeners: list[LineListener] = []
-        self.failures = 0
         self.restarts = 0
         self.last_error: str | None = None
+        self.last_recovery: float | None = None
         self.started_at: float | None = None
+        self.locations: dict[str, str] = {}  # item id -> location (PlayFromLocation)
         self._task: asyncio.Task[None] | None = None
-        self._entries: Iterator[ScheduledItem] | None = None
-        self._peeked: ScheduledItem | None = None
         self._prepared: Segment | None = None
-        self._request: str | None = None
-        self.pacer = Pacer(f"Channel {channel.number}")
-        self._entry_failures = 0
-        self._retry: tuple[ScheduledItem, float] | None = None
-        # Self-healing hooks (exstreamtv.healing sets them; None/empty keeps the defaults).
-        self.failure_listeners: list[FailureListener] = []
-        self.error_screen_hold: float | None = None
-        self.locations: dict[str, str] = {}
-        self.waiting_since: float | None = None  # monotonic time a read of ffmpeg began
-        #: Wall time the pipeline last replaced a failed ffmpeg by the programme itself
-        #: (not an error screen): self-healing's restart need not do it a second time.
-        self.resumed_at: float | None = None
-        self._swap: tuple[Segment, Iterator[ScheduledItem]] | None = None
+        self._after_hold: Resume | None = None
+        self._fill: deque[ScheduledItem] = deque()
+        self._starved_noted = False
 
     @property
     def number(self) -> int:
@@ -122,6 +128,10 @@ class ChannelPipeline:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def failures(self) -> int:
+        return self.recovery.failures
 
     # -- control ----------------------------------------------------------------
 
@@ -133,6 +143,14 @@ class ChannelPipeline:
         self.started_at = time.time()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"channel-{self.number}")
 
+    def configure_recovery(self, settings: RecoverySettings) -> None:
+        """Self-healing's settings for the recovery policy."""
+        self.recovery.settings = settings
+
+    def send(self, command: Command) -> asyncio.Future[CommandResult]:
+        """Queue ``command`` for the pipeline's loop; the future gets its result."""
+        return self.orders.send(command)
+
     async def stop(self) -> None:
         """Stop ffmpeg and end every viewer's stream."""
         task, self._task = self._task, None
@@ -141,105 +159,72 @@ class ChannelPipeline:
         while task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=1.0)
-        swap = self._swap[0] if self._swap is not None else None
-        stops = [asyncio.ensure_future(seg.process.stop())
-                 for seg in (self.current, self._prepared, swap) if seg is not None]
+        segments = [s for s in (self.current, self._prepared) if s is not None]
+        segments += await self.orders.close(f"channel {self.number} stopped")
+        for seg in segments:
+            await seg.cancel_read()
+        stops = [asyncio.ensure_future(seg.process.stop()) for seg in segments]
         if stops:
             _done, hung = await asyncio.wait(stops, timeout=5.0)
             for pending in hung:
                 log.error("Channel %d: an ffmpeg did not stop in time", self.number)
                 pending.cancel()
-        self._prepared = self._swap = None
+        self._prepared = None
         self.state = "stopped"
         self.buffer.close()
         self.bus.publish(ChannelEvent(channel=self.number, action="stopped"))
 
-    def request_restart(self, reason: str = "restart requested") -> None:
-        """Hot-swap: replace the running ffmpeg with a fresh one at the schedule position."""
-        log.info("Channel %d: restarting its pipeline (%s)", self.number, reason)
-        self._request = "swap"
-        self._kill_current()
+    # -- schedule -----------------------------------------------------------------
 
-    def request_skip(self) -> None:
-        """Move on to the next item now."""
-        self._request = "skip"
-        self._kill_current()
+    def air_time(self) -> float:
+        """The wall time at which the output written so far ends (when it is due)."""
+        return self.clock() + self.pacer.ahead(self.splicer.end_seconds)
 
-    def _kill_current(self) -> None:
-        if self.current is not None:
-            self.current.process.send_signal(18)  # SIGCONT: a stopped ffmpeg must die too
-            self.current.process.send_signal(9)
+    def entry_at(self, t: float) -> ScheduledItem:
+        """What airs at ``t``: a fill standing in for a failed item, else the schedule."""
+        while self._fill and self._fill[0].end <= t:
+            self._fill.popleft()
+        if self._fill and self._fill[0].start <= t:
+            return self._fill[0]
+        return self.scheduler.item_at(t)
 
-    async def hot_swap(self, reason: str, *, error_screen: bool = False,
-                       timeout: float = 6.0) -> bool:
-        """Start a fresh ffmpeg at the schedule position; switch to it once it has output.
+    def following(self, entry: ScheduledItem) -> ScheduledItem:
+        return self.entry_at(entry.end + 0.001)
 
-        With ``error_screen`` the channel's error screen is spliced in first (if it is not
-        on already) and shown until the fresh segment is ready. Returns False (and changes
-        nothing more) when the fresh ffmpeg produced no output within ``timeout``.
-        """
-        if not self.running:
-            return False
-        log.info("Channel %d: hot-swapping its ffmpeg (%s)", self.number, reason)
-        if error_screen and (self.current is None or self.current.kind != "error"):
-            self._request = "hold"
-            self._kill_current()
-        now = self.clock() + self.settings.lead_seconds
-        entries = self.scheduler.entries(now)
-        entry = next(entries)
-        offset = entry.offset_at(now)
-        reached = self._reached(entry)
-        if reached is not None and offset < reached < entry.duration - 1.0:
-            offset = reached  # viewers have seen up to here: do not play it again
-        seg = await self._open(entry, offset)
-        try:
-            head = await asyncio.wait_for(seg.process.stdout.read(READ_SIZE), timeout)
-        except TimeoutError:
-            head = b""
-        if not head or not self.running:
-            await seg.process.stop(timeout=1.0)
-            return False
-        seg.head = head
-        if error_screen:  # let viewers see the error screen before the programme returns
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline and not (  # noqa: ASYNC110 (bounded poll)
-                self.current is not None and self.current.kind == "error"
-                and self.current.bytes_out > 0
-            ):
-                await asyncio.sleep(0.02)
-        if self._swap is not None:
-            await self._swap[0].process.stop(timeout=1.0)
-        self._swap = (seg, entries)
-        self.restarts += 1
-        self._request = "hot"
-        self._kill_current()
-        self.pacer.wake()
-        return True
-
-    def _reached(self, entry: ScheduledItem) -> float | None:
-        """How far into ``entry`` the output has gone, if it is the entry playing (or
-        waiting to be retried behind an error screen)."""
-        if self._retry is not None and self._retry[0] == entry:
-            return self._retry[1]
+    def reached(self, entry: ScheduledItem) -> float | None:
+        """How far into ``entry`` the output has gone, if it is the entry playing (or the
+        one to resume behind the error screen)."""
+        if self._after_hold is not None and self._after_hold.entry == entry:
+            return self._after_hold.reached
         seg = self.current
         if (seg is not None and seg.kind == "program" and seg.entry == entry
                 and seg.start_out is not None and self.splicer.end_seconds is not None):
             return seg.offset + max(0.0, self.splicer.end_seconds - seg.start_out)
         return None
 
+    def position(self, air: float, *, viewers: bool = True) -> tuple[ScheduledItem, float]:
+        """(entry, offset) to play from at ``air``: the schedule's, or (``viewers``) where
+        viewers are in the item when that is later."""
+        entry = self.entry_at(air)
+        offset = entry.offset_at(air)
+        reached = self.reached(entry) if viewers else None
+        if reached is not None and offset < reached:
+            offset = reached
+        if entry.duration - offset < MIN_LEFT_SECONDS:
+            entry, offset = self.following(entry), 0.0
+        return entry, offset
+
     # -- the loop -----------------------------------------------------------------
 
     async def _run(self) -> None:
         try:
-            now = self.clock()
-            self._reset_entries(now)
-            entry = self._next_entry()
-            segment = await self._open(entry, entry.offset_at(now))
+            entry, offset = self.position(self.clock(), viewers=False)
+            segment = await self._open(entry, offset)
             self.state = "running"
             self.bus.publish(ChannelEvent(channel=self.number, action="started"))
             while True:
-                result = await self._play(segment)
-                segment = await self._after(segment, result)
+                end = await self._play(segment)
+                segment = await self._after(segment, end)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -249,50 +234,53 @@ class ChannelPipeline:
             self.bus.publish(ChannelEvent(channel=self.number, action="error", message=str(exc)))
             self.buffer.close()
 
-    def _reset_entries(self, t: float) -> None:
-        self._entries = self.scheduler.entries(t)
-        self._peeked = None
-
-    def _next_entry(self) -> ScheduledItem:
-        if self._peeked is not None:
-            entry, self._peeked = self._peeked, None
-            return entry
-        assert self._entries is not None
-        return next(self._entries)
-
-    def _peek_entry(self) -> ScheduledItem:
-        if self._peeked is None:
-            assert self._entries is not None
-            self._peeked = next(self._entries)
-        return self._peeked
-
     async def _open(self, entry: ScheduledItem, offset: float) -> Segment:
-        """Start the ffmpeg for ``entry`` from ``offset``; an error screen if impossible."""
+        """Start the ffmpeg for ``entry`` from ``offset``; an error screen if no item."""
         duration = max(entry.duration - offset, 0.1)
         if entry.item is None:
-            reason = f"{self.channel.name}: off air" + (f" ({entry.slot})" if entry.slot else "")
-            plan = self.planner.error_screen(reason, duration)
+            reason = entry.slot if entry.kind == "offline" and entry.slot else "off air"
+            plan = self.planner.error_screen(f"{self.channel.name}: {reason}", duration)
         else:
             plan = self.planner.media(entry, offset, self.locations.get(entry.item.id))
-        return await self._spawn(entry, offset, duration, plan)
+        return await self.spawn(entry, offset, duration, plan)
 
-    async def _spawn(self, entry: ScheduledItem, offset: float, duration: float, plan: Plan) -> Segment:
-        proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}", self.line_listeners)
+    async def open_error_screen(self, entry: ScheduledItem, offset: float, seconds: float,
+                                reason: str) -> Segment:
+        plan = self.planner.error_screen(f"{self.channel.name}: {reason}", seconds)
+        return await self.spawn(entry, offset, seconds, plan)
+
+    async def spawn(self, entry: ScheduledItem, offset: float, duration: float,
+                    plan: Plan) -> Segment:
+        proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}")
+        seg = Segment(entry, offset, duration, plan, proc)
+        proc.listeners.append(self._listener(seg))
         try:
             await proc.start()
         except OSError as exc:
             self.last_error = f"cannot start ffmpeg: {exc}"
             log.error("Channel %d: %s", self.number, self.last_error)
             raise
-        return Segment(entry, offset, duration, plan, proc)
+        return seg
 
-    async def _play(self, seg: Segment) -> SegmentResult:
+    def _listener(self, seg: Segment) -> LineListener:
+        """stderr lines of ``seg`` to the listeners; progress only while it is on air (a
+        prestarted ffmpeg waiting for its turn reports a falling speed that means nothing)."""
+
+        def listen(line: str) -> None:
+            if seg is not self.current and line.startswith(("frame=", "size=")):
+                return
+            for listener in self.line_listeners:
+                try:
+                    listener(line)
+                except Exception:
+                    log.exception("Channel %d: an ffmpeg line listener failed", self.number)
+
+        return listen
+
+    async def _play(self, seg: Segment) -> SegmentEnd:
         self.current = seg
-        if seg.kind == "program":
-            self.bus.publish(ChannelEvent(channel=self.number, action="item", title=seg.plan.title))
-        else:
-            self.bus.publish(ChannelEvent(channel=self.number, action="error_screen",
-                                          title=seg.plan.title))
+        action = "item" if seg.kind == "program" else "error_screen"
+        self.bus.publish(ChannelEvent(channel=self.number, action=action, title=seg.plan.title))
         start_out = self.splicer.end_seconds or 0.0
         seg.start_out = start_out
         self.splicer.start_segment()
@@ -300,182 +288,205 @@ class ChannelPipeline:
             seg.bytes_out += len(seg.head)
             self._publish(self.splicer.feed(seg.head))
             seg.head = b""
-        reason = "eof"
-        left_early = False
+        reason, then = EndReason.COMPLETE, None
         prestart_at = seg.duration - self.settings.prestart_seconds
+        patience = 0
+        # An error screen compresses to almost nothing: read it in small pieces so pacing
+        # (and a command ending it) stays fine-grained.
+        size = READ_SIZE if seg.kind == "program" else ERROR_READ_SIZE
         while True:
-            self.waiting_since = time.monotonic()
-            try:
-                # An error screen compresses to almost nothing: read it in small pieces so
-                # pacing (and a hot swap ending it) stays fine-grained.
-                size = READ_SIZE if seg.kind == "program" else ERROR_READ_SIZE
-                data = await asyncio.wait_for(seg.process.stdout.read(size), STALL_SECONDS)
-            except TimeoutError:
-                reason = "stall"
-                log.warning("Channel %d: ffmpeg produced nothing for %.0fs; restarting it",
-                            self.number, STALL_SECONDS)
-                await seg.process.stop(timeout=1.0)
+            if self.orders.waiting:
+                then = await self.orders.apply(seg)
+                if then is not None:
+                    reason = EndReason.REPLACED
+                    break
+            data = await self._read(seg, size)
+            if data is None:  # commands arrived: apply them first
+                continue
+            if isinstance(data, TimeoutError):
+                if self._starved(seg) and patience < STARVED_PATIENCE:
+                    patience += 1
+                    continue
+                reason = EndReason.STALLED
+                log.warning("Channel %d: ffmpeg produced nothing for %.0fs; it is stuck",
+                            self.number, self.recovery.settings.stall_seconds)
                 break
-            finally:
-                self.waiting_since = None
+            patience = 0
             if not data:
                 break
             seg.bytes_out += len(data)
             self._publish(self.splicer.feed(data))
             clock = self.splicer.clock_seconds
-            if (
-                self._prepared is None
-                and self._request is None
-                and seg.kind != "error"
-                and clock is not None
-                and clock - start_out >= prestart_at
-            ):
-                await self._prepare_next()
+            self.delivery.note(self.splicer.end_seconds)
+            if (self._prepared is None and seg.kind != "error" and clock is not None
+                    and clock - start_out >= prestart_at):
+                await self._prepare_next(seg)
             if seg.process.returncode in (None, 0):
                 await self.pacer.pace(clock, self.settings.lead_seconds)
             # else: ffmpeg died; take its remaining output at once so the replacement starts
             # now, while viewers still play what was buffered.
-            if self._request == "hot":
-                left_early = True
-                break
         self._publish(self.splicer.flush_hold())
-        if left_early:
-            # Left before EOF (a hot swap that came while the previous segment was being
-            # replaced): this ffmpeg must end, or waiting for it would block on its pipe.
+        await seg.cancel_read()
+        if reason is not EndReason.COMPLETE:
+            # Left before EOF: this ffmpeg must end, or waiting for it would block on its pipe.
             await seg.process.stop(timeout=1.0)
         code = await seg.process.wait()
         produced = max(0.0, (self.splicer.end_seconds or 0.0) - start_out)
         seg.produced = produced
-        if self._request is not None:
-            reason, self._request = self._request, None
-        return SegmentResult(produced, reason, code)
+        if reason is EndReason.COMPLETE and seg.kind == "program" \
+                and produced < seg.duration - 1.0:
+            reason = EndReason.EXITED
+        return SegmentEnd(reason, produced, code, then)
 
-    async def _prepare_next(self) -> None:
-        entry = self._peek_entry()
+    async def _read(self, seg: Segment, size: int) -> bytes | TimeoutError | None:
+        """The next bytes of ``seg``; None when a command came first; TimeoutError after
+        ``stall_seconds`` without output."""
+        if seg.reading is None:
+            seg.reading = asyncio.ensure_future(seg.process.stdout.read(size))
+            seg.read_since = time.monotonic()
+        assert seg.read_since is not None
+        left = self.recovery.settings.stall_seconds - (time.monotonic() - seg.read_since)
+        if not seg.reading.done():
+            await self.orders.wait_for(seg.reading, max(left, 0.0))
+        if seg.reading.done():
+            reading, seg.reading, seg.read_since = seg.reading, None, None
+            return reading.result()
+        if self.orders.waiting:
+            return None
+        seg.read_since = time.monotonic()  # a new stall window if it is given patience
+        return TimeoutError()
+
+    def _starved(self, seg: Segment) -> bool:
+        """A silent ffmpeg on a starved host that the kernel says is runnable: not stuck."""
+        if self.host is None or not self.host.starved or not host_load.waiting_for_cpu(seg.process.pid):
+            return False
+        if not self._starved_noted:
+            self._starved_noted = True
+            log.info("Channel %d: ffmpeg is slow but runnable on a starved host; waiting for it",
+                     self.number)
+        return True
+
+    async def _prepare_next(self, seg: Segment) -> None:
         try:
-            self._prepared = await self._open(entry, 0.0)
+            self._prepared = await self._open(self.following(seg.entry), 0.0)
         except OSError:
             self._prepared = None
 
-    async def _discard_prepared(self) -> None:
+    async def discard_prepared(self) -> None:
         if self._prepared is not None:
             await self._prepared.process.stop(timeout=1.0)
             self._prepared = None
 
-    async def _after(self, seg: Segment, result: SegmentResult) -> Segment:
-        """Choose and start the next segment."""
-        if result.reason == "hot" and self._swap is not None:
-            await self._discard_prepared()
-            nxt, self._entries = self._swap
-            self._swap, self._peeked, self._retry = None, None, None
-            return nxt
-        if result.reason == "hold":
-            await self._discard_prepared()
-            self._retry = (seg.entry, seg.offset + result.produced)
-            hold = self.error_screen_hold or 2.0
-            plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", hold)
-            return await self._spawn(seg.entry, seg.offset + result.produced, hold, plan)
-        if result.reason == "swap":
-            await self._discard_prepared()
-            self.restarts += 1
-            now = self.clock() + self.settings.lead_seconds
-            self._reset_entries(now)
-            entry = self._next_entry()
-            return await self._open(entry, entry.offset_at(now))
-        if result.reason == "skip":
-            await self._discard_prepared()
-            return await self._open(self._next_entry(), 0.0)
-        if seg.kind == "error" and self._retry is not None:
-            entry, offset = self._retry
-            self._retry = None
-            return await self._resume(entry, offset)
+    # -- what comes next ------------------------------------------------------------
 
-        complete = result.reason == "eof" and result.produced >= seg.duration - 1.0
-        if complete or seg.kind == "error":
-            self._entry_failures = 0
-            damage = first_error("\n".join(seg.process.stderr_tail)) if seg.kind == "program" else None
-            if damage and "[error]" in damage:
-                log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
-                            "(ffmpeg: %s)", self.number, seg.plan.title, damage)
-            if seg.kind == "program" and self.failures:
+    async def _after(self, seg: Segment, end: SegmentEnd) -> Segment:
+        """Publish how ``seg`` ended; choose and start the next segment."""
+        failed = seg.kind == "program" and end.reason in (EndReason.EXITED, EndReason.STALLED)
+        cause = ""
+        if failed:
+            cause = first_error("\n".join(seg.process.stderr_tail)) or "no output"
+            self.last_error = (f"ffmpeg {end.reason} (exit {end.returncode}) after "
+                               f"{end.produced:.1f}s of '{seg.plan.title}'")
+        self.bus.publish(SegmentEnded(
+            channel=self.number, reason=end.reason, title=seg.plan.title, segment=seg.kind,
+            produced=round(end.produced, 3), exit_code=end.returncode, failed=failed,
+            message=(self.last_error or "") if failed else ""))
+        if end.then is not None:
+            if isinstance(end.then, Swap):
+                await self.discard_prepared()
+                self.restarts += 1
+                return end.then.segment
+            return await self._step(end.then, seg)
+        if seg.kind == "error":
+            resume, self._after_hold = self._after_hold, None
+            return await self._step(resume or AtSchedule(), seg)
+        if not failed:
+            self._note_damage(seg)
+            if self.recovery.succeeded():
                 log.info("Channel %d: playing normally again", self.number)
-                self.failures = 0
-            prepared, self._prepared = self._prepared, None
-            if prepared is not None:
-                self._next_entry()  # the peeked entry is now playing
-                nxt = prepared
-            else:
-                nxt = await self._open(self._next_entry(), 0.0)
-            return await self._resync(nxt)
+            return await self._boundary(seg)
+        await self.discard_prepared()
+        hardware = self.planner.preset.hardware
+        if not (hardware and end.produced < 1.0):
+            self.health.failed(self.last_error or "ffmpeg failed")
+            log.warning("Channel %d: %s\n    %s", self.number, self.last_error,
+                        seg.process.failure_report())
+            self.bus.publish(ChannelEvent(channel=self.number, action="failure",
+                                          title=seg.plan.title, message=self.last_error or ""))
+        step = self.recovery.after_failure(
+            seg.entry, seg.offset + end.produced, self.air_time(), hardware=hardware,
+            produced=end.produced, early_exit=end.reason is EndReason.EXITED, cause=cause)
+        return await self._step(step, seg)
 
-        # ffmpeg ended early: a crash, a kill, a stall or an unreadable file.
-        await self._discard_prepared()
-        if self.planner.preset.hardware and result.produced < 1.0 and result.reason == "eof":
-            self._hardware_failed(seg)
-            return await self._open(seg.entry, seg.offset)
-        self.failures += 1
-        self._entry_failures += 1
-        self.last_error = (
-            f"ffmpeg {result.reason} (exit {result.returncode}) after {result.produced:.1f}s "
-            f"of '{seg.plan.title}'"
-        )
-        log.warning("Channel %d: %s\n    %s", self.number, self.last_error,
-                    seg.process.failure_report())
-        self.bus.publish(ChannelEvent(channel=self.number, action="failure",
-                                      title=seg.plan.title, message=self.last_error))
-        for listener in list(self.failure_listeners):
-            try:
-                listener(self, result.reason, result.returncode)
-            except Exception:
-                log.exception("Channel %d: failure listener failed", self.number)
-        reached = seg.offset + result.produced
-        if self._entry_failures >= FAILURES_BEFORE_SKIP:
-            log.error("Channel %d: '%s' failed %d times; skipping to the next item",
-                      self.number, seg.plan.title, self._entry_failures)
-            self._entry_failures = 0
-            entry, reached = self._next_entry(), 0.0
+    def _note_damage(self, seg: Segment) -> None:
+        damage = first_error("\n".join(seg.process.stderr_tail)) if seg.kind == "program" else None
+        if damage and "[error]" in damage:
+            log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
+                        "(ffmpeg: %s)", self.number, seg.plan.title, damage)
+
+    async def _boundary(self, seg: Segment) -> Segment:
+        """After a complete segment: the next entry, on the guide's time."""
+        air = self.air_time()
+        tolerance = self.recovery.settings.schedule_tolerance
+        entry = self.entry_at(air)
+        offset = entry.offset_at(air)
+        if entry == seg.entry:  # ended early: the next entry is not on air yet
+            if entry.end - air > tolerance:
+                self._fill.extendleft(reversed(self.scheduler.fill(
+                    air, entry.end, f"'{entry.title}' ended early")))
+                return await self._open(*self.position(air, viewers=False))
+            entry, offset = self.following(entry), 0.0
+        elif offset <= tolerance:
+            offset = 0.0
         else:
-            entry = seg.entry
-        if self.failures == 1 and self.error_screen_hold is None:
-            resumed = await self._resume(entry, reached)
-            self.resumed_at = time.time()
-            return resumed
-        backoff = min(2.0 ** (self.failures - 1), MAX_BACKOFF_SECONDS)
-        if self.error_screen_hold is not None:
-            backoff = max(backoff, self.error_screen_hold)
-        self._retry = (entry, reached)
-        plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties", backoff)
-        return await self._spawn(entry, reached, backoff, plan)
+            log.info("Channel %d: %.1fs behind the guide; '%s' joins at %.1fs", self.number,
+                     offset, entry.title, offset)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.entry == entry and offset == 0.0:
+            return prepared
+        if prepared is not None:
+            await prepared.process.stop(timeout=1.0)
+        if entry.duration - offset < MIN_LEFT_SECONDS:
+            entry, offset = self.following(entry), 0.0
+        return await self._open(entry, offset)
 
-    def _hardware_failed(self, seg: Segment) -> None:
+    async def _step(self, step: Step | AtSchedule, seg: Segment) -> Segment:
+        """Carry out a recovery step (or a command's) at the output's air time."""
+        await self.discard_prepared()
+        air = self.air_time()
+        if isinstance(step, SoftwareFallback):
+            self._hardware_failed(step.cause)
+            step = step.then
+        if isinstance(step, Hold):
+            self._after_hold = step.then
+            entry = step.then.entry if step.then is not None else seg.entry
+            return await self.open_error_screen(entry, entry.offset_at(air), step.seconds,
+                                                step.reason)
+        if isinstance(step, Fill):
+            log.error("Channel %d: %s; %s until '%s' ends at its guide time", self.number,
+                      step.reason, "filler" if self.scheduler.options.get("filler")
+                      else "the error screen", step.entry.title)
+            self._after_hold = None
+            if step.entry.end - air >= 0.1:
+                self._fill = deque(self.scheduler.fill(air, step.entry.end, step.reason))
+            return await self._open(*self.position(air, viewers=False))
+        if isinstance(step, Resume):
+            entry = step.entry
+            offset = max(step.reached, entry.offset_at(air))
+            if air < entry.end - MIN_LEFT_SECONDS and offset < entry.duration - MIN_LEFT_SECONDS:
+                self.last_recovery = time.time()
+                return await self._open(entry, offset)
+        return await self._open(*self.position(air, viewers=False))
+
+    def _hardware_failed(self, cause: str) -> None:
         """A hardware encoder died before its first second: HARDWARE_ERROR, go software."""
-        cause = first_error("\n".join(seg.process.stderr_tail)) or "no output"
         message = f"encoder {self.planner.preset.name} failed to start ({cause}); using software"
         log.error("Channel %d: HARDWARE_ERROR: %s", self.number, message)
         self.planner.use_software()
         self.bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
                                      channel=self.number))
-        self.bus.publish(FixEvent(issue="HARDWARE_ERROR", strategy="software_fallback",
-                                  action="applied", channel=self.number, message=message))
-
-    async def _resume(self, entry: ScheduledItem, reached: float) -> Segment:
-        """Continue ``entry`` at the later of where it stopped and where the schedule is."""
-        now = self.clock() + self.settings.lead_seconds
-        offset = max(reached, entry.offset_at(now)) if entry.start <= now else reached
-        if offset >= entry.duration - 1.0:
-            return await self._open(self._next_entry(), 0.0)
-        return await self._open(entry, offset)
-
-    async def _resync(self, nxt: Segment) -> Segment:
-        """If the pipeline fell far behind the schedule, jump to what is on now."""
-        now = self.clock()
-        if nxt.entry.end >= now:
-            return nxt
-        log.warning("Channel %d: fell behind the schedule; jumping to what is on now", self.number)
-        await nxt.process.stop(timeout=1.0)
-        self._reset_entries(now)
-        entry = self._next_entry()
-        return await self._open(entry, entry.offset_at(now))
+        self.bus.publish(FixEvent(issue=IssueType.HARDWARE_FAILED, strategy="software_fallback",
+                                  action=FixAction.APPLIED, channel=self.number, message=message))
 
     # -- output -------------------------------------------------------------------
 
@@ -483,18 +494,37 @@ class ChannelPipeline:
         for piece in pieces:
             self.buffer.append(piece)
 
+    def channel_status(self) -> ChannelStatus:
+        """The pipeline's state, typed (what :class:`ChannelControl` hands out)."""
+        seg = self.current
+        speed = self.delivery.speed()
+        degraded, why = self.health.update(speed) if self.running else (False, "")
+        return ChannelStatus(
+            number=self.number, running=self.running, state=self.state,
+            segment=seg.kind if seg else None, title=seg.plan.title if seg else None,
+            item=seg.entry.item if seg else None, pid=seg.process.pid if seg else None,
+            preset=self.planner.base_preset, profile=self.planner.base_profile,
+            work_level=self.planner.work_level, failures=self.failures,
+            restarts=self.restarts, last_error=self.last_error,
+            last_recovery=self.last_recovery, health="degraded" if degraded else "ok",
+            health_reason=why, delivered_speed=round(speed, 3) if speed is not None else None)
+
     def status(self) -> dict[str, object]:
         """The pipeline's state for the API and health."""
-        seg = self.current
+        s = self.channel_status()
         return {
-            "state": self.state,
-            "title": seg.plan.title if seg else None,
-            "kind": seg.kind if seg else None,
-            "pid": seg.process.pid if seg else None,
+            "state": s.state,
+            "title": s.title,
+            "kind": s.segment,
+            "pid": s.pid,
             "encoder": self.planner.preset.name,
-            "failures": self.failures,
-            "restarts": self.restarts,
-            "last_error": self.last_error,
+            "work_level": s.work_level,
+            "failures": s.failures,
+            "restarts": s.restarts,
+            "last_error": s.last_error,
+            "health": s.health,
+            "health_reason": s.health_reason,
+            "delivered_speed": s.delivered_speed,
             "bytes": self.buffer.total_bytes,
             "started_at": self.started_at,
         }

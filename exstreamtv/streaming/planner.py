@@ -3,6 +3,11 @@
 The planner resolves the channel's encoder, audio and subtitle pickers and error
 screen modes from the registry, and builds every command with the one argv builder so
 that all of a channel's segments share its output profile.
+
+The encoder preset and output profile it uses are the configured ones, changed only
+through the pipeline's commands (``UsePreset``, ``UseProfile``, ``LightenEncoding``):
+at work level 1 a software encoder uses x264's fastest preset, at level 2 the picture
+is also half the size. Changes apply to the segments started afterwards.
 """
 
 from __future__ import annotations
@@ -47,11 +52,30 @@ class ItemPlanner:
         self.channel = channel
         self.registry = registry
         self.tools = tools
-        self.profile = OutputProfile.from_config(channel.ffmpeg)
+        self.base_profile = OutputProfile.from_config(channel.ffmpeg)
         self.service = ServiceInfo(channel.number, channel.name)
-        self.preset = self._resolve_preset(channel.ffmpeg.encoder)
+        self.base_preset = self.resolve_preset(channel.ffmpeg.encoder)
+        self.work_level = 0
 
-    def _resolve_preset(self, encoder: str) -> EncoderPreset:
+    @property
+    def preset(self) -> EncoderPreset:
+        """The preset next segments use (lighter while the host is starved)."""
+        preset = self.base_preset
+        if self.work_level >= 1 and preset.codec == "libx264":
+            options = tuple(o for o in preset.options if o[0] != "-preset")
+            preset = replace(preset, options=(("-preset", "ultrafast"), *options))
+        return preset
+
+    @property
+    def profile(self) -> OutputProfile:
+        """The output profile next segments use (half size at work level 2)."""
+        p = self.base_profile
+        if self.work_level >= 2:
+            return replace(p, width=max(2, p.width // 4 * 2), height=max(2, p.height // 4 * 2))
+        return p
+
+    def resolve_preset(self, encoder: str) -> EncoderPreset:
+        """The preset of encoder type ``encoder`` for this channel (software if unusable)."""
         try:
             component = self.registry.get("encoder", encoder)
             preset = component.factory(dict(self.channel.ffmpeg.encoder_options), self.tools)
@@ -69,7 +93,7 @@ class ItemPlanner:
 
     def use_software(self) -> None:
         """Fall back to the software encoder (after a hardware failure)."""
-        self.preset = self._resolve_preset("software")
+        self.base_preset = self.resolve_preset("software")
 
     def media(self, entry: ScheduledItem, offset: float, location: str | None = None) -> Plan:
         """The command that plays ``entry`` from ``offset`` seconds to its end."""

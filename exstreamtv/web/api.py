@@ -95,7 +95,7 @@ def health_report(h: Hub) -> dict[str, Any]:
     worst = "ok"
     for number, pipeline in h.channels.pipelines.items():
         state = pipeline.status()
-        status = "ok" if pipeline.failures == 0 and state["state"] != "error" else "degraded"
+        status = "ok" if state["health"] == "ok" and state["state"] != "error" else "degraded"
         channels[str(number)] = {"status": status, **state}
         worst = max(worst, status, key=_RANK.__getitem__)
     components["channels"] = {"status": worst, "running": channels}

@@ -1,6 +1,9 @@
 """The built-in healing strategies (spec 6.4): RESTART, REFRESH, EXPAND, FALLBACK, REDUCE,
 ESCALATE. Each is an ordinary :class:`exstreamtv.HealingStrategy`; a third-party plugin
 registers its own the same way (a name already taken is refused by the registry).
+
+They act on channels only by sending commands through ``context.channel(n)`` (a
+``ChannelControl``) and reading its status; the pipeline applies them in its own loop.
 """
 
 from __future__ import annotations
@@ -9,7 +12,18 @@ import dataclasses
 import logging
 from typing import Any
 
-from exstreamtv import DetectedIssue, FixContext, HealingStrategy, HealthEvent, hookimpl
+from exstreamtv import (
+    DetectedIssue,
+    FixContext,
+    HealingStrategy,
+    HealthEvent,
+    IssueType,
+    PlayFromLocation,
+    SkipItem,
+    UsePreset,
+    UseProfile,
+    hookimpl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +35,12 @@ class Restart(HealingStrategy):
     risk = "MEDIUM"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        pipeline = context.pipeline(issue.channel)
-        current = pipeline.current
-        if (issue.type == "FFMPEG_CRASH" and pipeline.resumed_at is not None
-                and pipeline.resumed_at >= issue.at and current is not None
-                and current.kind == "program" and current.process.returncode is None):
-            # The pipeline already resumed the programme where the crashed ffmpeg stopped;
-            # a second fresh ffmpeg would replay seconds viewers have seen.
-            log.info("Channel %s: ffmpeg was already restarted by the pipeline", issue.channel)
-            return None
-        await context.restart(issue.channel, f"{issue.type}: {issue.message}"[:200])
+        # A crash the pipeline already recovered from (it resumed the programme after the
+        # issue) needs no second fresh ffmpeg: the pipeline says so and changes nothing.
+        since = issue.at if issue.type == IssueType.FFMPEG_CRASH else None
+        message = await context.restart(issue.channel, f"{issue.type}: {issue.message}"[:200],
+                                        since=since)
+        log.info("Channel %s: %s", issue.channel, message)
 
 
 class Refresh(HealingStrategy):
@@ -40,27 +50,20 @@ class Refresh(HealingStrategy):
     risk = "SAFE"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        pipeline = context.pipeline(issue.channel)
-        segment = pipeline.current
-        entry = segment.entry if segment is not None else None
-        if entry is None or entry.item is None:
+        control = context.channel(issue.channel)
+        item = control.status().item
+        if item is None:
             raise LookupError(f"channel {issue.channel} is playing no media item")
-        item = entry.item
-        source = context.hub.library.sources.get(item.source_id)
+        source = context.library.sources.get(item.source_id)
         if source is None:
             raise LookupError(f"source '{item.source_id}' is gone")
-        previous = pipeline.locations.get(item.id)
-        pipeline.locations[item.id] = await source.refresh_location(item)
+        location = await source.refresh_location(item)
+        await control.send(PlayFromLocation(item.id, location))
         await context.restart(issue.channel, f"fresh location for '{item.title}'")
-        return (item.id, previous)
+        return item.id
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
-        item_id, previous = state
-        pipeline = context.pipeline(issue.channel)
-        if previous is None:
-            pipeline.locations.pop(item_id, None)
-        else:
-            pipeline.locations[item_id] = previous
+        await context.channel(issue.channel).send(PlayFromLocation(state, None))
 
 
 class Expand(HealingStrategy):
@@ -70,10 +73,10 @@ class Expand(HealingStrategy):
     risk = "LOW"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        return await context.hub.database.expand_pool()
+        return await context.database.expand_pool()
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
-        await context.hub.database.restore_pool(state)
+        await context.database.restore_pool(state)
 
 
 class Fallback(HealingStrategy):
@@ -83,26 +86,27 @@ class Fallback(HealingStrategy):
     risk = "LOW"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        pipeline = context.pipeline(issue.channel)
-        previous = pipeline.planner.preset
+        control = context.channel(issue.channel)
+        previous = control.status().preset
         if previous.hardware:
-            pipeline.planner.use_software()
+            await control.send(UsePreset("software"))
             log.warning("Channel %s: encoder '%s' failed; falling back to software",
                         issue.channel, previous.name)
             await context.restart(issue.channel, "software encoder fallback")
-            return ("preset", previous)
-        if issue.type == "HARDWARE_FAILED":
+            return previous
+        if issue.type == IssueType.HARDWARE_FAILED:
             # The pipeline switched to software itself when the encoder died at start;
             # another restart would only cost viewers a second of picture.
             log.info("Channel %s: already encoding in software", issue.channel)
-            return ("none", None)
-        pipeline.request_skip()
-        return ("skip", None)
+            return None
+        result = await control.send(SkipItem(f"was skipped ({issue.type})"))
+        if not result.applied:
+            raise RuntimeError(result.message)
+        return None
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
-        what, previous = state
-        if what == "preset":
-            context.pipeline(issue.channel).planner.preset = previous
+        if state is not None:
+            await context.channel(issue.channel).send(UsePreset(state))
 
 
 class Reduce(HealingStrategy):
@@ -112,28 +116,23 @@ class Reduce(HealingStrategy):
     risk = "MEDIUM"
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
-        channels = context.hub.channels
-        stopped = []
-        for number, pipeline in list(channels.pipelines.items()):
-            if channels.viewer_count(number) == 0:
-                channels.pipelines.pop(number, None)
-                await pipeline.stop()
-                stopped.append(number)
+        stopped = await context.stop_idle_channels()
         lighter: dict[int, Any] = {}
-        for number, pipeline in channels.pipelines.items():
-            profile = pipeline.planner.profile
-            lighter[number] = profile
-            pipeline.planner.profile = dataclasses.replace(
-                profile, video_bitrate_kbps=max(200, int(profile.video_bitrate_kbps * 0.6)))
+        for control in context.running_channels():
+            profile = control.status().profile
+            lighter[control.number] = profile
+            await control.send(UseProfile(dataclasses.replace(
+                profile, video_bitrate_kbps=max(200, int(profile.video_bitrate_kbps * 0.6)))))
         log.warning("Reducing load: stopped idle channels %s; lighter bitrate on %s",
                     stopped or "none", sorted(lighter) or "none")
         return lighter
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
         for number, profile in state.items():
-            pipeline = context.hub.channels.pipelines.get(number)
-            if pipeline is not None:
-                pipeline.planner.profile = profile
+            try:
+                await context.channel(number).send(UseProfile(profile))
+            except LookupError:
+                continue
 
 
 class Escalate(HealingStrategy):
@@ -145,7 +144,7 @@ class Escalate(HealingStrategy):
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
         message = f"{issue.type} on channel {issue.channel} needs an operator: {issue.message}"
         log.error("Self-healing: %s", message)
-        context.hub.bus.publish(HealthEvent(component="healing", status="error",
+        context.bus.publish(HealthEvent(component="healing", status="error",
                                             message=message, channel=issue.channel))
 
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exstreamtv import Hub
+from exstreamtv import Hub, Restart, RestartFrom, SkipItem
 
 from .entities import CHANNEL_COMMANDS, NO_FIX, SERVER_COMMANDS, Topics
 from .state import maybe_await
@@ -128,9 +128,11 @@ def _channel_command(hub: Hub, number: int, name: str) -> tuple[bool, str]:
     if pipeline is None or not pipeline.running:
         return False, f"channel {number} is not streaming (no viewers); nothing to {name}"
     if name == "restart":
-        pipeline.request_restart("requested from Home Assistant")
+        # Viewers see the error screen while the fresh ffmpeg starts.
+        pipeline.control.post(Restart(RestartFrom.SCHEDULE, "requested from Home Assistant",
+                                      error_screen=True))
         return True, f"channel {number} is restarting"
-    pipeline.request_skip()
+    pipeline.control.post(SkipItem("was skipped from Home Assistant"))
     return True, f"channel {number} skipped to its next item"
 
 

@@ -1,0 +1,127 @@
+"""What a channel does after a segment ended early: the one recovery policy.
+
+The pipeline asks :class:`RecoveryPolicy` what follows a failed segment and carries the
+answer out; nobody else decides it. Self-healing configures the policy
+(:class:`RecoverySettings`, e.g. an error-screen hold) instead of reaching into the
+pipeline. The rules, in order:
+
+* a hardware encoder that died before its first second: software from now on, the same
+  item again (``hardware_fallback``);
+* the ``failures_before_fill``-th failure of one item, or less than a second of it left:
+  the rest of its slot is filled (the schedule's filler, else the error screen with the
+  reason) and the next item starts at its guide time;
+* otherwise the item goes on where viewers left it (never behind the schedule), at once
+  on a first failure, after the error screen for a growing back-off (1, 2, 4 ... up to
+  ``max_backoff_seconds``) on repeated ones, and never shorter than ``error_screen_hold``.
+
+After every step the channel is back on the schedule: what it airs next is what the
+guide says for that moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exstreamtv.scheduling.base import ScheduledItem
+
+#: Less than this left of an item: do not start an ffmpeg for it.
+MIN_LEFT_SECONDS = 1.0
+
+
+@dataclass
+class RecoverySettings:
+    """The knobs of the recovery policy (self-healing sets some of them)."""
+
+    #: Seconds without output from a running ffmpeg that make a stall.
+    stall_seconds: float = 6.0
+    failures_before_fill: int = 3
+    max_backoff_seconds: float = 30.0
+    #: Show the error screen at least this long after every failure (None: resume at once
+    #: on a first failure).
+    error_screen_hold: float | None = None
+    hardware_fallback: bool = True
+    #: Drift from the guide accepted at an item boundary before the next item is moved.
+    schedule_tolerance: float = 1.0
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Go on with ``entry`` from the later of ``reached`` and the schedule position."""
+
+    entry: ScheduledItem
+    reached: float
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The error screen with ``reason`` for ``seconds``, then ``then``."""
+
+    seconds: float
+    reason: str
+    then: Resume | None
+
+
+@dataclass(frozen=True)
+class Fill:
+    """The rest of ``entry``'s slot is filler or the error screen with ``reason``."""
+
+    entry: ScheduledItem
+    reason: str
+
+
+@dataclass(frozen=True)
+class SoftwareFallback:
+    """The hardware encoder failed (``cause``): software from now on, then ``then``."""
+
+    cause: str
+    then: Resume
+
+
+Step = Resume | Hold | Fill | SoftwareFallback
+
+
+def _key(entry: ScheduledItem) -> tuple[float, str | None]:
+    return (round(entry.start, 3), entry.item.id if entry.item is not None else None)
+
+
+class RecoveryPolicy:
+    """Counts failures and answers "what now?" after each one."""
+
+    def __init__(self, settings: RecoverySettings | None = None) -> None:
+        self.settings = settings or RecoverySettings()
+        self.failures = 0  # in a row, on the channel
+        self._entry: tuple[float, str | None] | None = None
+        self.entry_failures = 0  # of the item failing now
+
+    def succeeded(self) -> bool:
+        """A segment played to its end; True when this ends a run of failures."""
+        was = self.failures > 0
+        self.failures = 0
+        self.entry_failures = 0
+        self._entry = None
+        return was
+
+    def after_failure(self, entry: ScheduledItem, reached: float, air: float, *,
+                      hardware: bool, produced: float, early_exit: bool,
+                      cause: str) -> Step:
+        """What follows ``entry`` failing after ``reached`` seconds, output being at ``air``."""
+        s = self.settings
+        if hardware and s.hardware_fallback and early_exit and produced < 1.0:
+            return SoftwareFallback(cause, Resume(entry, reached))
+        self.failures += 1
+        key = _key(entry)
+        if key != self._entry:
+            self._entry, self.entry_failures = key, 0
+        self.entry_failures += 1
+        title = entry.title
+        if self.entry_failures >= s.failures_before_fill:
+            return Fill(entry, f"'{title}' cannot be played ({cause})")
+        if entry.end - air < MIN_LEFT_SECONDS:
+            return Fill(entry, f"'{title}' failed ({cause})")
+        backoff = 0.0 if self.failures == 1 else min(2.0 ** (self.failures - 2),
+                                                     s.max_backoff_seconds)
+        hold = max(backoff, s.error_screen_hold or 0.0)
+        if hold <= 0:
+            return Resume(entry, reached)
+        hold = min(hold, max(entry.end - air, 0.1))
+        return Hold(hold, "technical difficulties", Resume(entry, reached))
