@@ -134,6 +134,8 @@ class SessionManagerConfig:
     max_sessions_per_channel: int = 50
     idle_timeout_seconds: int = 300
     cleanup_interval_seconds: int = 60
+    max_sessions_total: int | None = None
+    max_send_load: float = 0.9
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,8 @@ SESSION_MANAGER = Section(
         _opt("max_sessions_per_channel", 50): positive_int,
         _opt("idle_timeout_seconds", 300): positive_int,
         _opt("cleanup_interval_seconds", 60): positive_int,
+        _opt("max_sessions_total", None): _nullable(positive_int),
+        _opt("max_send_load", 0.9): number(0.01, 1),
     }
 )
 

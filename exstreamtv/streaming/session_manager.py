@@ -20,6 +20,7 @@ from typing import Any
 from exstreamtv.config.model import SessionManagerConfig
 from exstreamtv.errors import StreamUnavailable
 from exstreamtv.events import EventBus, SessionEvent
+from exstreamtv.streaming.capacity import SendCapacity
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class SessionManager:
         self.sessions: dict[str, StreamSession] = {}
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, asyncio.Task[object]] = {}
+        self.capacity = SendCapacity(config.max_send_load)
 
     def attach(self, session: StreamSession, task: asyncio.Task[object]) -> None:
         """The task sending ``session``'s stream: cancelled if the session is ended here
@@ -109,13 +111,8 @@ class SessionManager:
         self, channel_number: int, client_ip: str | None, user_agent: str | None,
         client_id: str | None = None, output: str = "ts", session_id: str | None = None,
     ) -> StreamSession:
-        """A new session; StreamUnavailable when the channel has reached its limit."""
-        if len(self.for_channel(channel_number)) >= self.config.max_sessions_per_channel:
-            raise StreamUnavailable(
-                f"channel {channel_number} already has "
-                f"{self.config.max_sessions_per_channel} viewers "
-                "(session_manager.max_sessions_per_channel)"
-            )
+        """A new session; StreamUnavailable when a viewer limit is reached."""
+        self._check_limits(channel_number)
         now = _now()
         session = StreamSession(
             session_id=session_id or uuid.uuid4().hex, channel_id=channel_number, channel_number=channel_number,
@@ -125,6 +122,22 @@ class SessionManager:
         self.sessions[session.session_id] = session
         self._emit(session, "created")
         return session
+
+    def _check_limits(self, channel_number: int) -> None:
+        """StreamUnavailable (a 503) when the channel, the server or the machine is full."""
+        if len(self.for_channel(channel_number)) >= self.config.max_sessions_per_channel:
+            raise StreamUnavailable(
+                f"channel {channel_number} already has "
+                f"{self.config.max_sessions_per_channel} viewers "
+                "(session_manager.max_sessions_per_channel)"
+            )
+        total = self.config.max_sessions_total
+        if total is not None and len(self.sessions) >= total:
+            raise StreamUnavailable(
+                f"the server already has {total} viewers (session_manager.max_sessions_total)")
+        refusal = self.capacity.refusal(len(self._serving))
+        if refusal is not None:
+            raise StreamUnavailable(refusal)
 
     def activate(self, session: StreamSession) -> None:
         if session.state in (SessionState.CREATED, SessionState.IDLE, SessionState.ERROR):
@@ -195,6 +208,7 @@ class SessionManager:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self.run_cleanup())
+        self.capacity.start(lambda: len(self._serving))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -202,6 +216,7 @@ class SessionManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.capacity.stop()
         for session in list(self.sessions.values()):
             self.disconnect(session, "server stopping")
 
@@ -218,6 +233,7 @@ class SessionManager:
                         if t.get_coro() is not None)
         return {"status": "ok", "sessions": len(self.sessions), "by_output": by_output,
                 "serving": len(self._serving), "tasks": len(tasks),
+                **self.capacity.estimate.to_dict(),
                 "task_kinds": dict(kinds.most_common(20))}
 
     def _emit(self, session: StreamSession, action: str, message: str = "") -> None:
