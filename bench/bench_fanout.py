@@ -117,7 +117,7 @@ def build_tools(tmp: Path) -> tuple[Path, Path]:
 
 def make_media() -> Path:
     """A 10-second clip at the example profile (cached)."""
-    folder = MEDIA_CACHE / "fanout-720p"
+    folder = MEDIA_CACHE / "fanout-720p-10s"
     clip = folder / "testsrc2-720p-10s.mp4"
     if not clip.exists():
         folder.mkdir(parents=True, exist_ok=True)
