@@ -67,6 +67,7 @@ from exstreamtv.scheduling.sequences import (  # noqa: E402
 )
 from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
 from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
+from exstreamtv.secrets import mask_data as mask_secrets  # noqa: E402
 from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.control import (  # noqa: E402
     ChannelControl,
@@ -165,6 +166,7 @@ __all__ = [
     "health_report",
     "hookimpl",
     "listed_encoders",
+    "mask_secrets",
     "parse_epoch",
     "register_secret",
     "replace_path",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from exstreamtv import __version__
 from exstreamtv.errors import ConfigError, ExStreamTVError
+from exstreamtv.secrets import mask
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import Config
@@ -68,7 +69,7 @@ def _load(path: str) -> tuple[Config, PluginHost, Registry] | None:
         return load_everything(path)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{path}: {problem}", file=sys.stderr)
+            print(mask(f"{path}: {problem}"), file=sys.stderr)
         return None
 
 
@@ -85,13 +86,13 @@ def _config_check(path: str) -> int:
 
 
 def _plugins_list(path: str | None, as_json: bool) -> int:
-    from exstreamtv.config.loader import parse_yaml, plugin_settings
+    from exstreamtv.config.loader import plugin_settings, read_config_file
     from exstreamtv.plugins import PluginHost
     from exstreamtv.registry import collect_registry
 
     host = PluginHost()
     if path:
-        settings = plugin_settings(parse_yaml(Path(path).read_text(encoding="utf-8"), path))
+        settings = plugin_settings(read_config_file(path))
         host.load_plugins(settings.directories, settings.disabled)
     else:
         host.load_plugins()
@@ -205,13 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backup":
             return _backup(args)
     except ExStreamTVError as exc:
-        print(str(exc), file=sys.stderr)
+        print(mask(str(exc)), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"{exc.filename or ''}: {exc.strerror}".strip(": "), file=sys.stderr)
         return 1
     except Exception as exc:  # an internal error: say so, with the type
-        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(mask(f"internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 2
     return 2
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from exstreamtv.config.loader import load_config
+from exstreamtv import secrets
 from exstreamtv.config.model import Config
-from exstreamtv.config.reload import ConfigWatcher
+from exstreamtv.config.reload import ConfigWatcher, load_replacement
 from exstreamtv.database.service import Database
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
@@ -25,6 +25,7 @@ from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
 from exstreamtv.ffmpeg.process import LineListener
 from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
+from exstreamtv.media.relay import MediaRelay
 from exstreamtv.media.source import MediaSource, SourceContext
 from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry, collect_registry
@@ -62,11 +63,13 @@ class Hub:
     """Everything a running server has; plugins receive it in ``startup``."""
 
     def __init__(self, config: Config, host: PluginHost, registry: Registry | None = None) -> None:
+        secrets.register_config(config)
         self.config = config
         self.host = host
         self.registry = registry or collect_registry(host)
         self.bus = EventBus()
         self.library = Library(self.bus)
+        self.relay = MediaRelay(self.library)
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
         self.database = Database(self)
@@ -78,6 +81,7 @@ class Hub:
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reload_lock = asyncio.Lock()
         #: Where HTTP listens (the config's, or ``serve --host/--port``); fixed until restart.
         self.listening = (config.server.host, config.server.port)
         self._file_listen = self.listening
@@ -111,6 +115,7 @@ class Hub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for source_config in self.config.sources:
             self._add_source(source_config)
+        await self.relay.start()
         await self.database.start()
         self.sessions.start()
         await self.healing.start()
@@ -127,6 +132,7 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        await self.relay.stop()
         await self.healing.stop()
         await self.sessions.stop()
         for task in list(self._tasks):
@@ -167,17 +173,20 @@ class Hub:
         """Load the config file again; apply it if valid, else keep the running one."""
         assert self.config.path is not None
         status = self.config_status
-        try:
-            new = load_config(self.config.path, self.registry)
-        except ConfigError as exc:
-            status.last_error = str(exc)
-            status.last_error_at = time.time()
-            status.problems = [str(p) for p in exc.problems]
-            log.error("Config edit rejected; still running version %d. %s", status.version, exc)
-            self.bus.publish(ConfigEvent(action="rejected", version=status.version, error=str(exc)))
-            return False
-        await self.apply_config(new)
-        return True
+        async with self._reload_lock:  # the watcher and POST /api/config/reload, one at a time
+            try:
+                new = await load_replacement(self.config, self.registry)
+            except ConfigError as exc:
+                status.last_error = str(exc)
+                status.last_error_at = time.time()
+                status.problems = [str(p) for p in exc.problems]
+                log.error("Config edit rejected; still running version %d. %s",
+                          status.version, exc)
+                self.bus.publish(ConfigEvent(action="rejected", version=status.version,
+                                             error=str(exc)))
+                return False
+            await self.apply_config(new)
+            return True
 
     def _keep_listen_address(self, new: Config) -> Config:
         """``new`` with the running ``server.host``/``port``: the HTTP socket cannot move live.
@@ -196,6 +205,7 @@ class Hub:
     async def apply_config(self, new: Config) -> None:
         """Switch to ``new``: sources and channels that changed are updated live."""
         new = self._keep_listen_address(new)
+        secrets.register_config(new)
         old = self.config
         changed = tuple(
             name for name in (

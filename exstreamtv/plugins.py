@@ -5,6 +5,8 @@ Plugins come from three places, in this order:
 1. built-ins: the modules listed in ``exstreamtv_plugins.BUILTIN_PLUGINS``;
 2. installed packages: entry points in the group ``exstreamtv``;
 3. drop-in folders: every ``*.py`` file and package folder in ``plugins.directories``.
+   A folder, file or package that every user may write to is refused (logged, and listed
+   with its error): anyone on the machine could otherwise run code inside the server.
 
 Nothing is loaded at import time: call :meth:`PluginHost.load_plugins`. A plugin that
 fails to import, fails hook validation, or raises inside a hook is recorded with its
@@ -17,6 +19,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import stat
 import sys
 import traceback
 from collections.abc import Iterable
@@ -119,6 +122,10 @@ class PluginHost:
                 f"dir:{folder}", "directory", str(folder), error="directory does not exist"
             )
             return
+        unsafe = _world_writable(folder)
+        if unsafe:
+            self._refuse(f"dir:{folder}", str(folder), unsafe)
+            return
         for path in sorted(folder.iterdir()):
             if path.name.startswith(("_", ".")):
                 continue
@@ -131,7 +138,16 @@ class PluginHost:
             name = path.stem
             if name in skip:
                 continue
+            unsafe = _world_writable(path) or _world_writable(target)
+            if unsafe:
+                self._refuse(name, str(path), unsafe)
+                continue
             self._load(name, "directory", str(path), lambda t=target, n=name: _import_file(n, t))
+
+    def _refuse(self, name: str, location: str, reason: str) -> None:
+        """Record a drop-in plugin (or folder) that is not loaded because anyone may edit it."""
+        self.plugins[name] = PluginInfo(name, "directory", location, error=reason)
+        log.error("Plugin %s not loaded: %s", name, reason)
 
     def _load(self, name: str, origin: str, location: str, importer: Any) -> None:
         if name in self.plugins and self.plugins[name].loaded:
@@ -217,6 +233,19 @@ class PluginHost:
     def describe(self) -> list[dict[str, Any]]:
         """Every plugin as a JSON-ready mapping, in load order."""
         return [info.to_dict() for info in self.plugins.values()]
+
+
+def _world_writable(path: Path) -> str | None:
+    """Why loading code from ``path`` would let any local user run code in the server
+    (it is writable by every user), or None when it is not."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & stat.S_IWOTH:
+        return None
+    return (f"{path} is writable by every user (mode {stat.S_IMODE(mode):04o}), so anyone on "
+            f"this machine could run code inside the server; run 'chmod o-w {path}'")
 
 
 def _import_file(name: str, path: Path) -> ModuleType:

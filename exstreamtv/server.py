@@ -21,7 +21,7 @@ from hypercorn.config import Sockets
 
 from exstreamtv import secrets
 from exstreamtv.app import create_app, hub_of
-from exstreamtv.config.loader import load_config, parse_yaml, plugin_settings
+from exstreamtv.config.loader import load_config, plugin_settings, read_config_file
 from exstreamtv.config.model import Config
 from exstreamtv.errors import ConfigError, ExStreamTVError
 from exstreamtv.plugins import PluginHost
@@ -45,10 +45,7 @@ def setup_logging(level: int = logging.INFO) -> None:
 def load_everything(path: str | Path) -> tuple[Config, PluginHost, Registry]:
     """Plugins (from the file's ``plugins`` section), then the validated config."""
     path = Path(path)
-    try:
-        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-    except OSError as exc:
-        raise ExStreamTVError(f"cannot read the config file {path}: {exc.strerror}") from None
+    raw = read_config_file(path)
     settings = plugin_settings(raw)
     host = PluginHost()
     host.load_plugins(settings.directories, settings.disabled)
@@ -134,11 +131,11 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
         config, plugin_host, registry = load_everything(config_path)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{config_path}: {problem}", file=sys.stderr)
+            print(secrets.mask(f"{config_path}: {problem}"), file=sys.stderr)
         print("Fix the config (check it with: exstreamtv config check PATH)", file=sys.stderr)
         return 1
     except ExStreamTVError as exc:
-        print(str(exc), file=sys.stderr)
+        print(secrets.mask(str(exc)), file=sys.stderr)
         return 1
     from dataclasses import replace
 
@@ -154,7 +151,7 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
             return 1
         raise
     except ExStreamTVError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
+        print(secrets.mask(f"cannot start: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,102 @@ def test_missing_config_file_is_a_user_error(tmp_path):
     result = run_cli("config", "check", str(tmp_path / "missing.yaml"))
     assert result.returncode == 1
     assert "cannot read" in result.stderr
+
+
+# Bounds: every number that reaches ffmpeg, a pool or a timer has a range, checked at load.
+OUT_OF_RANGE = [
+    ("ffmpeg.video.bitrate_kbps", {"ffmpeg": {"video": {"bitrate_kbps": 10**30}}}),
+    ("ffmpeg.video.bitrate_kbps", {"ffmpeg": {"video": {"bitrate_kbps": 1e30}}}),
+    ("ffmpeg.video.width", {"ffmpeg": {"video": {"width": 100_000}}}),
+    ("ffmpeg.video.height", {"ffmpeg": {"video": {"height": 0}}}),
+    ("ffmpeg.video.fps", {"ffmpeg": {"video": {"fps": 1000}}}),
+    ("ffmpeg.video.keyframe_seconds", {"ffmpeg": {"video": {"keyframe_seconds": float("inf")}}}),
+    ("ffmpeg.audio.bitrate_kbps", {"ffmpeg": {"audio": {"bitrate_kbps": 10**9}}}),
+    ("ffmpeg.audio.channels", {"ffmpeg": {"audio": {"channels": 64}}}),
+    ("server.tuner_count", {"server": {"tuner_count": 10**6}}),
+    ("session_manager.max_sessions_per_channel",
+     {"session_manager": {"max_sessions_per_channel": 10**9}}),
+    ("session_manager.idle_timeout_seconds", {"session_manager": {"idle_timeout_seconds": 10**12}}),
+    ("session_manager.cleanup_interval_seconds",
+     {"session_manager": {"cleanup_interval_seconds": 10**12}}),
+    ("stream_throttler.target_bitrate_bps", {"stream_throttler": {"target_bitrate_bps": 10**20}}),
+    ("database_backup.interval_hours", {"database_backup": {"interval_hours": 10**9}}),
+    ("database_backup.keep_count", {"database_backup": {"keep_count": 10**9}}),
+    ("ai_auto_heal.log_buffer_minutes", {"ai_auto_heal": {"log_buffer_minutes": 10**9}}),
+    ("ai_auto_heal.max_auto_fixes_per_hour", {"ai_auto_heal": {"max_auto_fixes_per_hour": -1}}),
+    ("ai_auto_heal.ffmpeg_health_threshold",
+     {"ai_auto_heal": {"ffmpeg_health_threshold": float("nan")}}),
+    ("streaming.buffer_seconds", {"streaming": {"buffer_seconds": float("inf")}}),
+    ("mqtt.port", {"mqtt": {"port": 70000}}),
+    ("sources[0].scan_interval_minutes",
+     {"sources": [{"id": "m", "type": "local", "path": "/x", "scan_interval_minutes": 1e30}]}),
+    ("sources[0].timeout", {"sources": [{"id": "p", "type": "plex", "url": "http://p",
+                                         "token": "t", "timeout": float("inf")}]}),
+]
+
+
+@pytest.mark.parametrize(("path", "raw"), OUT_OF_RANGE, ids=[p for p, _ in OUT_OF_RANGE])
+def test_absurd_numbers_are_refused_with_the_key_path(registry, path, raw):
+    found = problems(raw, registry)
+    assert any(p.startswith(f"{path}: ") for p in found), found
+
+
+def test_bitrate_bounds_apply_to_channel_overrides_too(registry):
+    raw = {"sources": [{"id": "m", "type": "local", "path": "/x"}],
+           "channels": [{"number": 1, "name": "A",
+                         "schedule": {"type": "ordered", "collection": "m"},
+                         "ffmpeg": {"video": {"bitrate_kbps": "1e30"}}}]}
+    assert problems(raw, registry) == [
+        "channels[0].ffmpeg.video.bitrate_kbps: expected an integer from 50 to 100,000 kbit/s, "
+        "got '1e30'"]
+
+
+def test_auth_disabled_with_a_token_is_contradictory(registry):
+    found = problems({"server": {"api_token": "t", "auth_disabled": True}}, registry)
+    assert found[0].startswith("server.auth_disabled: true, but server.api_token is set too")
+    assert validate_config({"server": {"auth_disabled": True}}, registry).server.auth_disabled
+
+
+def test_hostile_files_are_clear_config_errors(tmp_path):
+    from exstreamtv.config.files import read_config_file
+
+    cases = {
+        "empty.yaml": (b"", "empty or holds only comments"),
+        "comments.yaml": (b"# server:\n#  api_token: x\n", "empty or holds only comments"),
+        "latin1.yaml": (b"server: {name: caf\xe9}\n", "not UTF-8 text (byte 0xe9 at line 1, offset 18)"),
+        "nul.yaml": (b"server: {name: \x00}\n", "unacceptable character"),
+        "list.yaml": (b"- 1\n", "must be a YAML mapping"),
+        "deep.yaml": (b"[" * 20_000 + b"]" * 20_000, "nesting deeper than 64 levels"),
+        "self.yaml": (b"a: &a [1, *a]\n", "an alias refers to a mapping or list that contains it"),
+        "big.yaml": (b"# padding\n" * 430_000, "over the 4 MiB limit"),
+    }
+    for name, (content, expected) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError) as info:
+            read_config_file(tmp_path / name)
+        assert expected in str(info.value), (name, str(info.value))
+    (tmp_path / "folder.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")  # reading must not wait for a writer
+    for name in ("folder.yaml", "fifo.yaml"):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            read_config_file(tmp_path / name)
+
+
+def test_alias_bomb_fails_fast_in_little_memory(tmp_path):
+    from exstreamtv.config.files import read_config_file
+
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for name, previous in zip("bcdefghi", "abcdefgh", strict=True):
+        bomb += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
+    assert len(bomb) < 400
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="more than 1,000,000 values once aliases"):
+            read_config_file(tmp_path / "bomb.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024, peak
+    result = run_cli("config", "check", str(tmp_path / "bomb.yaml"))
+    assert result.returncode == 1 and "aliases" in result.stderr

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from exstreamtv_plugins.mqtt.commands import BadCommand, parse
 from exstreamtv_plugins.mqtt.entities import Topics, sanitize_id
-from exstreamtv_plugins.mqtt.state import redact
 
-from exstreamtv import FixEvent, HealthEvent
+from exstreamtv import FixEvent, HealthEvent, mask_secrets, register_secret
 from exstreamtv.hub import Hub
 from exstreamtv.server import load_everything
 from tests.helpers import base_config, write_config
@@ -159,7 +158,8 @@ def test_ids_are_sanitized() -> None:
     assert sanitize_id("ABC-12_x") == "ABC-12_x"
 
 
-def test_redact_masks_keys_and_values() -> None:
-    data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss here"}]}
-    assert redact(data, ["p4ss"]) == {"password": "***",
-                                     "nested": [{"api_token": "***", "note": "uses *** here"}]}
+def test_mask_secrets_masks_keys_and_values() -> None:
+    register_secret("p4ss-word")
+    data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss-word here"}]}
+    assert mask_secrets(data) == {"password": "***",
+                                  "nested": [{"api_token": "***", "note": "uses *** here"}]}

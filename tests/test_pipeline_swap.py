@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from exstreamtv import Restart
+from exstreamtv import Restart, SkipItem
 from tests.helpers import base_config, clips_folder, write_config
 from tests.test_healing_outcomes import started_hub
 
@@ -60,8 +60,12 @@ def test_swap_requested_without_killing_the_playing_segment(tmp_path):
                 break
             await asyncio.sleep(0.1)
         assert pipeline.buffer.total_bytes > before + 20_000, "the channel hung"
+        control = pipeline.control
         hub.channels.release(1)
         await hub.stop()
+        # A command to a stopped (or replaced) pipeline is refused with the reason.
+        refused = await control.send(SkipItem())
+        assert not refused.applied and "not running" in refused.message
         gc.collect()
         await asyncio.sleep(0.1)
 

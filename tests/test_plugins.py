@@ -92,3 +92,28 @@ def test_plugins_list_cli_shows_origin_hooks_and_errors(tmp_path):
     text = subprocess.run([sys.executable, "-m", "exstreamtv", "plugins", "list", "--config",
                            str(cfg)], capture_output=True, text=True, check=True).stdout
     assert "BROKEN" in text and "broken_import" in text
+
+
+def test_world_writable_plugin_folders_and_files_are_refused(tmp_path, caplog):
+    plugin = (PLUGIN_DIR / "reverse_order.py").read_text()
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    (open_folder / "reverse_order.py").write_text(plugin)
+    open_folder.chmod(0o777)
+    open_file = tmp_path / "closed"
+    open_file.mkdir()
+    (open_file / "reverse_order.py").write_text(plugin)
+    (open_file / "reverse_order.py").chmod(0o666)
+    (open_file / "safe_one.py").write_text(plugin.replace("reverse", "safe_reverse"))
+    host = PluginHost()
+    with caplog.at_level("ERROR"):
+        host.load_plugins([open_folder, open_file], entrypoints=False)
+    folder_info = host.plugins[f"dir:{open_folder}"]
+    assert "writable by every user (mode 0777)" in folder_info.error
+    assert f"chmod o-w {open_folder}" in folder_info.error
+    assert "writable by every user (mode 0666)" in host.plugins["reverse_order"].error
+    assert host.plugins["safe_one"].loaded
+    registry = collect_registry(host)
+    assert "reverse" not in registry.types("scheduler")
+    assert "safe_reverse" in registry.types("scheduler")
+    assert "writable by every user" in caplog.text

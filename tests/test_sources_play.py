@@ -102,10 +102,12 @@ def test_plex_and_jellyfin_channels_play(
     health = server.get("/api/health").json()
     assert health["components"]["library"]["sources"]["plex"]["state"] == "error"
 
-    # Part URLs now rejected too: ffmpeg reports the URL, the log shows it masked.
+    # Part URLs now rejected too: the relay passes the 401 on and ffmpeg reports it for
+    # the relay's URL (which carries no token).
     plex.secret = NEW_TOKEN
     decode_errors(f"{server.url}/stream/channels/1.ts", 3)
-    server.wait_for(lambda: "X-Plex-Token=***" in server.log, timeout=20)
+    server.wait_for(lambda: "/relay/" in server.log and "401 Unauthorized" in server.log,
+                    timeout=20)
 
     # The new token goes into the config (hot reload): the source is rebuilt, keeps its
     # items meanwhile, syncs with the new token and the channel plays again.

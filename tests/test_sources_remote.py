@@ -73,7 +73,8 @@ async def scan_once(source: RemoteSource) -> list[Any]:
 
 
 def test_full_scan_metadata_streams_and_collections(product: Product, tmp_path: Path) -> None:
-    items = run(scan_once(product.source(tmp_path)))
+    source = product.source(tmp_path)
+    items = run(scan_once(source))
     by_title = {i.title: i for i in items}
     assert set(by_title) == {"First Movie", "Second Movie", "Pilot", "Second Episode"}
     movie = by_title["Second Movie"].metadata
@@ -94,9 +95,14 @@ def test_full_scan_metadata_streams_and_collections(product: Product, tmp_path: 
     assert [s.codec for s in info.video_streams] == ["h264"]
     audio = info.audio_streams[0]
     assert (audio.codec, audio.language, audio.channels, audio.index) == ("aac", "eng", 2, 1)
-    assert pilot.location.startswith(product.fake.url) and SECRET in pilot.location
+    # The location carries no credential; the source gives it as headers for its own URLs.
+    assert pilot.location.startswith(product.fake.url) and SECRET not in pilot.location
+    assert httpx.get(pilot.location).status_code == 401
+    headers = source.fetch_headers(pilot.location)
+    assert headers and SECRET in "".join(headers.values())
+    assert source.fetch_headers("http://elsewhere.example/file.mp4") is None
     # The part/stream URL serves the file, with Range (as ffmpeg asks).
-    answer = httpx.get(pilot.location, headers={"Range": "bytes=10-19"})
+    answer = httpx.get(pilot.location, headers={"Range": "bytes=10-19", **headers})
     assert answer.status_code == 206 and len(answer.content) == 10
     assert answer.headers["Content-Range"].startswith("bytes 10-19/")
 
@@ -201,7 +207,7 @@ def test_refresh_location_uses_current_token(product: Product, tmp_path: Path) -
     items = run(scan_once(old))
     pilot = next(i for i in items if i.title == "Pilot")
     product.fake.secret = "rotated-token-77aa"  # the server now rejects the old token
-    assert httpx.get(pilot.location).status_code == 401
+    assert httpx.get(pilot.location, headers=old.fetch_headers(pilot.location)).status_code == 401
     # A config edit gives the source the new token (hot reload builds it anew).
     raw = {"url": product.fake.url, product.secret_key: "rotated-token-77aa"}
     config = SourceConfig(product.name, product.name, vol.Schema(product.module.SCHEMA)(raw))
@@ -216,8 +222,9 @@ def test_refresh_location_uses_current_token(product: Product, tmp_path: Path) -
             await fresh.close()
 
     location = run(refresh())
-    assert "rotated-token-77aa" in location and SECRET not in location
-    assert httpx.get(location, headers={"Range": "bytes=0-99"}).status_code == 206
+    assert "rotated-token-77aa" not in location and SECRET not in location
+    headers = {"Range": "bytes=0-99", **(fresh.fetch_headers(location) or {})}
+    assert httpx.get(location, headers=headers).status_code == 206
     assert any(isinstance(e, HealthEvent) and e.status == "ok" for e in events)
     # With a token the server rejects, refreshing fails with the reason and an event.
     async def refresh_old() -> None:

@@ -9,17 +9,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-import yaml
 
 from exstreamtv.config import model, schema
+from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.secrets import is_secret_name, register_env, register_secret
 
 if TYPE_CHECKING:
     from exstreamtv.registry import Registry
+
+__all__ = ["deep_merge", "format_path", "load_config", "parse_yaml", "plugin_settings",
+           "read_config_file", "substitute_env", "validate_config"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -49,7 +54,11 @@ def _problems(exc: vol.Invalid, prefix: list[Any]) -> list[ConfigProblem]:
 
 
 def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -> Any:
-    """Replace ``${VAR}`` in every string; an unset variable is a problem."""
+    """Replace ``${VAR}`` in every string; an unset variable is a problem.
+
+    Values under secret-named keys and of secret-named variables are registered with
+    :mod:`exstreamtv.secrets`, so they are masked from the moment they are read.
+    """
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
@@ -62,33 +71,18 @@ def substitute_env(value: Any, path: list[Any], problems: list[ConfigProblem]) -
                     )
                 )
                 return match.group(0)
+            register_env(name, os.environ[name])
             return os.environ[name]
 
-        return _ENV.sub(repl, value)
+        result = _ENV.sub(repl, value)
+        if path and is_secret_name(path[-1]):
+            register_secret(result)  # masked even when this config is rejected
+        return result
     if isinstance(value, list):
         return [substitute_env(v, [*path, i], problems) for i, v in enumerate(value)]
     if isinstance(value, dict):
         return {k: substitute_env(v, [*path, k], problems) for k, v in value.items()}
     return value
-
-
-def parse_yaml(text: str, source: str = "") -> dict[str, Any]:
-    """Parse YAML text into a mapping, raising ConfigError with line and column."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem("", f"YAML syntax error{where}: {problem}")], source) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [ConfigProblem("", "the file must be a YAML mapping (server:, channels:, ...)")],
-            source,
-        )
-    return data
 
 
 def plugin_settings(raw: Mapping[str, Any]) -> model.PluginsConfig:
@@ -103,13 +97,7 @@ def plugin_settings(raw: Mapping[str, Any]) -> model.PluginsConfig:
 def load_config(path: str | Path, registry: Registry | None = None) -> model.Config:
     """Load and validate the config file at ``path``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigProblem("", f"cannot read the config file: {exc.strerror}")], str(path)
-        ) from None
-    return validate_config(parse_yaml(text, str(path)), registry, path=path)
+    return validate_config(read_config_file(path), registry, path=path)
 
 
 def validate_config(
@@ -144,9 +132,20 @@ def validate_config(
     sources = _validate_sources(data.get("sources"), registry, problems)
     indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), registry, problems)
     _check_references(sources, indexed, registry, problems)
+    problems += _auth_problems(sections.get("server"))
     if problems:
         raise ConfigError(problems, source)
-    return _build(sections, sources, [c for _, c in indexed], extra, path)
+    config = _build(sections, sources, [c for _, c in indexed], extra, path)
+    return replace(config, sections=frozenset(str(k) for k in data))
+
+
+def _auth_problems(server: Mapping[str, Any] | None) -> list[ConfigProblem]:
+    """``auth_disabled: true`` together with a token is contradictory: say which to drop."""
+    if server and server.get("auth_disabled") and server.get("api_token"):
+        return [ConfigProblem("server.auth_disabled",
+                              "true, but server.api_token is set too: remove api_token to "
+                              "run without authentication, or remove auth_disabled")]
+    return []
 
 
 def _component_options(

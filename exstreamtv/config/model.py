@@ -20,6 +20,7 @@ class ServerConfig:
     port: int = 8409
     base_url: str | None = None
     api_token: str | None = None
+    auth_disabled: bool = False
     name: str = "ExStreamTV"
     data_directory: str = "data"
     timezone: str | None = None
@@ -217,6 +218,8 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: The top-level sections the file wrote out (a reload must not lose ``server``).
+    sections: frozenset[str] = field(default=frozenset(), compare=False)
 
     def channel(self, number: int) -> ChannelConfig | None:
         """The channel with ``number``, or None."""

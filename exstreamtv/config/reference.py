@@ -18,7 +18,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv.config import schema
+from exstreamtv.config import files, schema
 from exstreamtv.config.validators import Section
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "exstreamtv.yaml"
@@ -111,12 +111,35 @@ def _table(lines: list[str], entries: Iterator[tuple[str, str, str]],
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
 
 
+_LOADING = [
+    "## Loading and reloading",
+    "",
+    f"A config file is at most {files.MAX_FILE_BYTES // 1048576} MiB of UTF-8 text, nested at "
+    f"most {files.MAX_DEPTH} levels deep, and holds at most {files.MAX_VALUES:,} values once "
+    "YAML aliases (`*name`) are expanded; a file beyond a limit is refused with an error "
+    "saying which. Numbers that reach ffmpeg, pools and timers have ranges (the `accepts` "
+    "column); a value outside one is an error naming its key, in a channel's `ffmpeg:` "
+    "overrides too.",
+    "",
+    "Edits are picked up while the server runs, once the file has stopped changing. An edit "
+    "is applied only when the whole file is valid; otherwise the running config stays and "
+    "the error is logged, shown by `GET /api/config/status` and published as a `config` "
+    "event. Besides invalid keys and values, these edits are refused: an empty or "
+    "comments-only file, a deleted or unreadable file, one that drops the `server` "
+    "section, and one that removes `server.api_token` from a server that requires it. To "
+    "run without a token on purpose, remove `api_token` and set `server.auth_disabled: "
+    "true` in the same edit. A server started without a token (and without "
+    "`auth_disabled`) is open, as before.",
+]
+
+
 def generate(registry: Any = None) -> str:
     """The whole reference as Markdown."""
     comments = example_comments()
     lines = ["# Configuration reference", "",
              "Generated from the schemas by `python -m exstreamtv.config.reference`; "
-             "do not edit by hand. See `config/exstreamtv.yaml` for a commented example.", ""]
+             "do not edit by hand. See `config/exstreamtv.yaml` for a commented example.", "",
+             *_LOADING, ""]
     for name, validator in schema.CORE_SECTIONS.items():
         lines += [f"## {name}", ""]
         if name == "sources":

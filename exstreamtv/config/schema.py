@@ -17,8 +17,8 @@ from exstreamtv.config import model
 from exstreamtv.config.validators import (
     Section,
     identifier,
+    int_range,
     language_list,
-    non_negative_int,
     number,
     one_of,
     positive_int,
@@ -48,13 +48,14 @@ def _nullable(validator: Any) -> Any:
 SERVER = Section(
     {
         _opt("host", "127.0.0.1"): string,
-        _opt("port", 8409): vol.All(positive_int, vol.Range(max=65535)),
+        _opt("port", 8409): int_range(1, 65535),
         _opt("base_url", None): _nullable(vol.All(string, vol.Match(r"^https?://"))),
         _opt("api_token", None): _nullable(string),
+        _opt("auth_disabled", False): bool,
         _opt("name", "ExStreamTV"): string,
         _opt("data_directory", "data"): string,
         _opt("timezone", None): _nullable(string),
-        _opt("tuner_count", 4): positive_int,
+        _opt("tuner_count", 4): int_range(1, 64),
         _opt("device_id", None): _nullable(vol.Match(r"^[0-9A-Fa-f]{8}$")),
     }
 )
@@ -70,18 +71,18 @@ def ffmpeg_section(with_defaults: bool) -> Section:
 
     video = Section(
         {
-            key("width", 1280): vol.All(positive_int, vol.Range(min=16, max=7680)),
-            key("height", 720): vol.All(positive_int, vol.Range(min=16, max=4320)),
-            key("fps", 30): vol.All(positive_int, vol.Range(max=120)),
-            key("bitrate_kbps", 3000): vol.All(positive_int, vol.Range(min=50)),
+            key("width", 1280): int_range(16, 7680, "pixels"),
+            key("height", 720): int_range(16, 4320, "pixels"),
+            key("fps", 30): int_range(1, 120),
+            key("bitrate_kbps", 3000): int_range(50, 100_000, "kbit/s"),
             key("keyframe_seconds", 2.0): number(0.25, 10),
         }
     )
     audio = Section(
         {
             key("languages", ["eng"]): language_list,
-            key("channels", 2): vol.All(positive_int, vol.Range(max=8)),
-            key("bitrate_kbps", 160): vol.All(positive_int, vol.Range(min=16)),
+            key("channels", 2): int_range(1, 8),
+            key("bitrate_kbps", 160): int_range(16, 1024, "kbit/s"),
             key("sample_rate", 48000): one_of_int(32000, 44100, 48000),
             key("picker", "default"): string,
         }
@@ -150,13 +151,13 @@ MQTT = Section(
     {
         _opt("enabled", False): bool,
         _opt("host", "127.0.0.1"): string,
-        _opt("port", 1883): vol.All(positive_int, vol.Range(max=65535)),
+        _opt("port", 1883): int_range(1, 65535),
         _opt("username", None): _nullable(str),
         _opt("password", None): _nullable(str),
         _opt("discovery_prefix", "homeassistant"): string,
         _opt("base_topic", "exstreamtv"): vol.All(string, vol.Match(r"^[^#+]+$")),
         _opt("client_id", None): _nullable(string),
-        _opt("keepalive", 60): vol.All(positive_int, vol.Range(min=5, max=3600)),
+        _opt("keepalive", 60): int_range(5, 3600, "seconds"),
         _opt("tls", {}): Section(
             {
                 _opt("enabled", False): bool,
@@ -171,10 +172,10 @@ MQTT = Section(
 
 SESSION_MANAGER = Section(
     {
-        _opt("max_sessions_per_channel", 50): positive_int,
-        _opt("idle_timeout_seconds", 300): positive_int,
-        _opt("cleanup_interval_seconds", 60): positive_int,
-        _opt("max_sessions_total", None): _nullable(positive_int),
+        _opt("max_sessions_per_channel", 50): int_range(1, 10_000),
+        _opt("idle_timeout_seconds", 300): int_range(1, 86_400, "seconds"),
+        _opt("cleanup_interval_seconds", 60): int_range(1, 3600, "seconds"),
+        _opt("max_sessions_total", None): _nullable(int_range(1, 1_000_000)),
         _opt("max_send_load", 0.9): number(0.01, 1),
     }
 )
@@ -182,7 +183,7 @@ SESSION_MANAGER = Section(
 STREAM_THROTTLER = Section(
     {
         _opt("enabled", True): bool,
-        _opt("target_bitrate_bps", 4000000): vol.All(positive_int, vol.Range(min=64000)),
+        _opt("target_bitrate_bps", 4000000): int_range(64_000, 1_000_000_000, "bit/s"),
         _opt("mode", "realtime"): one_of(*THROTTLE_MODES),
     }
 )
@@ -191,9 +192,9 @@ DATABASE_BACKUP = Section(
     {
         _opt("enabled", True): bool,
         _opt("backup_directory", "backups"): string,
-        _opt("interval_hours", 24): positive_int,
-        _opt("keep_count", 7): positive_int,
-        _opt("keep_days", 30): positive_int,
+        _opt("interval_hours", 24): int_range(1, 8760, "hours"),
+        _opt("keep_count", 7): int_range(1, 10_000),
+        _opt("keep_days", 30): int_range(1, 36_500, "days"),
         _opt("compress", True): bool,
     }
 )
@@ -201,14 +202,14 @@ DATABASE_BACKUP = Section(
 AI_AUTO_HEAL = Section(
     {
         _opt("enabled", True): bool,
-        _opt("log_buffer_minutes", 30): positive_int,
+        _opt("log_buffer_minutes", 30): int_range(1, 1440, "minutes"),
         _opt("realtime_streaming", True): bool,
         _opt("ffmpeg_monitor_enabled", True): bool,
         _opt("ffmpeg_health_threshold", 0.8): number(0, 1),
         _opt("pattern_detection_enabled", True): bool,
         _opt("prediction_confidence_threshold", 0.75): number(0, 1),
         _opt("auto_resolve_enabled", True): bool,
-        _opt("max_auto_fixes_per_hour", 50): non_negative_int,
+        _opt("max_auto_fixes_per_hour", 50): int_range(0, 10_000),
         _opt("require_approval_above_risk", "MEDIUM"): one_of(*RISK_LEVELS),
         _opt("use_error_screen_fallback", True): bool,
         _opt("hot_swap_enabled", True): bool,
@@ -228,8 +229,8 @@ STREAMING = Section(
 
 GUIDE = Section(
     {
-        _opt("days_ahead", 2): vol.All(positive_int, vol.Range(max=14)),
-        _opt("hours_behind", 2): vol.All(non_negative_int, vol.Range(max=48)),
+        _opt("days_ahead", 2): int_range(1, 14, "days"),
+        _opt("hours_behind", 2): int_range(0, 48, "hours"),
         _opt("merge_flex_seconds", 300): number(0, 3600),
     }
 )

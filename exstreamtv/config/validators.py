@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,12 +51,28 @@ def non_negative_int(value: Any) -> int:
     return value
 
 
+def int_range(minimum: int, maximum: int, unit: str = "") -> Callable[[Any], int]:
+    """An integer from ``minimum`` to ``maximum``; the error names the range and unit."""
+    unit_text = f" {unit}" if unit else ""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise vol.Invalid(f"expected an integer from {minimum:,} to {maximum:,}{unit_text}, "
+                              f"got {value!r}")
+        return value
+
+    check.__doc__ = f"an integer from {minimum} to {maximum}{unit_text}"
+    return check
+
+
 def number(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any], float]:
-    """A float (ints accepted) within optional bounds."""
+    """A finite float (ints accepted) within optional bounds."""
 
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise vol.Invalid(f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise vol.Invalid(f"expected a finite number, got {value!r}")
         if minimum is not None and value < minimum:
             raise vol.Invalid(f"must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:

@@ -1,4 +1,8 @@
-"""The library in the database: items (with streams and collections) per source."""
+"""The library in the database: items (with streams and collections) per source.
+
+Locations are stored without credentials (:func:`exstreamtv.secrets.strip_credentials`);
+rows written by older versions lose theirs when read back and at the next save.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from exstreamtv.database.models import (
     MediaStreamRow,
 )
 from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo
+from exstreamtv.secrets import strip_credentials
 
 _STREAM_COLUMNS = ("index", "type", "codec", "language", "title")
 _STREAM_DETAILS = tuple(f.name for f in fields(StreamInfo) if f.name not in _STREAM_COLUMNS)
@@ -44,9 +49,9 @@ def _item_row(item: MediaItem, now: float) -> dict[str, Any]:
         "source_id": item.source_id,
         "item_id": item.id,
         "title": item.title,
-        "location": item.location,
+        "location": strip_credentials(item.location),
         "duration": item.duration,
-        "info_path": info.path if info else None,
+        "info_path": strip_credentials(info.path) if info else None,
         "format_name": info.format_name if info else None,
         "bit_rate": info.bit_rate if info else None,
         "metadata": dict(item.metadata),
@@ -128,12 +133,12 @@ class LibraryStore:
             key = (row.source_id, row.item_id)
             info = None
             if row.info_path is not None:
-                info = MediaInfo(path=row.info_path, duration=row.duration,
+                info = MediaInfo(path=strip_credentials(row.info_path), duration=row.duration,
                                  format_name=row.format_name or "", bit_rate=row.bit_rate,
                                  streams=tuple(streams.get(key, ())))
             result[row.source_id].append(MediaItem(
                 id=row.item_id, source_id=row.source_id, title=row.title,
-                location=row.location, duration=row.duration, info=info,
+                location=strip_credentials(row.location), duration=row.duration, info=info,
                 metadata=dict(row.item_metadata or {}),
                 collections=tuple(sorted(collections.get(key, ())))))
         return {sid: sorted(items, key=lambda i: i.sort_key) for sid, items in result.items()}

@@ -171,11 +171,12 @@ class HealingEngine:
     def _on_ffmpeg_error(self, channel: int, error: FFmpegError) -> None:
         issue_type = None
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
-            issue_type = "AUTH_FAILED" if error.http_status == 401 else "URL_EXPIRED"
+            issue_type = (IssueType.AUTH_FAILED if error.http_status == 401
+                          else IssueType.URL_EXPIRED)
         elif error.type is ErrorType.HARDWARE_ERROR:
-            issue_type = "HARDWARE_FAILED"
+            issue_type = IssueType.HARDWARE_FAILED
         elif error.type is ErrorType.MEMORY_ERROR:
-            issue_type = "MEMORY_PRESSURE"
+            issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
                                            evidence=(error.line,)))
@@ -292,13 +293,13 @@ class HealingEngine:
         if prediction is None or now - self._predicted.get(number, 0.0) < 30:
             return
         self._predicted[number] = now
-        self.hub.bus.publish(FixEvent(issue="FFMPEG_HANG", strategy="", action="predicted",
+        self.hub.bus.publish(FixEvent(issue=IssueType.FFMPEG_HANG, strategy="", action="predicted",
                                       channel=number, confidence=prediction.confidence,
                                       message=prediction.reason))
         if self.hub.channels.host.starved:
             return  # every channel is slow because the host is busy: a restart adds load
         if prediction.confidence >= self.config.prediction_confidence_threshold:
-            self.raise_issue(DetectedIssue("FFMPEG_HANG", number, prediction.reason,
+            self.raise_issue(DetectedIssue(IssueType.FFMPEG_HANG, number, prediction.reason,
                                            "prediction", prediction.confidence))
 
     def _check_system(self) -> None:
@@ -308,7 +309,7 @@ class HealingEngine:
         self._memory_high = self._memory_high + 1 if high else 0
         if self._memory_high == 2:
             self.raise_issue(DetectedIssue(
-                "MEMORY_PRESSURE", None,
+                IssueType.MEMORY_PRESSURE, None,
                 f"memory {sample.memory_used_fraction:.0%} used", "system"))
 
     # -- the public face (API, MQTT) ------------------------------------------

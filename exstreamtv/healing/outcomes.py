@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from exstreamtv.healing.auto_resolver import FixRecord, MemoryOutcomeStore
+from exstreamtv.secrets import mask
 
 if TYPE_CHECKING:
     from exstreamtv.healing.auto_resolver import AutoResolver
@@ -52,7 +53,7 @@ class DatabaseOutcomeStore(MemoryOutcomeStore):
                     created_at=fix.created, channel_number=fix.channel, pattern=fix.issue,
                     action=fix.strategy, risk=fix.risk, confidence=fix.confidence,
                     success=fix.status == SUCCESS,
-                    details={"id": fix.id, "status": fix.status, "message": fix.message,
+                    details={"id": fix.id, "status": fix.status, "message": mask(fix.message),
                              "finished": fix.finished}))
                 await session.commit()
             self.written += 1

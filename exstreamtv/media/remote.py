@@ -39,9 +39,10 @@ COMMON_OPTIONS: dict[Any, Any] = {
         vol.Schema({vol.Required("from"): str, vol.Required("to"): str})
     ],
     vol.Optional("page_size", default=500): vol.All(int, vol.Range(min=1, max=10000)),
-    vol.Optional("timeout", default=30.0): vol.All(vol.Coerce(float), vol.Range(min=0.1)),
+    vol.Optional("timeout", default=30.0): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=600)),
     vol.Optional("verify_tls", default=True): bool,
-    vol.Optional("scan_interval_minutes", default=60): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    vol.Optional("scan_interval_minutes", default=60): vol.All(vol.Coerce(float),
+                                                               vol.Range(min=0, max=10080)),
 }
 
 
@@ -117,6 +118,15 @@ class RemoteSource(MediaSource):
     def headers(self) -> dict[str, str]:
         """Headers sent with every API request (the token goes here, never in API URLs)."""
         raise NotImplementedError
+
+    def fetch_headers(self, location: str) -> Mapping[str, str] | None:
+        """The credential headers for a media URL on this server (None for any other URL).
+
+        Stored locations carry no credentials; the media relay adds these when ffmpeg reads.
+        """
+        if location == self.url or location.startswith(self.url + "/"):
+            return self.headers()
+        return None
 
     async def libraries(self) -> list[RemoteLibrary]:
         """Every video library of the server."""

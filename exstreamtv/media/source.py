@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,14 @@ class MediaSource(ABC):
     async def refresh_location(self, item: MediaItem) -> str:
         """A fresh playable location for ``item`` (for expiring URLs); default: unchanged."""
         return item.location
+
+    def fetch_headers(self, location: str) -> Mapping[str, str] | None:
+        """Headers that give access to ``location`` (credentials), or None when it needs none.
+
+        ffmpeg never sees them: a location that needs headers is read through the local
+        media relay, which adds them to each request it makes upstream.
+        """
+        return None
 
     async def close(self) -> None:
         """Release connections; called when the source is removed or the server stops."""

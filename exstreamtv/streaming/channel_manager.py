@@ -204,7 +204,7 @@ class ChannelManager:
                     await pipeline.stop()
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
-        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
         planner.work_level = self.host.level
         pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
                                    self.hub.config.streaming, self.hub.bus, host=self.host)
@@ -228,7 +228,8 @@ class ChannelManager:
                             self.hub.sessions.disconnect(session, "the channel was removed")
                     touched.append(number)
                 elif channel != old.channel(number):
-                    planner = ItemPlanner(channel, self.hub.registry, self.hub.tools)
+                    planner = ItemPlanner(channel, self.hub.registry, self.hub.tools,
+                                          self.hub.relay.playable)
                     pipeline.control.post(Reconfigure(channel, self.scheduler(number), planner))
                     touched.append(number)
         return touched

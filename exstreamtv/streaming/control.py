@@ -167,6 +167,14 @@ class ChannelStatus:
     health_reason: str
     delivered_speed: float | None
 
+    def to_api(self, encoder: str) -> dict[str, object]:
+        """The JSON fields of ``pipeline`` in the API (``encoder``: the one in use now)."""
+        return {"state": self.state, "title": self.title, "kind": self.segment,
+                "pid": self.pid, "encoder": encoder, "work_level": self.work_level,
+                "failures": self.failures, "restarts": self.restarts,
+                "last_error": self.last_error, "health": self.health,
+                "health_reason": self.health_reason, "delivered_speed": self.delivered_speed}
+
 
 class _Pipeline(Protocol):
     @property

@@ -25,7 +25,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: Starved this long before the first level of lighter encoding.
-STARVED_AFTER = 4.0
+STARVED_AFTER = 8.0
+#: Delivered speed under which a channel counts as slow (a boundary's dip is not).
+SLOW_SPEED = 0.9
 LEVEL_UP_SECONDS = 20.0
 RECOVER_SECONDS = 30.0
 MAX_LEVEL = 2
@@ -72,9 +74,11 @@ class HostLoad:
     """Decides whether the host is starved and how much lighter channels should encode."""
 
     def __init__(self, cores: int | None = None,
-                 load: Callable[[], float | None] = load_average) -> None:
+                 load: Callable[[], float | None] = load_average,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cores = cores or os.cpu_count() or 1
         self._load = load
+        self._clock = clock
         self.starved = False
         self.level = 0
         self.last: LoadReading | None = None
@@ -89,9 +93,9 @@ class HostLoad:
         """
         measured = [s for s in speeds if s is not None]
         reading = LoadReading(self._load(), self.cores,
-                              bool(measured) and all(s < 0.98 for s in measured))
+                              bool(measured) and all(s < SLOW_SPEED for s in measured))
         self.last = reading
-        now = time.monotonic()
+        now = self._clock()
         if reading.overloaded and reading.all_slow:
             self._under_since = None
             self._over_since = self._over_since or now

@@ -32,11 +32,11 @@ from exstreamtv.streaming.control import (
     UsePreset,
     UseProfile,
 )
-from exstreamtv.streaming.recovery import MIN_LEFT_SECONDS, Fill, Hold, Resume, Step
+from exstreamtv.streaming.recovery import MIN_LEFT_SECONDS, AtSchedule, Fill, Hold, Resume, Step
 from exstreamtv.streaming.segment import Segment
 
 if TYPE_CHECKING:
-    from exstreamtv.streaming.pipeline import AtSchedule, ChannelPipeline
+    from exstreamtv.streaming.pipeline import ChannelPipeline
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,13 @@ class Orders:
         finally:
             waiter.cancel()
 
-    async def close(self, reason: str) -> list[Segment]:
-        """The pipeline stopped: refuse what waits; returns a fresh segment to stop."""
-        while self._inbox:
-            _, future = self._inbox.popleft()
-            _done(future, False, reason)
+    async def _drop_fresh(self, reason: str) -> None:
+        """A command made the fresh segment being readied pointless: stop it."""
+        for seg in await self.close_fresh(reason):
+            await seg.process.stop(timeout=1.0)
+
+    async def close_fresh(self, reason: str) -> list[Segment]:
+        """Cancel a fresh segment being readied; returns it if it was ready (to stop)."""
         left: list[Segment] = []
         fresh, self._fresh = self._fresh, None
         if fresh is not None:
@@ -131,14 +133,21 @@ class Orders:
         self._fresh_for.clear()
         return left
 
+    async def close(self, reason: str) -> list[Segment]:
+        """The pipeline stopped: refuse what waits; returns a fresh segment to stop."""
+        while self._inbox:
+            _, future = self._inbox.popleft()
+            _done(future, False, reason)
+        return await self.close_fresh(reason)
+
     # -- applying ------------------------------------------------------------------
 
     async def apply(self, seg: Segment) -> Step | Swap | AtSchedule | None:
         """Apply waiting commands in order, until one ends ``seg``; what comes next."""
         if self._fresh_ready():
-            swap = await self._take_fresh()
-            if swap is not None:
-                return swap
+            taken = await self._take_fresh()
+            if taken is not None:
+                return taken
         while self._inbox:
             command, future = self._inbox.popleft()
             try:
@@ -179,9 +188,11 @@ class Orders:
             p.planner.work_level = level
             p._fill.clear()
             await p.discard_prepared()
+            await self._drop_fresh("superseded by a new configuration")
             return self._restart(Restart(RestartFrom.SCHEDULE, "its configuration changed"),
                                  future, seg)
         elif isinstance(command, SkipItem):
+            await self._drop_fresh("superseded by a skip")
             return self._skip(command, future, seg)
         elif isinstance(command, ShowErrorScreen):
             _done(future, True, f"error screen for {command.seconds:.0f}s")
@@ -213,8 +224,6 @@ class Orders:
 
     def _restart(self, command: Restart, future: asyncio.Future[CommandResult],
                  seg: Segment) -> Step | AtSchedule | None:
-        from exstreamtv.streaming.pipeline import AtSchedule
-
         p = self.pipeline
         since = command.unless_recovered_since
         if (since is not None and p.last_recovery is not None and p.last_recovery >= since
@@ -247,13 +256,16 @@ class Orders:
             head = await asyncio.wait_for(seg.process.stdout.read(HEAD_SIZE), command.timeout)
         except TimeoutError:
             head = b""
+        except asyncio.CancelledError:
+            await asyncio.shield(seg.process.stop(timeout=1.0))
+            raise
         if not head:
             await seg.process.stop(timeout=1.0)
             return None
         seg.head = head
         return seg
 
-    async def _take_fresh(self) -> Swap | None:
+    async def _take_fresh(self) -> Swap | AtSchedule | None:
         p = self.pipeline
         task, self._fresh = self._fresh, None
         waiters, self._fresh_for = self._fresh_for, []
@@ -265,10 +277,14 @@ class Orders:
             except Exception as exc:
                 error = f"the fresh ffmpeg could not start: {exc}"
         if seg is not None and seg.entry.end - p.air_time() < MIN_LEFT_SECONDS:
-            await seg.process.stop(timeout=1.0)  # its item ended meanwhile
+            # Its item ended meanwhile: what the schedule has now replaces it (and ends an
+            # error screen held for it).
+            await seg.process.stop(timeout=1.0)
             for future in waiters:
-                _done(future, True, "the item ended while a fresh ffmpeg started")
-            return None
+                _done(future, True, "restarted with the next item")
+            p._after_hold = None
+            p.restarts += 1
+            return AtSchedule()
         for future in waiters:
             _done(future, seg is not None, "a fresh ffmpeg took over" if seg else error)
         if seg is None:

@@ -24,10 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
-from exstreamtv.events import ChannelEvent, EventBus, FixEvent, HealthEvent
+from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
-from exstreamtv.healing.vocabulary import FixAction, IssueType
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
@@ -44,6 +43,7 @@ from exstreamtv.streaming.pacer import Pacer
 from exstreamtv.streaming.planner import ItemPlanner, Plan
 from exstreamtv.streaming.recovery import (
     MIN_LEFT_SECONDS,
+    AtSchedule,
     Fill,
     Hold,
     RecoveryPolicy,
@@ -51,6 +51,7 @@ from exstreamtv.streaming.recovery import (
     Resume,
     SoftwareFallback,
     Step,
+    announce_software_fallback,
 )
 from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
 from exstreamtv.streaming.ts import Piece, TSSplicer
@@ -61,11 +62,6 @@ READ_SIZE = 188 * 40  # small reads keep the output smooth at low bitrates
 ERROR_READ_SIZE = 188 * 16
 #: How many stall windows a runnable ffmpeg on a starved host is given before it counts.
 STARVED_PATIENCE = 4
-
-
-@dataclass(frozen=True)
-class AtSchedule:
-    """Play what the schedule (or a fill) has on air at the output's air time."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +125,7 @@ class ChannelPipeline:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    @property
-    def failures(self) -> int:
-        return self.recovery.failures
+    failures = property(lambda self: self.recovery.failures, doc="Failures in a row.")
 
     # -- control ----------------------------------------------------------------
 
@@ -345,16 +339,17 @@ class ChannelPipeline:
             seg.reading = asyncio.ensure_future(seg.process.stdout.read(size))
             seg.read_since = time.monotonic()
         assert seg.read_since is not None
-        left = self.recovery.settings.stall_seconds - (time.monotonic() - seg.read_since)
-        if not seg.reading.done():
-            await self.orders.wait_for(seg.reading, max(left, 0.0))
-        if seg.reading.done():
-            reading, seg.reading, seg.read_since = seg.reading, None, None
-            return reading.result()
-        if self.orders.waiting:
-            return None
-        seg.read_since = time.monotonic()  # a new stall window if it is given patience
-        return TimeoutError()
+        deadline = seg.read_since + self.recovery.settings.stall_seconds
+        while not seg.reading.done():
+            if self.orders.waiting:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seg.read_since = time.monotonic()  # a new window if it is given patience
+                return TimeoutError()
+            await self.orders.wait_for(seg.reading, left)
+        reading, seg.reading, seg.read_since = seg.reading, None, None
+        return reading.result()
 
     def _starved(self, seg: Segment) -> bool:
         """A silent ffmpeg on a starved host that the kernel says is runnable: not stuck."""
@@ -401,7 +396,10 @@ class ChannelPipeline:
             resume, self._after_hold = self._after_hold, None
             return await self._step(resume or AtSchedule(), seg)
         if not failed:
-            self._note_damage(seg)
+            damage = seg.damage()
+            if damage:
+                log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
+                            "(ffmpeg: %s)", self.number, seg.plan.title, damage)
             if self.recovery.succeeded():
                 log.info("Channel %d: playing normally again", self.number)
             return await self._boundary(seg)
@@ -417,12 +415,6 @@ class ChannelPipeline:
             seg.entry, seg.offset + end.produced, self.air_time(), hardware=hardware,
             produced=end.produced, early_exit=end.reason is EndReason.EXITED, cause=cause)
         return await self._step(step, seg)
-
-    def _note_damage(self, seg: Segment) -> None:
-        damage = first_error("\n".join(seg.process.stderr_tail)) if seg.kind == "program" else None
-        if damage and "[error]" in damage:
-            log.warning("Channel %d: '%s' has damaged data; played what could be decoded "
-                        "(ffmpeg: %s)", self.number, seg.plan.title, damage)
 
     async def _boundary(self, seg: Segment) -> Segment:
         """After a complete segment: the next entry, on the guide's time."""
@@ -455,7 +447,9 @@ class ChannelPipeline:
         await self.discard_prepared()
         air = self.air_time()
         if isinstance(step, SoftwareFallback):
-            self._hardware_failed(step.cause)
+            announce_software_fallback(self.bus, self.number, self.planner.preset.name,
+                                       step.cause)
+            self.planner.use_software()
             step = step.then
         if isinstance(step, Hold):
             self._after_hold = step.then
@@ -477,16 +471,6 @@ class ChannelPipeline:
                 self.last_recovery = time.time()
                 return await self._open(entry, offset)
         return await self._open(*self.position(air, viewers=False))
-
-    def _hardware_failed(self, cause: str) -> None:
-        """A hardware encoder died before its first second: HARDWARE_ERROR, go software."""
-        message = f"encoder {self.planner.preset.name} failed to start ({cause}); using software"
-        log.error("Channel %d: HARDWARE_ERROR: %s", self.number, message)
-        self.planner.use_software()
-        self.bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
-                                     channel=self.number))
-        self.bus.publish(FixEvent(issue=IssueType.HARDWARE_FAILED, strategy="software_fallback",
-                                  action=FixAction.APPLIED, channel=self.number, message=message))
 
     # -- output -------------------------------------------------------------------
 
@@ -511,20 +495,5 @@ class ChannelPipeline:
 
     def status(self) -> dict[str, object]:
         """The pipeline's state for the API and health."""
-        s = self.channel_status()
-        return {
-            "state": s.state,
-            "title": s.title,
-            "kind": s.segment,
-            "pid": s.pid,
-            "encoder": self.planner.preset.name,
-            "work_level": s.work_level,
-            "failures": s.failures,
-            "restarts": s.restarts,
-            "last_error": s.last_error,
-            "health": s.health,
-            "health_reason": s.health_reason,
-            "delivered_speed": s.delivered_speed,
-            "bytes": self.buffer.total_bytes,
-            "started_at": self.started_at,
-        }
+        return {**self.channel_status().to_api(self.planner.preset.name),
+                "bytes": self.buffer.total_bytes, "started_at": self.started_at}

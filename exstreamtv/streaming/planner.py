@@ -13,6 +13,7 @@ is also half the size. Changes apply to the segments started afterwards.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from exstreamtv.config.model import ChannelConfig
@@ -25,13 +26,16 @@ from exstreamtv.ffmpeg.command import (
 )
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset
-from exstreamtv.media.models import MediaInfo
+from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
 from exstreamtv.scheduling.base import ScheduledItem
 from exstreamtv.streaming.error_screens import ErrorScreenRequest, VisualInput
 
 log = logging.getLogger(__name__)
+
+#: ``(item, location) -> what ffmpeg opens``; see :meth:`exstreamtv.media.relay.MediaRelay.playable`.
+Playable = Callable[[MediaItem, str], str]
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,11 @@ class Plan:
 class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
-    def __init__(self, channel: ChannelConfig, registry: Registry, tools: FFmpegTools) -> None:
+    def __init__(self, channel: ChannelConfig, registry: Registry, tools: FFmpegTools,
+                 playable: Playable | None = None) -> None:
         self.channel = channel
+        #: Turns an item's location into what ffmpeg opens (the media relay for remote items).
+        self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
         self.tools = tools
         self.base_profile = OutputProfile.from_config(channel.ffmpeg)
@@ -100,8 +107,11 @@ class ItemPlanner:
         item = entry.item
         assert item is not None
         info = item.info
-        audio = self._pick_audio(item.info) if info else None
-        subs = self._pick_subtitles(item.info) if info else None
+        if info is not None and "://" in info.path:
+            # Filters that read the input themselves (text subtitles) open it through the relay too.
+            info = replace(info, path=self.playable(item, info.path))
+        audio = self._pick_audio(info) if info else None
+        subs = self._pick_subtitles(info) if info else None
         video_stream: int | str | None = "v:0"
         audio_stream: int | str | None = "a:0"
         if info is not None:
@@ -114,7 +124,7 @@ class ItemPlanner:
             else:
                 audio_stream = None
         source = MediaInput(
-            location=location or item.location,
+            location=self.playable(item, location or item.location),
             offset=offset,
             duration=max(entry.duration - offset, 0.1),
             video_stream=video_stream,

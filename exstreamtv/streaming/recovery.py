@@ -20,9 +20,14 @@ guide says for that moment.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from exstreamtv.events import EventBus, FixEvent, HealthEvent
+from exstreamtv.healing.vocabulary import FixAction, IssueType
 from exstreamtv.scheduling.base import ScheduledItem
+
+log = logging.getLogger(__name__)
 
 #: Less than this left of an item: do not start an ffmpeg for it.
 MIN_LEFT_SECONDS = 1.0
@@ -77,6 +82,11 @@ class SoftwareFallback:
     then: Resume
 
 
+@dataclass(frozen=True)
+class AtSchedule:
+    """Play what the schedule (or a fill) has on air at the output's air time."""
+
+
 Step = Resume | Hold | Fill | SoftwareFallback
 
 
@@ -113,11 +123,13 @@ class RecoveryPolicy:
         if key != self._entry:
             self._entry, self.entry_failures = key, 0
         self.entry_failures += 1
+        # The reason is shown on screen: the title only (ffmpeg's ``cause`` may name a
+        # source URL with its token; it is in the log).
         title = entry.title
         if self.entry_failures >= s.failures_before_fill:
-            return Fill(entry, f"'{title}' cannot be played ({cause})")
+            return Fill(entry, f"'{title}' cannot be played")
         if entry.end - air < MIN_LEFT_SECONDS:
-            return Fill(entry, f"'{title}' failed ({cause})")
+            return Fill(entry, f"'{title}' failed")
         backoff = 0.0 if self.failures == 1 else min(2.0 ** (self.failures - 2),
                                                      s.max_backoff_seconds)
         hold = max(backoff, s.error_screen_hold or 0.0)
@@ -125,3 +137,13 @@ class RecoveryPolicy:
             return Resume(entry, reached)
         hold = min(hold, max(entry.end - air, 0.1))
         return Hold(hold, "technical difficulties", Resume(entry, reached))
+
+
+def announce_software_fallback(bus: EventBus, channel: int, encoder: str, cause: str) -> None:
+    """Log and publish that ``encoder`` died at start and the channel goes software."""
+    message = f"encoder {encoder} failed to start ({cause}); using software"
+    log.error("Channel %d: HARDWARE_ERROR: %s", channel, message)
+    bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
+                            channel=channel))
+    bus.publish(FixEvent(issue=IssueType.HARDWARE_FAILED, strategy="software_fallback",
+                         action=FixAction.APPLIED, channel=channel, message=message))

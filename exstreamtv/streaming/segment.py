@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from exstreamtv.ffmpeg.presets import first_error
+
 if TYPE_CHECKING:
     from exstreamtv.ffmpeg.process import FFmpegProcess
     from exstreamtv.scheduling.base import ScheduledItem
@@ -52,6 +54,14 @@ class Segment:
     @property
     def kind(self) -> str:
         return self.plan.kind
+
+    def damage(self) -> str | None:
+        """ffmpeg's first error line of a programme that played to its end (damaged data
+        it decoded around), or None."""
+        if self.kind != "program":
+            return None
+        line = first_error("\n".join(self.process.stderr_tail))
+        return line if line and "[error]" in line else None
 
     async def cancel_read(self) -> None:
         """Drop a read in flight (before the process is stopped and drained)."""

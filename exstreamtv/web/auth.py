@@ -6,6 +6,11 @@ SameSite=Strict cookie the dashboard's login form sets. Requests authenticated b
 cookie that change something must also carry the CSRF token (double submit: the
 ``exstreamtv_csrf`` cookie echoed in ``X-CSRF-Token`` or a ``csrf_token`` form field).
 Comparisons are constant-time. Without a configured token the API is open (LAN use).
+
+A running server never loses its token through a config reload: an edit that drops
+``api_token`` is refused unless it also sets ``server.auth_disabled: true``
+(:func:`exstreamtv.config.reload.replacement_problems`), so these checks always read a
+token the operator meant to have, or its deliberate absence.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Helpers shared by the HTTP blueprints: the hub, JSON errors, base URLs."""
+"""Helpers shared by the HTTP blueprints: the hub, JSON errors, base URLs.
+
+Every JSON answer goes through :func:`json_response` or :func:`error`, which mask
+secrets (tokens, API keys, passwords) on the way out.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import current_app, jsonify, request
 from quart.wrappers import Response
+
+from exstreamtv.secrets import mask, mask_data
 
 if TYPE_CHECKING:
     from exstreamtv.hub import Hub
@@ -18,8 +24,8 @@ def hub() -> Hub:
 
 
 def error(status: int, reason: str) -> tuple[Response, int]:
-    """A JSON error response: ``{"error": reason}``."""
-    return jsonify({"error": reason}), status
+    """A JSON error response: ``{"error": reason}`` (secrets masked)."""
+    return jsonify({"error": mask(reason)}), status
 
 
 def base_url() -> str:
@@ -31,4 +37,5 @@ def base_url() -> str:
 
 
 def json_response(data: Any, status: int = 200) -> tuple[Response, int]:
-    return jsonify(data), status
+    """``data`` as JSON with every secret masked (:func:`exstreamtv.secrets.mask_data`)."""
+    return jsonify(mask_data(data)), status

@@ -14,6 +14,7 @@ from typing import Any
 from quart import Blueprint, Response, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
+from exstreamtv.secrets import mask
 from exstreamtv.web.api import channel_summary, health_report
 from exstreamtv.web.auth import (
     CSRF_COOKIE,
@@ -101,7 +102,7 @@ async def index() -> Response:
         token_required=token_required(),
         login_error=request.args.get("login") == "failed",
     )
-    response = Response(html, mimetype="text/html")
+    response = Response(mask(html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data: https: http:; media-src 'self' blob:; "
         "style-src 'self' 'unsafe-inline'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'"

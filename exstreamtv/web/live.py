@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from quart import Blueprint, Response
 
 from exstreamtv.events import Event
+from exstreamtv.secrets import mask_data
 from exstreamtv.web.auth import require_token
 from exstreamtv.web.common import hub
 
@@ -21,7 +22,8 @@ QUEUE_SIZE = 200
 @bp.route("/api/events/stream")
 @require_token
 async def events_stream() -> Response:
-    """Every bus event as one SSE ``data:`` line of JSON; a slow reader loses old events."""
+    """Every bus event as one SSE ``data:`` line of JSON (secrets masked); a slow reader
+    loses old events."""
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
     def enqueue(event: Event) -> None:
@@ -40,7 +42,8 @@ async def events_stream() -> Response:
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
-                yield f"data: {json.dumps(event.to_dict(), default=str)}\n\n".encode()
+                data = json.dumps(mask_data(event.to_dict()), default=str)
+                yield f"data: {data}\n\n".encode()
         finally:
             unsubscribe()
 

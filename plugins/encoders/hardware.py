@@ -19,7 +19,7 @@ import voluptuous as vol
 from exstreamtv import EncoderPreset, hookimpl
 
 SCHEMA = {
-    vol.Optional("device", default=None): vol.Any(None, str, int),
+    vol.Optional("device", default=None): vol.Any(None, str, vol.All(int, vol.Range(min=0, max=63))),
     vol.Optional("hwaccel_decode", default=False): bool,
 }
 

@@ -23,7 +23,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from exstreamtv import ChannelEvent, Event, FixEvent, HealthEvent, Hub, MqttConfig, SessionEvent
+from exstreamtv import (
+    ChannelEvent,
+    Event,
+    FixEvent,
+    HealthEvent,
+    Hub,
+    MqttConfig,
+    SessionEvent,
+    mask_secrets,
+)
 
 from .commands import BadCommand, Command, execute, parse
 from .entities import NO_FIX, Discovery, Topics, sanitize_id
@@ -47,7 +56,8 @@ SWEEP_SECONDS = 5.0
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), default=str, ensure_ascii=False)
+    """A payload as compact JSON, secrets masked: every payload the bridge publishes is built here."""
+    return json.dumps(mask_secrets(data), separators=(",", ":"), default=str, ensure_ascii=False)
 
 
 class MqttBridge:
@@ -319,9 +329,9 @@ class MqttBridge:
 
     def on_event(self, event: Event) -> None:
         """Mirror a bus event: ``events/<kind>``, the channel's fix event, fresh state."""
-        self._publish(self.topics.event(event.kind), _json(event_payload(event, self.hub)))
+        self._publish(self.topics.event(event.kind), _json(event_payload(event)))
         if isinstance(event, FixEvent) and event.channel is not None:
-            data = event_payload(event, self.hub)
+            data = event_payload(event)
             data["event_type"] = event.action
             self._publish(self.topics.channel_fix(event.channel), _json(data))
         if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent):

@@ -13,16 +13,10 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from exstreamtv import Event, FixEvent, Hub, channel_summary, health_report
-
-#: Keys whose values never leave the process, wherever they appear in a payload.
-SECRET_KEYS = ("password", "token", "secret", "api_key", "apikey", "authorization")
-REDACTED = "***"
-
 
 # -- device id ---------------------------------------------------------------------
 
@@ -52,37 +46,15 @@ def device_id(hub: Hub) -> str:
     return new
 
 
-# -- secrets -----------------------------------------------------------------------
+# -- events ------------------------------------------------------------------------
 
 
-def secret_values(hub: Hub) -> list[str]:
-    """Every secret string in the running config (MQTT password, API token, source keys)."""
-    found = [hub.config.mqtt.password, hub.config.server.api_token]
-    for source in hub.config.sources:
-        found.extend(v for k, v in source.options.items()
-                     if isinstance(v, str) and any(s in k.lower() for s in SECRET_KEYS))
-    return [s for s in found if s and len(s) >= 3]
+def event_payload(event: Event) -> dict[str, Any]:
+    """An event as the JSON-ready mapping published on ``events/<kind>``.
 
-
-def redact(value: Any, secrets_: Iterable[str]) -> Any:
-    """``value`` with secret keys masked and every secret string scrubbed from text."""
-    words = list(secrets_)
-    if isinstance(value, dict):
-        return {k: REDACTED if any(s in str(k).lower() for s in SECRET_KEYS) and v
-                else redact(v, words) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, words) for v in value]
-    if isinstance(value, str):
-        for word in words:
-            value = value.replace(word, REDACTED)
-        return value
-    return value
-
-
-def event_payload(event: Event, hub: Hub) -> dict[str, Any]:
-    """An event as the JSON-ready mapping published on ``events/<kind>``."""
-    data: dict[str, Any] = redact(event.to_dict(), secret_values(hub))
-    return data
+    Secrets are masked by the bridge for every payload it publishes (``mask_secrets``).
+    """
+    return event.to_dict()
 
 
 # -- self-healing, defensively -------------------------------------------------------

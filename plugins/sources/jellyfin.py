@@ -6,8 +6,10 @@ Options: ``url``, ``api_key`` (write ``${JELLYFIN_API_KEY}``; sent in the
 ``path_replacements``, ``page_size``, ``timeout``, ``verify_tls``, ``scan_interval_minutes``.
 
 Items play through the static stream URL
-``{url}/Videos/{id}/stream?static=true&MediaSourceId=...&api_key=...`` (or the local file
-a path replacement maps to); streams come from ``MediaSources[].MediaStreams``. Later
+``{url}/Videos/{id}/stream?static=true&MediaSourceId=...`` (or the local file a path
+replacement maps to), stored without the key: ffmpeg reads it through the local media
+relay, which adds the key header (:meth:`fetch_headers`). Streams come from
+``MediaSources[].MediaStreams``. Later
 scans ask only for what changed (``MinDateLastSaved``).
 """
 
@@ -136,8 +138,7 @@ class JellyfinSource(RemoteSource):
         local = replace_path(source.get("Path") or record.get("Path"), self.replacements)
         if local:
             return local
-        query = urlencode({"static": "true", "MediaSourceId": source.get("Id") or record["Id"],
-                           "api_key": self.api_key})
+        query = urlencode({"static": "true", "MediaSourceId": source.get("Id") or record["Id"]})
         return f"{self.url}/Videos/{record['Id']}/stream?{query}"
 
     def item(self, library: RemoteLibrary, record: Mapping[str, Any]) -> MediaItem | None:

@@ -32,7 +32,8 @@ SCHEMA = {
     vol.Required("path"): str,
     vol.Optional("extensions", default=DEFAULT_EXTENSIONS): [str],
     vol.Optional("probe_concurrency", default=4): vol.All(int, vol.Range(min=1, max=32)),
-    vol.Optional("scan_interval_minutes", default=0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    vol.Optional("scan_interval_minutes", default=0): vol.All(
+        vol.Coerce(float), vol.Range(min=0, max=10080)),
     vol.Optional("probe_engine", default="auto"): vol.In(("auto", "ffprobe", "pyav")),
 }
 

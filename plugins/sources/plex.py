@@ -6,8 +6,10 @@ movie and show library), ``path_replacements`` (``{from, to}``: read the file di
 the server's path exists locally), ``page_size``, ``timeout``, ``verify_tls``,
 ``scan_interval_minutes``.
 
-Items play through the part's direct URL ``{url}{part.key}?X-Plex-Token=...``; their
-streams come from Plex's Media/Part/Stream records, so nothing is probed over HTTP.
+Items play through the part's direct URL ``{url}{part.key}``, stored without the token:
+ffmpeg reads it through the local media relay, which adds the ``X-Plex-Token`` header
+(:meth:`fetch_headers`). Streams come from Plex's Media/Part/Stream records, so nothing
+is probed over HTTP.
 Later scans ask only for what changed (``updatedAt>=`` the newest change seen).
 """
 
@@ -166,7 +168,7 @@ class PlexSource(RemoteSource):
 
     def _location(self, part: Mapping[str, Any]) -> str:
         local = replace_path(part.get("file"), self.replacements)
-        return local or f"{self.url}{part['key']}?X-Plex-Token={self.token}"
+        return local or f"{self.url}{part['key']}"
 
     def item(self, library: RemoteLibrary, record: Mapping[str, Any]) -> MediaItem | None:
         """One Plex movie or episode as a MediaItem (None when it has no playable part)."""

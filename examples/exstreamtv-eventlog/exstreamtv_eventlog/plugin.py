@@ -8,7 +8,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import Event, VisualInput, hookimpl
+from exstreamtv import Event, VisualInput, hookimpl, mask_secrets
 
 SECTION = "event_log"
 
@@ -29,7 +29,7 @@ def on_event(event: Event, hub: Any) -> None:
         return
     path = Path(settings.get("path", "events.jsonl"))
     with path.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(event.to_dict(), default=str) + "\n")
+        out.write(json.dumps(mask_secrets(event.to_dict()), default=str) + "\n")  # no tokens on disk
 
 
 def clock(request: Any) -> VisualInput:
