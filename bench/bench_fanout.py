@@ -40,6 +40,7 @@ from common import result
 from tests.helpers import MEDIA_CACHE, Server, base_config, ffmpeg_bin, free_port, write_config
 
 HERE = Path(__file__).resolve().parent
+SAMPLE_SECONDS = 10.0
 PROFILE = {
     "copy": True,
     "video": {"width": 1280, "height": 720, "fps": 30, "bitrate_kbps": 3000,
@@ -99,6 +100,8 @@ class Run:
             text = f"channel {self.production:.1%}, " + text
         if self.refused:
             text += f", {self.refused} refused"
+        if self.count == 1:
+            return text + " (the reference sample, before the fan-out)"
         return (text + f", CPU {self.cpu:.0%} ({self.cpu / self.count * 1000:.2f} ms/s "
                 f"per viewer), RSS {self.rss_per_viewer / 1024:+.0f} KiB/viewer")
 
@@ -238,13 +241,20 @@ def main() -> None:
         # The channel starts mid-item, transcoding until the next item; measure once the
         # source is passed through, so the cores go to the fan-out.
         asyncio.run(warm_until_copy(server))
-        sample = asyncio.run(sample_stream(server.port, 8.0))
-        rate = play_rate(sample)
-        (tmp / "sample.ts").write_bytes(sample)
         assert server.proc is not None
 
         def produced() -> int:
             return int(server.get("/api/channels/1", timeout=30).json()["pipeline"]["bytes"])
+
+        made0, t0 = produced(), time.monotonic()
+        sample = asyncio.run(sample_stream(server.port, SAMPLE_SECONDS))
+        made1, t1 = produced(), time.monotonic()
+        rate = play_rate(sample)
+        (tmp / "sample.ts").write_bytes(sample)
+        # The channel with one viewer: what the host allows it before any fan-out.
+        alone = Run("exstreamtv", 1, [len(sample) / (rate * SAMPLE_SECONDS)], 0, 0.0, 0.0,
+                    (made1 - made0) / (rate * (t1 - t0)))
+        runs.append(alone)
 
         if "exstreamtv" in only:
             for count in counts:
@@ -271,6 +281,7 @@ def main() -> None:
             proc.kill()  # a graceful stop would wait on its endless responses
             proc.wait()
     load_end = os.getloadavg()[0]
+    counts = [1, *counts]
     print(f"bench_fanout: channel {rate * 8 / 1000:.0f} kbit/s at play speed; "
           f"{os.cpu_count()} cores, load average {load_start:.1f} at start, "
           f"{load_end:.1f} at the end")
@@ -279,7 +290,7 @@ def main() -> None:
     for label in ("C ceiling", "bare Quart"):
         base = {r.count: r for r in runs if r.label == label}
         for count in counts:
-            if count not in ours or count not in base:
+            if count == 1 or count not in ours or count not in base:
                 continue
             o, b = ours[count], base[count]
             o_min = min(o.shares, default=0.0)
