@@ -165,17 +165,22 @@ def test_copy_only_when_the_source_matches(tmp_path):
 
     clips = clips_folder("basic", 3, 4.0)
 
-    def plan(path: str, offset: float = 0.0, **ffmpeg: object) -> list[str]:
+    def plan(path: str, offset: float = 0.0, work_level: int = 0,
+             **ffmpeg: object) -> list[str]:
         config = base_config(tmp_path, clips)
         config["ffmpeg"] = {**config["ffmpeg"], "copy": True, **ffmpeg}
         cfg, _host, registry = load_everything(write_config(tmp_path / "c.yaml", config))
         info = asyncio.run(probe(path, "ffprobe"))
         item = MediaItem("i", "clips", "t", path, info.duration, info)
         entry = ScheduledItem(item=item, start=0.0, duration=info.duration)
-        return ItemPlanner(cfg.channels[0], registry, find_ffmpeg()).media(entry, offset).argv
+        planner = ItemPlanner(cfg.channels[0], registry, find_ffmpeg())
+        planner.work_level = work_level
+        return planner.media(entry, offset).argv
 
     clip = str(clips / "clip-01.mp4")
     assert "copy" in plan(clip)
+    # A starved host (half size at work level 2) keeps copying: lighter than any encode.
+    assert "copy" in plan(clip, work_level=2)
     assert "copy" not in plan(clip, offset=1.0)  # not from its start
     assert "copy" not in plan(clip, video={"width": 640, "height": 360})  # other size
     assert "copy" not in plan(clip, video={"fps": 30})  # other frame rate

@@ -181,6 +181,8 @@ class SessionManagerConfig:
     max_errors: int = 5
     error_window_seconds: int = 300
     hls_release_segments: int = 3
+    max_sessions_total: int | None = None
+    max_send_load: float = 0.9
 
 
 @dataclass(frozen=True)

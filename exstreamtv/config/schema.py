@@ -213,6 +213,8 @@ SESSION_MANAGER = Section(
         _opt("max_errors", 5): int_range(1, 10_000),
         _opt("error_window_seconds", 300): int_range(1, 86_400, "seconds"),
         _opt("hls_release_segments", 3): int_range(2, 100, "target durations"),
+        _opt("max_sessions_total", None): _nullable(int_range(1, 1_000_000)),
+        _opt("max_send_load", 0.9): number(0.01, 1),
     }
 )
 

@@ -51,22 +51,20 @@ async def ts_body(
             sessions.record_error(session, "the channel produced no picture in time")
             return
         while session.state is not SessionState.DISCONNECTED:
+            if not await buffer.wait(seq, DATA_TIMEOUT):
+                sessions.record_error(session, "the channel stopped producing data")
+                return
             try:
-                chunks = buffer.read(seq)
+                data, seq = buffer.read_bytes(seq)
             except ReaderBehind:
                 newest = buffer.latest_keyframe_seq()
                 seq = newest if newest is not None else buffer.next_seq
                 sessions.record_error(session, "viewer fell behind; skipped to the newest keyframe")
                 continue
-            if not chunks:
+            if not data:
                 if buffer.closed:
                     return
-                if not await buffer.wait(seq, DATA_TIMEOUT):
-                    sessions.record_error(session, "the channel stopped producing data")
-                    return
                 continue
-            seq = chunks[-1].seq + 1
-            data = chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
             await throttler.throttle(len(data))
             if restarts is not None:
                 session.restart_count = restarts() - base_restarts

@@ -277,8 +277,10 @@ class ItemPlanner:
 
         Only from the start of a local file whose one H.264 video stream already has the
         profile's size and frame rate, with nothing to burn in. Audio is re-encoded anyway.
+        The configured profile counts, not a starved host's lighter one: copying is
+        lighter than any encode.
         """
-        p = self.profile
+        p = self.base_profile
         if not self.channel.ffmpeg.copy or info is None or source.offset > 0.01:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):

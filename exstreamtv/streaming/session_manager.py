@@ -28,6 +28,7 @@ from typing import Any
 from exstreamtv.config.model import SessionManagerConfig
 from exstreamtv.errors import StreamUnavailable
 from exstreamtv.events import EventBus, SessionEvent
+from exstreamtv.streaming.capacity import SendCapacity
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class SessionManager:
         self.sessions: dict[str, StreamSession] = {}
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, asyncio.Task[object]] = {}
+        self.capacity = SendCapacity(config.max_send_load)
 
     def attach(self, session: StreamSession, task: asyncio.Task[object]) -> None:
         """The task sending ``session``'s stream: cancelled if the session is ended here
@@ -137,12 +139,20 @@ class SessionManager:
                 and s.state is not SessionState.DISCONNECTED and s.is_viewer]
 
     def _check_limit(self, number: int) -> None:
+        """StreamUnavailable (a 503) when the channel, the server or the machine is full."""
         if len(self.viewers(number)) >= self.config.max_sessions_per_channel:
             raise StreamUnavailable(
                 f"channel {number} already has "
                 f"{self.config.max_sessions_per_channel} viewers "
                 "(session_manager.max_sessions_per_channel)"
             )
+        total = self.config.max_sessions_total
+        if total is not None and len(self.viewers()) >= total:
+            raise StreamUnavailable(
+                f"the server already has {total} viewers (session_manager.max_sessions_total)")
+        refusal = self.capacity.refusal(len(self._serving))
+        if refusal is not None:
+            raise StreamUnavailable(refusal)
 
     def admit(self, session: StreamSession) -> None:
         """An HLS session about to load its first segment becomes a viewer; StreamUnavailable
@@ -165,7 +175,7 @@ class SessionManager:
         self, channel_number: int, client_ip: str | None, user_agent: str | None,
         client_id: str | None = None, output: str = "ts", session_id: str | None = None,
     ) -> StreamSession:
-        """A new session; StreamUnavailable when the channel has reached its limit."""
+        """A new session; StreamUnavailable when a viewer limit is reached."""
         self._check_limit(channel_number)
         if output == "hls":
             self._drop_oldest_pending(channel_number)
@@ -283,6 +293,7 @@ class SessionManager:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self.run_cleanup())
+        self.capacity.start(lambda: len(self._serving))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -290,6 +301,7 @@ class SessionManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.capacity.stop()
         for session in list(self.sessions.values()):
             self.disconnect(session, "server stopping")
 
@@ -306,6 +318,7 @@ class SessionManager:
                         if t.get_coro() is not None)
         return {"status": "ok", "sessions": len(self.sessions), "by_output": by_output,
                 "serving": len(self._serving), "tasks": len(tasks),
+                **self.capacity.estimate.to_dict(),
                 "task_kinds": dict(kinds.most_common(20))}
 
     def _emit(self, session: StreamSession, action: str, message: str = "") -> None:
