@@ -17,6 +17,7 @@ from exstreamtv.web import (
     api,
     backups,
     bodies,
+    cluster,
     dashboard,
     guide,
     hdhomerun,
@@ -53,7 +54,7 @@ def create_app(
         return await rate_limit.check(limiter) or await bodies.check_body()
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, live.bp, openapi.bp, dashboard.bp):
+                      sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

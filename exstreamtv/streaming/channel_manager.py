@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -62,6 +63,8 @@ class ChannelManager:
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
         self._lock = asyncio.Lock()
+        #: Builds each pipeline (the cluster swaps in its own, see exstreamtv.cluster).
+        self.pipeline_factory: Callable[..., ChannelPipeline] = ChannelPipeline
         self.item_health = ItemHealth(hub.bus)
         hub.bus.subscribe(self._on_event)
 
@@ -196,8 +199,8 @@ class ChannelManager:
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
         planner.loudness = self.hub.loudness
-        pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
-                                   self.hub.config.streaming, self.hub.bus)
+        pipeline = self.pipeline_factory(channel, self.scheduler(channel.number), planner,
+                                         self.hub.config.streaming, self.hub.bus)
         for factory in self.hub.pipeline_listeners:
             pipeline.line_listeners.append(factory(pipeline))
         return pipeline

@@ -1,0 +1,274 @@
+"""Scale-out: real ``exstreamtv serve`` nodes on one machine sharing a real PostgreSQL.
+
+Each node has its own data directory and port; the database is new for each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.database.conftest import fresh_postgres
+from tests.helpers import Server, base_config, channel, decode_errors, write_config
+
+TOKEN = "cluster-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_postgres() as url:
+        yield url
+
+
+NodeFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def make_node(tmp_path: Path, clips: Path, pg_url: str) -> Iterator[NodeFactory]:
+    """Start a node ``name`` (its own folder, port and data directory) on the shared database."""
+    started: list[Server] = []
+
+    def make(name: str, *, channels: int = 2, max_channels: int = 2, lease: float = 3.0,
+             start: bool = True, **extra: Any) -> Server:
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        config = base_config(folder, clips, database={"url": pg_url},
+                             channels=[channel(n, f"Clips {n}", "clips")
+                                       for n in range(1, channels + 1)],
+                             cluster={"enabled": True, "max_channels": max_channels,
+                                      "lease_seconds": lease})
+        config["server"]["api_token"] = TOKEN
+        config["streaming"]["idle_stop_seconds"] = 30
+        for key, value in extra.items():
+            config[key] = value
+        path = write_config(folder / "exstreamtv.yaml", config)
+        server = Server(path, args=["--node-id", name])
+        if start:
+            server.start(wait=60)
+            started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+
+
+def cluster(server: Server) -> dict[str, Any]:
+    response = server.get("/api/cluster", headers=AUTH)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def lease_owners(server: Server) -> dict[int, str]:
+    return {lease["channel"]: lease["owner"] for lease in cluster(server)["leases"]}
+
+
+def pipeline(server: Server, number: int) -> dict[str, Any]:
+    data: dict[str, Any] = server.get(f"/api/channels/{number}").json()["pipeline"]
+    return data
+
+
+class Viewer:
+    """A TS viewer in a thread: counts the bytes it read and notes when its stream ended."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.bytes = 0
+        self.ended: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=60)) as response:
+                if response.status_code != 200:
+                    self.ended = f"HTTP {response.status_code}: {response.read()[:200]!r}"
+                    return
+                for data in response.iter_raw(188 * 64):
+                    self.bytes += len(data)
+                    if self._stop.is_set():
+                        return
+            self.ended = "the stream ended"
+        except Exception as exc:
+            self.ended = f"{type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+@pytest.fixture
+def viewers() -> Iterator[Callable[[str], Viewer]]:
+    opened: list[Viewer] = []
+
+    def open_viewer(url: str) -> Viewer:
+        viewer = Viewer(url)
+        opened.append(viewer)
+        return viewer
+
+    yield open_viewer
+    for viewer in opened:
+        viewer.close()
+
+
+def test_nodes_are_listed_with_url_capacity_and_config_version(make_node: NodeFactory) -> None:
+    a = make_node("a", max_channels=3)
+    b = make_node("b")
+    assert a.get("/api/cluster").status_code == 401  # behind the token
+    nodes = a.wait_for(lambda: {n["node_id"]: n for n in cluster(a)["nodes"] if n["alive"]}
+                       if len([n for n in cluster(a)["nodes"] if n["alive"]]) == 2 else None)
+    assert nodes["a"]["url"] == a.url and nodes["b"]["url"] == b.url
+    assert nodes["a"]["capacity"] == 3 and nodes["b"]["capacity"] == 2
+    assert nodes["a"]["config_version"] == nodes["b"]["config_version"]
+    assert nodes["a"]["config_ok"] and nodes["b"]["config_ok"]
+    assert cluster(b)["this_node"]["node_id"] == "b"
+
+
+def test_a_second_node_with_the_same_id_refuses_to_start(make_node: NodeFactory) -> None:
+    make_node("a")
+    twin = make_node("a2", start=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exstreamtv", "serve", "--config", str(twin.config_path),
+         "--node-id", "a"], capture_output=True, text=True, timeout=90, cwd=twin.cwd)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "node id 'a' is already running" in proc.stderr
+    assert "--node-id" in proc.stderr
+
+
+def test_a_node_with_another_config_refuses_leases_and_says_why(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer]
+) -> None:
+    a = make_node("a")
+    odd = make_node("odd", channels=3)  # one channel more: another config version
+    this = cluster(odd)["this_node"]
+    assert this["refuses_leases"] and "differs from the lineup" in this["refuses_leases"]
+    assert "node a" in this["refuses_leases"]
+    viewers(f"{odd.url}/stream/channels/1.ts")  # served by relaying node a, which transcodes
+    assert odd.wait_for(lambda: lease_owners(a).get(1), timeout=60) == "a"
+    odd.wait_for(lambda: pipeline(odd, 1).get("cluster_role") == "relay", timeout=60)
+    assert "refuses leases" in odd.log
+
+
+def test_channels_are_transcoded_once_and_relayed_by_other_nodes(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer]
+) -> None:
+    a = make_node("a", max_channels=1)
+    b = make_node("b", max_channels=1)
+    viewers(f"{a.url}/stream/channels/1.ts")
+    a.wait_for(lambda: lease_owners(a) == {1: "a"}, timeout=60)
+    # Node a is full: its viewer of channel 2 is relayed from b, which takes the lease.
+    viewers(f"{a.url}/stream/channels/2.ts")
+    a.wait_for(lambda: lease_owners(a) == {1: "a", 2: "b"}, timeout=60)
+    a.wait_for(lambda: pipeline(a, 2).get("cluster_role") == "relay", timeout=60)
+    assert pipeline(a, 2)["relay_from"] == "b"
+    assert pipeline(a, 2)["pid"] is None  # no ffmpeg for channel 2 on a
+    assert pipeline(b, 2)["cluster_role"] == "owner" and pipeline(b, 2)["pid"]
+    # A viewer on b of channel 1 is relayed from a; the relayed stream decodes cleanly.
+    code, errors = decode_errors(f"{b.url}/stream/channels/1.ts", 6)
+    assert code == 0 and not errors.strip(), errors
+    assert pipeline(b, 1)["relay_from"] == "a" and pipeline(b, 1)["pid"] is None
+    assert lease_owners(b) == {1: "a", 2: "b"}
+
+
+def test_relay_requests_need_the_secret_and_a_relay_is_not_relayed(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer]
+) -> None:
+    a = make_node("a", max_channels=1)
+    b = make_node("b", max_channels=1)
+    viewers(f"{a.url}/stream/channels/1.ts")
+    a.wait_for(lambda: lease_owners(a).get(1) == "a", timeout=60)
+    viewers(f"{b.url}/stream/channels/1.ts")
+    b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "relay", timeout=60)
+    url = f"{b.url}/stream/channels/1.ts"
+    wrong = httpx.get(url, headers={"X-ExStreamTV-Relay": "a",
+                                    "X-ExStreamTV-Cluster-Secret": "nope"}, timeout=10)
+    assert wrong.status_code == 403 and "cluster secret" in wrong.json()["error"]
+    with httpx.stream("GET", url, timeout=10, headers={
+        "X-ExStreamTV-Relay": "a", "X-ExStreamTV-Cluster-Secret": TOKEN}) as loop:
+        assert loop.status_code == 409
+        assert "not relayed again" in loop.read().decode()
+
+
+def test_viewers_of_a_relay_survive_the_owner_being_killed(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer]
+) -> None:
+    a = make_node("a")
+    b = make_node("b")
+    viewers(f"{a.url}/stream/channels/1.ts")
+    a.wait_for(lambda: lease_owners(a).get(1) == "a", timeout=60)
+    survivor = viewers(f"{b.url}/stream/channels/1.ts")
+    b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "relay", timeout=60)
+    b.wait_for(lambda: survivor.bytes > 50_000, timeout=60)
+    assert a.proc is not None
+    a.proc.kill()  # kill -9: no clean shutdown, the lease is left to expire
+    a.proc.wait()
+    b.wait_for(lambda: lease_owners(b).get(1) == "b", timeout=60)
+    b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "owner", timeout=60)
+    after = survivor.bytes
+    b.wait_for(lambda: survivor.bytes > after + 50_000, timeout=60)
+    assert survivor.ended is None, survivor.ended
+    assert "now transcodes channel 1" in b.log
+    code, errors = decode_errors(f"{b.url}/stream/channels/1.ts", 4)
+    assert code == 0, errors
+
+
+def test_a_node_that_lost_its_lease_stops_its_ffmpeg_and_relays_the_new_owner(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer], pg_url: str
+) -> None:
+    a = make_node("a")
+    b = make_node("b")
+    viewer = viewers(f"{a.url}/stream/channels/1.ts")
+    a.wait_for(lambda: lease_owners(a).get(1) == "a" and pipeline(a, 1).get("pid"), timeout=60)
+    assert ffmpeg_children(a)
+    # Node b takes the lease over behind a's back (as after a partition): a new token.
+    asyncio.run(_sql(pg_url, "UPDATE cluster_leases SET owner = 'b', token = token + 1, "
+                             "expires_at = now() + interval '30 seconds' WHERE channel = 1"))
+    a.wait_for(lambda: pipeline(a, 1).get("cluster_role") == "relay", timeout=60)
+    assert pipeline(a, 1)["pid"] is None
+    a.wait_for(lambda: not ffmpeg_children(a), timeout=30)
+    b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "owner", timeout=60)
+    assert ffmpeg_children(b)
+    assert "another node took its lease" in a.log
+    before = viewer.bytes
+    a.wait_for(lambda: viewer.bytes > before + 50_000, timeout=60)
+    assert viewer.ended is None, viewer.ended
+
+
+async def _sql(url: str, statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def ffmpeg_children(server: Server) -> list[int]:
+    """The pids of the ffmpeg processes ``server`` runs (from /proc)."""
+    assert server.proc is not None
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            comm = fields[0].split("(", 1)[1]
+            state, ppid = fields[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        if comm == "ffmpeg" and int(ppid) == server.proc.pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
