@@ -272,3 +272,38 @@ def ffmpeg_children(server: Server) -> list[int]:
         if comm == "ffmpeg" and int(ppid) == server.proc.pid and state != "Z":
             found.append(int(stat.parent.name))
     return found
+
+
+def test_three_nodes_spread_the_channels_one_transcode_each(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer]
+) -> None:
+    nodes = [make_node(name, channels=3, max_channels=1) for name in ("a", "b", "c")]
+    a = nodes[0]
+    for number in (1, 2, 3):  # every viewer on node a, which has room for one channel
+        viewers(f"{a.url}/stream/channels/{number}.ts")
+        a.wait_for(lambda n=number: n in lease_owners(a), timeout=60)
+    owners = lease_owners(a)
+    assert owners[1] == "a" and sorted(owners.values()) == ["a", "b", "c"]
+    for number, owner in owners.items():
+        node = next(n for n in nodes if cluster(n)["this_node"]["node_id"] == owner)
+        node.wait_for(lambda n=number, s=node: pipeline(s, n).get("pid"), timeout=60)
+        assert pipeline(node, number)["cluster_role"] == "owner"
+        if node is not a:
+            a.wait_for(lambda n=number: pipeline(a, n).get("cluster_role") == "relay", timeout=60)
+            assert pipeline(a, number)["pid"] is None
+    loads = {n["node_id"]: n["load"] for n in cluster(a)["nodes"]}
+    assert loads == {"a": 1, "b": 1, "c": 1}
+
+
+def test_without_cluster_config_nothing_changes_and_sqlite_refuses_clustering(
+    make_server: Callable[..., Server], config_for: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    server = make_server(config_for())
+    assert server.get("/api/cluster").json() == {"enabled": False, "nodes": [], "leases": []}
+    assert "cluster_role" not in server.get("/api/channels/1").json()["pipeline"]
+    path = write_config(tmp_path / "clustered.yaml", config_for(cluster={"enabled": True}))
+    proc = subprocess.run([sys.executable, "-m", "exstreamtv", "serve", "--config", str(path)],
+                          capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cluster.enabled needs a PostgreSQL database.url" in proc.stderr
