@@ -17,7 +17,15 @@ import httpx
 import pytest
 
 from tests.database.conftest import fresh_postgres
-from tests.helpers import Server, base_config, channel, decode_errors, write_config
+from tests.helpers import (
+    Server,
+    base_config,
+    channel,
+    decode_errors,
+    probe_packets,
+    timing_problems,
+    write_config,
+)
 
 TOKEN = "cluster-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -211,6 +219,11 @@ def test_viewers_of_a_relay_survive_the_owner_being_killed(
     survivor = viewers(f"{b.url}/stream/channels/1.ts")
     b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "relay", timeout=60)
     b.wait_for(lambda: survivor.bytes > 50_000, timeout=60)
+    probe: dict[str, Any] = {}
+    prober = threading.Thread(target=lambda: probe.update(
+        packets=probe_packets(f"{b.url}/stream/channels/1.ts", 20, timeout=150)), daemon=True)
+    prober.start()  # a second viewer on b, reading every packet's timing across the failover
+    b.wait_for(lambda: len(b.get("/api/sessions", headers=AUTH).json()) >= 2, timeout=60)
     assert a.proc is not None
     a.proc.kill()  # kill -9: no clean shutdown, the lease is left to expire
     a.proc.wait()
@@ -220,6 +233,11 @@ def test_viewers_of_a_relay_survive_the_owner_being_killed(
     b.wait_for(lambda: survivor.bytes > after + 50_000, timeout=60)
     assert survivor.ended is None, survivor.ended
     assert "now transcodes channel 1" in b.log
+    assert "showing the error screen (node a is unreachable)" in b.log  # the gap
+    prober.join(timeout=180)
+    packets = probe["packets"]
+    assert {p["codec_type"] for p in packets} == {"video", "audio"}
+    assert timing_problems(packets) == []  # one continuous timeline through the takeover
     code, errors = decode_errors(f"{b.url}/stream/channels/1.ts", 4)
     assert code == 0, errors
 

@@ -27,11 +27,15 @@ import httpx
 
 from exstreamtv.cluster.node import ClusterNode, serving_relay
 from exstreamtv.cluster.store import NoPlace, Owned, Upstream
-from exstreamtv.streaming.pipeline import STALL_SECONDS, ChannelPipeline
+from exstreamtv.ffmpeg.process import FFmpegProcess
+from exstreamtv.streaming.pacer import Pacer
+from exstreamtv.streaming.pipeline import ERROR_READ_SIZE, STALL_SECONDS, ChannelPipeline
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 0.5
+#: How long one error screen fills a gap in the relayed stream before placing again.
+BRIDGE_SECONDS = 2.0
 RELAY_READ = 188 * 64
 
 
@@ -97,7 +101,7 @@ class ClusterPipeline(ChannelPipeline):
                     self.state = "error"
                     self.buffer.close()
                     return
-                await asyncio.sleep(RETRY_SECONDS * 2)
+                await self._bridge(placement.reason)
 
     def _waiting(self, placement: NoPlace) -> None:
         if self.last_error != placement.reason:
@@ -148,8 +152,7 @@ class ClusterPipeline(ChannelPipeline):
                 if response.status_code != 200:
                     body = (await response.aread()).decode(errors="replace")[:300]
                     self.last_error = f"node {upstream.node_id} answered {response.status_code}: {body}"
-                    await asyncio.sleep(RETRY_SECONDS)
-                    return
+                    raise httpx.HTTPError(self.last_error)
                 self.splicer.start_segment()
                 log.info("Channel %d: relaying node %s", self.number, upstream.node_id)
                 async for data in response.aiter_raw(RELAY_READ):
@@ -158,7 +161,36 @@ class ClusterPipeline(ChannelPipeline):
                         self.last_error = None
                     self._publish(self.splicer.feed(data))
         except httpx.HTTPError as exc:
-            self.last_error = f"relay from node {upstream.node_id} failed: {type(exc).__name__}"
+            self.last_error = (f"relay from node {upstream.node_id} failed: "
+                               f"{exc or type(exc).__name__}")
             log.warning("Channel %d: %s", self.number, self.last_error)
+        self._publish(self.splicer.flush_hold())
+        await self._bridge(f"node {upstream.node_id} is unreachable")
+
+    async def _bridge(self, reason: str) -> None:
+        """Fill a gap in the stream with the channel's error screen for a moment (paced),
+        so viewers see why the picture stopped; only once something has been shown."""
+        if self.splicer.end_seconds is None:
             await asyncio.sleep(RETRY_SECONDS)
+            return
+        log.info("Channel %d: showing the error screen (%s)", self.number, reason)
+        plan = self.planner.error_screen(f"{self.channel.name}: technical difficulties",
+                                         BRIDGE_SECONDS)
+        process = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}")
+        try:
+            await process.start()
+        except OSError:
+            await asyncio.sleep(BRIDGE_SECONDS)
+            return
+        self.splicer.start_segment()
+        self.pacer = Pacer(f"Channel {self.number}")  # the relayed part was not paced here
+        try:
+            while data := await asyncio.wait_for(process.stdout.read(ERROR_READ_SIZE),
+                                                 STALL_SECONDS):
+                self._publish(self.splicer.feed(data))
+                await self.pacer.pace(self.splicer.clock_seconds, self.settings.lead_seconds)
+        except TimeoutError:
+            log.warning("Channel %d: the error screen produced nothing", self.number)
+        finally:
+            await process.stop(timeout=1.0)
         self._publish(self.splicer.flush_hold())
