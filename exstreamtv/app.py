@@ -15,6 +15,7 @@ from exstreamtv.plugins import PluginHost
 from exstreamtv.registry import Registry
 from exstreamtv.web import (
     api,
+    artwork,
     backups,
     bodies,
     cluster,
@@ -54,7 +55,8 @@ def create_app(
         return await rate_limit.check(limiter) or await bodies.check_body()
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, dashboard.bp):
+                      sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, artwork.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

@@ -12,6 +12,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exstreamtv_plugins.sources.demo",
     "exstreamtv_plugins.sources.plex",
     "exstreamtv_plugins.sources.jellyfin",
+    "exstreamtv_plugins.sources.emby",
     "exstreamtv_plugins.schedulers.ordered",
     "exstreamtv_plugins.schedulers.shuffle",
     "exstreamtv_plugins.schedulers.random_pick",

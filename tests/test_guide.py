@@ -119,7 +119,7 @@ def test_programme_metadata() -> None:
     first = xml[xml.index('<programme start="20260328175000 +0000"'):]
     first = first[:first.index("</programme>")]
     assert 'channel="1.exstreamtv"><title>Café "Stories"</title>' in first
-    for fragment in ('<sub-title>Episode &lt;', "<desc>Part ", "<date>2019</date>",
+    for fragment in ('<sub-title>Episode &lt;', "<desc>Part ", "<date>2019030",
                      "<category>Drama</category><category>Comedy</category>",
                      '<icon src="http://img.example/', "size=big&amp;x=1",
                      '<episode-num system="xmltv_ns">1.', '<episode-num system="onscreen">S02E0',

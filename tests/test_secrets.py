@@ -22,6 +22,7 @@ import pytest
 from exstreamtv import HealthEvent, secrets
 from exstreamtv.config.loader import load_config
 from tests.fakes.base import FakeItem, FakeLibrary, catalogue
+from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
 from tests.helpers import Server, base_config, channel, write_config
@@ -155,13 +156,16 @@ def relay_commands(secret: str) -> tuple[list[str], list[str]]:
     return leaks, relayed
 
 
-@pytest.fixture(params=["plex", "jellyfin"])
+@pytest.fixture(params=["plex", "jellyfin", "emby"])
 def remote(request: pytest.FixtureRequest, clips: Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """(secret, fake server, source config) for each media-server product."""
     fake: FakePlex | FakeJellyfin
     if request.param == "plex":
         fake = FakePlex(PLEX_TOKEN, catalogue(clips)).start()
         source = {"id": "remote", "type": "plex", "url": fake.url, "token": "${PLEX_TOKEN}"}
+    elif request.param == "emby":
+        fake = FakeEmby(PLEX_TOKEN, catalogue(clips, guid("movies"), guid("shows"))).start()
+        source = {"id": "remote", "type": "emby", "url": fake.url, "api_key": "${PLEX_TOKEN}"}
     else:
         fake = FakeJellyfin(PLEX_TOKEN, catalogue(clips, guid("movies"), guid("shows"))).start()
         source = {"id": "remote", "type": "jellyfin", "url": fake.url, "api_key": "${PLEX_TOKEN}"}

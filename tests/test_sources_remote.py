@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import voluptuous as vol
-from exstreamtv_plugins.sources import jellyfin, plex
+from exstreamtv_plugins.sources import emby, jellyfin, plex
 
 from exstreamtv.config.model import SourceConfig
 from exstreamtv.events import EventBus, HealthEvent
@@ -28,6 +28,7 @@ from exstreamtv.media.remote import RemoteError, RemoteSource
 from exstreamtv.media.source import SourceContext
 from exstreamtv.secrets import SecretFilter
 from tests.fakes.base import FakeServer, catalogue
+from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
 
@@ -50,10 +51,13 @@ class Product:
         return source
 
 
-@pytest.fixture(params=["plex", "jellyfin"])
+@pytest.fixture(params=["plex", "jellyfin", "emby"])
 def product(request: pytest.FixtureRequest, clips: Path) -> Iterator[Product]:
     if request.param == "plex":
         p = Product("plex", FakePlex(SECRET, catalogue(clips)).start(), plex, "token")
+    elif request.param == "emby":
+        libs = catalogue(clips, guid("movies"), guid("shows"))
+        p = Product("emby", FakeEmby(SECRET, libs).start(), emby, "api_key")
     else:
         libs = catalogue(clips, guid("movies"), guid("shows"))
         p = Product("jellyfin", FakeJellyfin(SECRET, libs).start(), jellyfin, "api_key")
@@ -111,7 +115,8 @@ def test_pages_and_library_selection(product: Product, tmp_path: Path) -> None:
     source = product.source(tmp_path, page_size=1, libraries=["TV Shows"])
     items = run(scan_once(source))
     assert [i.title for i in items] == ["Pilot", "Second Episode"]
-    listing = [r for r in product.fake.requests if "/all" in r or r.startswith("/Items?")]
+    listing = [r for r in product.fake.requests
+               if "/all" in r or r.startswith(("/Items?", "/emby/Items?"))]
     starts = {r for r in listing if "Start=1" in r or "StartIndex=1" in r}
     assert starts, f"no second page requested: {listing}"
 

@@ -51,6 +51,7 @@ class Library:
     scan_listeners: list[ScanListener] = field(default_factory=list)
     _ready: dict[str, asyncio.Event] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _by_id: tuple[int, dict[str, MediaItem]] = (-1, {})
 
     def _ready_event(self, name: str) -> asyncio.Event:
         if name not in self._ready:
@@ -155,6 +156,14 @@ class Library:
         status.items = len(items)
         self._ready_event(source_id).set()
         return True
+
+    def item(self, item_id: str) -> MediaItem | None:
+        """The item with id ``item_id`` (an index rebuilt once per library version)."""
+        version, index = self._by_id
+        if version != self.version:
+            index = {item.id: item for items in self.items.values() for item in items}
+            self._by_id = (self.version, index)
+        return index.get(item_id)
 
     def collection(self, name: str) -> list[MediaItem]:
         """The items of a collection (a source id or a named collection)."""

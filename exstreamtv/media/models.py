@@ -70,6 +70,8 @@ class MediaInfo:
     format_name: str = ""
     bit_rate: int | None = None
     streams: tuple[StreamInfo, ...] = ()
+    #: Container tags (``title``, ``show``, ``date`` ...), keys lower-cased.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def video_streams(self) -> list[StreamInfo]:

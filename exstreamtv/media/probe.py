@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 SIDECAR_EXTENSIONS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt", ".sub": "microdvd"}
 #: PyAV codec names that differ from ffprobe's.
 _PYAV_CODECS = {"srt": "subrip"}
+#: Container tags kept per file, and the longest value kept (a synopsis), in characters.
+MAX_TAGS = 64
+MAX_TAG_CHARS = 4000
 _SDH_TITLE = re.compile(r"\b(sdh|cc|hearing[ -]impaired|hi)\b", re.IGNORECASE)
 
 
@@ -69,6 +73,16 @@ def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
     )
 
 
+def container_tags(raw: Any) -> dict[str, str]:
+    """A file's container tags (title, show, date ...), keys lower-cased, bounded in size."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in list(raw.items())[:MAX_TAGS]:
+        out[str(key).lower()[:64]] = str(value)[:MAX_TAG_CHARS]
+    return out
+
+
 def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
     """Turn ``ffprobe -show_format -show_streams -of json`` output into MediaInfo."""
     fmt = data.get("format") or {}
@@ -83,6 +97,7 @@ def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
         format_name=str(fmt.get("format_name", "")),
         bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
         streams=streams,
+        tags=container_tags(fmt.get("tags")),
     )
 
 
@@ -158,7 +173,7 @@ def probe_with_pyav(location: str) -> MediaInfo:
             )
         duration = (container.duration or 0) / 1_000_000
         return MediaInfo(location, float(duration), container.format.name, container.bit_rate,
-                         tuple(streams))
+                         tuple(streams), container_tags(container.metadata))
 
 
 def sidecar_subtitles(path: Path, first_index: int) -> list[StreamInfo]:
@@ -205,8 +220,7 @@ async def probe(location: str, ffprobe: str | None, engine: str = "auto") -> Med
     if "://" not in location and path.exists():
         extra = sidecar_subtitles(path, len(info.streams))
         if extra:
-            info = MediaInfo(info.path, info.duration, info.format_name, info.bit_rate,
-                             info.streams + tuple(extra))
+            info = replace(info, streams=info.streams + tuple(extra))
     return info
 
 

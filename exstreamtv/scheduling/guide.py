@@ -9,23 +9,24 @@ before them, so a guide is not cluttered with two-minute gaps. Times are whole s
 and programmes tile exactly: each boundary is rounded once (:func:`tiled`), so the
 ``stop`` of one programme is the ``start`` of the next.
 
-Metadata a programme shows when its item has it: ``show`` (then the item title is the
-sub-title) or the title; ``episode_title``; ``description``/``summary``; ``genres`` or
-``category``; ``season``/``episode`` as xmltv_ns and onscreen episode-num; ``year`` as
-date; ``thumb``/``poster``/``icon`` as icon; ``aired``/``originally_available`` as
-previously-shown.
+What a programme says comes from :func:`exstreamtv.scheduling.programme.describe_programme`
+(title, sub-title, desc, date, categories, length, icon, episode-num, previously-shown or
+new, rating, star-rating), the same description the channels API shows.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exstreamtv.config.model import ChannelConfig
+from exstreamtv.media.artwork import channel_logo_url
+from exstreamtv.media.models import MediaItem
 from exstreamtv.safe_text import xml_attr, xml_text
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.scheduling.programme import IconFinder, Programme, describe_programme
 
 GENERATOR = "ExStreamTV"
 
@@ -66,56 +67,53 @@ def _text(value: Any) -> str:
     return xml_text(value)
 
 
-def _date_attr(value: Any) -> str | None:
-    digits = "".join(ch for ch in str(value) if ch in "0123456789")
-    return digits[:8] if len(digits) >= 4 else None
+def metadata_icon(item: MediaItem) -> str | None:
+    """An item's artwork URL straight from its metadata (``thumb``, ``poster``, ``icon``)."""
+    md = item.metadata or {}
+    for key in ("thumb", "poster", "icon"):
+        value = md.get(key)
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return value
+    return None
 
 
-def programme_body(entry: ScheduledItem, channel_name: str) -> str:
-    """The children of a ``<programme>`` for ``entry``, in DTD order."""
-    item = entry.item
-    if item is None:
-        if entry.kind == "filler":
-            return f"<title>{_text(channel_name)}: between programmes</title><category>Filler</category>"
-        return f"<title>{_text(channel_name)}: off air</title>"
-    md: Mapping[str, Any] = item.metadata or {}
-    parts: list[str] = []
-    show = md.get("show")
-    parts.append(f'<title>{_text(show or item.title)}</title>')
-    subtitle = md.get("episode_title") or (item.title if show and item.title != show else None)
-    if subtitle:
-        parts.append(f"<sub-title>{_text(subtitle)}</sub-title>")
-    desc = md.get("description") or md.get("summary")
-    if desc:
-        parts.append(f"<desc>{_text(desc)}</desc>")
-    year = md.get("year")
-    if year:
-        parts.append(f"<date>{_text(year)}</date>")
-    genres = md.get("genres") or md.get("category") or ()
-    if isinstance(genres, str):
-        genres = [genres]
-    for genre in genres:
-        parts.append(f"<category>{_text(genre)}</category>")
-    if entry.kind == "filler":
-        parts.append("<category>Filler</category>")
-    icon = md.get("thumb") or md.get("poster") or md.get("icon")
-    if icon:
-        parts.append(f"<icon src={xml_attr(icon)} />")
-    season, episode = md.get("season"), md.get("episode")
-    if season is not None or episode is not None:
-        s_ns = f"{int(season) - 1}" if season else ""
-        e_ns = f"{int(episode) - 1}" if episode else ""
-        parts.append(f'<episode-num system="xmltv_ns">{s_ns}.{e_ns}.</episode-num>')
-        onscreen = (f"S{int(season):02d}" if season else "") + (
-            f"E{int(episode):02d}" if episode else "")
-        parts.append(f'<episode-num system="onscreen">{onscreen}</episode-num>')
-    aired = md.get("aired") or md.get("originally_available")
-    if aired:
-        start = _date_attr(aired)
-        parts.append(f'<previously-shown start="{start}" />' if start else "<previously-shown />")
-    elif md.get("previously_shown"):
-        parts.append("<previously-shown />")
+def programme_xml(programme: Programme) -> str:
+    """The children of a ``<programme>``, in the order xmltv.dtd requires."""
+    p = programme
+    parts = [f"<title>{_text(p.title)}</title>"]
+    if p.sub_title:
+        parts.append(f"<sub-title>{_text(p.sub_title)}</sub-title>")
+    if p.desc:
+        parts.append(f"<desc>{_text(p.desc)}</desc>")
+    if p.date:
+        parts.append(f"<date>{_text(p.date)}</date>")
+    parts += [f"<category>{_text(c)}</category>" for c in p.categories]
+    if p.length_minutes:
+        parts.append(f'<length units="minutes">{p.length_minutes}</length>')
+    if p.icon:
+        parts.append(f"<icon src={xml_attr(p.icon)} />")
+    if p.episode_num_xmltv_ns:
+        parts.append(f'<episode-num system="xmltv_ns">{_text(p.episode_num_xmltv_ns)}</episode-num>')
+    if p.episode_num_onscreen:
+        parts.append(f'<episode-num system="onscreen">{_text(p.episode_num_onscreen)}'
+                     "</episode-num>")
+    if p.previously_shown:
+        parts.append(f'<previously-shown start="{p.previously_shown_start}" />'
+                     if p.previously_shown_start else "<previously-shown />")
+    if p.new:
+        parts.append("<new />")
+    if p.rating:
+        parts.append(f"<rating><value>{_text(p.rating)}</value></rating>")
+    if p.star_rating:
+        parts.append(f"<star-rating><value>{_text(p.star_rating)}</value></star-rating>")
     return "".join(parts)
+
+
+def programme_body(entry: ScheduledItem, channel_name: str, icon: IconFinder | None = None,
+                   now: float | None = None) -> str:
+    """The children of a ``<programme>`` for ``entry``, in DTD order."""
+    return programme_xml(describe_programme(entry, channel_name, icon=icon or metadata_icon,
+                                            now=now))
 
 
 def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[ScheduledItem]:
@@ -173,6 +171,7 @@ def tiled(entries: Iterable[ScheduledItem]) -> Iterator[tuple[int, int, Schedule
 
 def render_xmltv(
     channels: Iterable[GuideChannel], start: float, end: float, *, merge_seconds: float = 300.0,
+    icon: IconFinder | None = None, now: float | None = None,
 ) -> str:
     """The XMLTV document for ``channels`` over ``[start, end)``."""
     fmt = _DayCache()
@@ -188,10 +187,10 @@ def render_xmltv(
     for gc in channels:
         channel = gc.channel
         cid = xml_attr(channel.guide_id)
-        icon = f"<icon src={xml_attr(gc.logo)} />" if gc.logo else ""
+        logo = f"<icon src={xml_attr(gc.logo)} />" if gc.logo else ""
         channel_parts.append(
             f"<channel id={cid}><display-name>{_text(channel.name)}</display-name>"
-            f"<display-name>{channel.number}</display-name>{icon}</channel>"
+            f"<display-name>{channel.number}</display-name>{logo}</channel>"
         )
         if gc.scheduler is None:
             continue
@@ -200,7 +199,7 @@ def render_xmltv(
                    else (None, entry.kind, channel.name))
             body = bodies.get(key)
             if body is None:
-                body = programme_body(entry, channel.name)
+                body = programme_body(entry, channel.name, icon, now)
                 bodies[key] = body
             programme_parts.append(
                 f'<programme start="{fmt(begin)}" stop="{fmt(stop)}" '
@@ -210,7 +209,5 @@ def render_xmltv(
 
 
 def logo_url(channel: ChannelConfig, base: str) -> str | None:
-    """A channel's logo as an absolute URL (as the M3U gives it)."""
-    if not channel.logo:
-        return None
-    return channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
+    """A channel's logo as an absolute URL (as the M3U gives it): see channel_logo_url."""
+    return channel_logo_url(channel, base)

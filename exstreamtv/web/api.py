@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, has_request_context
 
 from exstreamtv.errors import ChannelNotFound
 from exstreamtv.hub import Hub
+from exstreamtv.media.artwork import channel_logo_url, item_artwork_url
+from exstreamtv.media.models import MediaItem
 from exstreamtv.scheduling.base import ScheduledItem
+from exstreamtv.scheduling.programme import describe_programme
 from exstreamtv.web.auth import require_token
-from exstreamtv.web.common import error, hub, json_response
+from exstreamtv.web.common import base_url, error, hub, json_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -20,8 +23,13 @@ _RANK = {"ok": 0, "degraded": 1, "error": 2}
 STATS_WINDOW = 7 * 86400.0
 
 
-def _entry(entry: ScheduledItem) -> dict[str, Any]:
+def _entry(entry: ScheduledItem, channel_name: str, now: float, base: str) -> dict[str, Any]:
     item = entry.item
+
+    def icon(item: MediaItem) -> str | None:
+        return item_artwork_url(item, base)
+
+    programme = describe_programme(entry, channel_name, icon=icon, now=now)
     return {
         "title": entry.title,
         "kind": entry.kind,
@@ -30,6 +38,7 @@ def _entry(entry: ScheduledItem) -> dict[str, Any]:
         "duration": entry.duration,
         "item_id": item.id if item else None,
         "metadata": dict(item.metadata) if item else {},
+        "programme": programme.to_dict(),
     }
 
 
@@ -43,11 +52,14 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
     """A channel with what is on now and next, and the items it fails on (``health``)."""
     channel = h.channels.channel(number)
     now = time.time() if now is None else now
+    # Outside a request (MQTT), links are relative unless server.base_url is set.
+    base = base_url() if has_request_context() else (h.config.server.base_url or "").rstrip("/")
     data: dict[str, Any] = {
         "number": channel.number,
         "name": channel.name,
         "group": channel.group,
         "logo": channel.logo,
+        "logo_url": channel_logo_url(channel, base),
         "guide_id": channel.guide_id,
         "schedule": channel.schedule.type,
         "stream_url": f"/stream/channels/{channel.number}.ts",
@@ -58,8 +70,9 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         scheduler = h.channels.scheduler(number)
         entries = scheduler.entries(now)
         current, following = next(entries), next(entries)
-        data["now"] = {**_entry(current), "offset": current.offset_at(now)}
-        data["next"] = _entry(following)
+        data["now"] = {**_entry(current, channel.name, now, base),
+                       "offset": current.offset_at(now)}
+        data["next"] = _entry(following, channel.name, now, base)
         data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
         stats = scheduler.stats(now - STATS_WINDOW, now)
         if stats is not None:

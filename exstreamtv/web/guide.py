@@ -17,6 +17,8 @@ from quart import Blueprint, Response
 
 from exstreamtv.config.model import Config
 from exstreamtv.hub import Hub
+from exstreamtv.media.artwork import item_artwork_url
+from exstreamtv.media.models import MediaItem
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.scheduling.guide import GuideChannel, logo_url, render_xmltv
 from exstreamtv.web.common import base_url, error, hub
@@ -100,14 +102,19 @@ def guide_channels(h: Hub, base: str, budget: GuideBudget | None = None) -> list
 def render_guide(h: Hub, base: str, now: float | None = None) -> str:
     """The XMLTV document of the running server, built here (tests, CLI)."""
     now = time.time() if now is None else now
-    return _render(h.config, guide_channels(h, base), now)
+    return _render(h.config, guide_channels(h, base), now, base)
 
 
-def _render(config: Config, channels: list[GuideChannel], now: float) -> str:
+def _render(config: Config, channels: list[GuideChannel], now: float, base: str) -> str:
     settings = config.guide
     start = now - settings.hours_behind * 3600
     end = now + settings.days_ahead * 86400
-    return render_xmltv(channels, start, end, merge_seconds=settings.merge_flex_seconds)
+
+    def icon(item: MediaItem) -> str | None:
+        return item_artwork_url(item, base)
+
+    return render_xmltv(channels, start, end, merge_seconds=settings.merge_flex_seconds,
+                        icon=icon, now=now)
 
 
 async def cached_guide(h: Hub, base: str) -> Document:
@@ -121,7 +128,7 @@ async def cached_guide(h: Hub, base: str) -> Document:
         config = h.config
 
         def build() -> str:
-            body = _render(config, channels, float(window))
+            body = _render(config, channels, float(window), base)
             if budget.spent_reason is not None:
                 log.warning("The guide was cut short (%s): some channels have no "
                             "programmes; lower guide.days_ahead or shorten the schedules",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from quart import Blueprint, Response
 
 from exstreamtv.config.model import Config
+from exstreamtv.media.artwork import channel_logo_url
 from exstreamtv.safe_text import one_line
 from exstreamtv.web.common import base_url, error, hub
 from exstreamtv.web.documents import DocumentNotReady, documents
@@ -35,8 +36,8 @@ def render_m3u(config: Config, base: str) -> str:
             f'tvg-chno="{channel.number}"',
             f'tvg-name="{_attr(channel.name)}"',
         ]
-        if channel.logo:
-            logo = channel.logo if "://" in channel.logo else f"{base}/{channel.logo.lstrip('/')}"
+        logo = channel_logo_url(channel, base)
+        if logo:
             attrs.append(f'tvg-logo="{_attr(logo)}"')
         attrs.append(f'group-title="{_attr(channel.group)}"')
         name = one_line(channel.name).replace(",", " ")

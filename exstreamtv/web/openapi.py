@@ -34,6 +34,11 @@ ROUTES: tuple[Route, ...] = (
           params=(("number", "integer"),)),
     Route("get", "/api/channels.m3u", "M3U playlist", content="audio/x-mpegurl"),
     Route("get", "/api/xmltv.xml", "XMLTV guide", content="application/xml"),
+    Route("get", "/artwork/items/{item_id}/{kind}", "An item's artwork (thumb, poster, "
+          "fanart), resized (?w=)", content="image/jpeg",
+          params=(("item_id", "string"), ("kind", "string"))),
+    Route("get", "/artwork/channels/{number}", "A channel's logo given as a path, resized (?w=)",
+          content="image/jpeg", params=(("number", "integer"),)),
     Route("get", "/api/sessions", "Active viewer sessions", token=True),
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),

@@ -83,6 +83,10 @@ class JellyfinSource(RemoteSource):
     """Movies and episodes of the selected Jellyfin libraries."""
 
     product = "Jellyfin"
+    #: Path before every API path (Emby serves its API under ``/emby``).
+    api_prefix = ""
+    #: The metadata key that holds the server's item id.
+    id_key = "jellyfin_id"
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         self.api_key = str(config.options["api_key"])
@@ -98,7 +102,8 @@ class JellyfinSource(RemoteSource):
         return {"Authorization": auth, "X-Emby-Token": self.api_key}
 
     async def libraries(self) -> list[RemoteLibrary]:
-        data = await self.get_json("/Library/VirtualFolders", allow_list=True)
+        data = await self.get_json(f"{self.api_prefix}/Library/VirtualFolders",
+                                   allow_list=True)
         folders = data if isinstance(data, list) else data.get("Items", [])
         found = []
         for folder in folders:
@@ -116,7 +121,7 @@ class JellyfinSource(RemoteSource):
     async def count(self, library: RemoteLibrary) -> int:
         params = self._params(library, 0, 0)
         params["Fields"] = ""
-        data = await self.get_json("/Items", params)
+        data = await self.get_json(f"{self.api_prefix}/Items", params)
         return int(data.get("TotalRecordCount", 0))
 
     async def pages(self, library: RemoteLibrary, since: Any) -> AsyncIterator[list[MediaItem]]:
@@ -125,10 +130,11 @@ class JellyfinSource(RemoteSource):
             params = self._params(library, start, self.page_size)
             if since:
                 params["MinDateLastSaved"] = since
-            data = await self.get_json("/Items", params)
+            data = await self.get_json(f"{self.api_prefix}/Items", params)
             records = data.get("Items")
             if not isinstance(records, list):
-                raise RemoteError(f"{self.where()} answered /Items without an Items list")
+                raise RemoteError(f"{self.where()} answered {self.api_prefix}/Items without an "
+                                  "Items list")
             yield [item for item in (self.item(library, r) for r in records) if item]
             start += len(records)
             if not records or start >= int(data.get("TotalRecordCount", start)):
@@ -139,7 +145,7 @@ class JellyfinSource(RemoteSource):
         if local:
             return local
         query = urlencode({"static": "true", "MediaSourceId": source.get("Id") or record["Id"]})
-        return f"{self.url}/Videos/{record['Id']}/stream?{query}"
+        return f"{self.url}{self.api_prefix}/Videos/{record['Id']}/stream?{query}"
 
     def item(self, library: RemoteLibrary, record: Mapping[str, Any]) -> MediaItem | None:
         """One Jellyfin movie or episode as a MediaItem (None without a media source)."""
@@ -166,9 +172,10 @@ class JellyfinSource(RemoteSource):
             "genres": genres,
             "rating": record.get("OfficialRating"),
             "score": record.get("CommunityRating"),
-            "thumb": f"{self.url}/Items/{record['Id']}/Images/Primary?tag={image}" if image else None,
+            "thumb": (f"{self.url}{self.api_prefix}/Items/{record['Id']}/Images/Primary?tag={image}"
+                      if image else None),
             "library": library.name,
-            "jellyfin_id": record["Id"],
+            self.id_key: record["Id"],
             "provider_ids": dict(record.get("ProviderIds") or {}) or None,
             "updated_at": record.get("DateLastSaved") or record.get("DateCreated"),
             "kind": "episode" if is_episode else "movie",
@@ -189,8 +196,9 @@ class JellyfinSource(RemoteSource):
         )
 
     async def fetch_location(self, item: MediaItem) -> str:
-        item_id = item.metadata.get("jellyfin_id")
-        data = await self.get_json("/Items", {"Ids": item_id, "Fields": "MediaSources,Path"})
+        item_id = item.metadata.get(self.id_key)
+        data = await self.get_json(f"{self.api_prefix}/Items",
+                                   {"Ids": item_id, "Fields": "MediaSources,Path"})
         records = data.get("Items") or []
         if not records or not records[0].get("MediaSources"):
             raise RemoteError(f"{self.where()} no longer has '{item.title}' (item {item_id})", 404)

@@ -251,3 +251,15 @@ def catalogue(clips: Path, movies_key: str = "1", shows_key: str = "2") -> list[
                  summary="It goes on.", updated=1_700_000_400),
     ])
     return [movies, shows]
+
+
+def poster_jpeg(width: int = 200, height: int = 300) -> bytes:
+    """A small real JPEG, as a media server serves artwork."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(out, "JPEG")
+    return out.getvalue()
+

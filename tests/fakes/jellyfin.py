@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler
+from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, poster_jpeg
 from tests.fakes.plex import synthetic_library
 
 UNAUTHORIZED = (b"", None)
@@ -111,6 +111,9 @@ class FakeJellyfin(FakeServer):
     def handle(self, handler: Handler, path: str, query: dict[str, str]) -> None:
         if not self.authorised(handler, query):
             handler.send_body(*UNAUTHORIZED, 401)
+            return
+        if path.startswith("/Items/") and path.endswith("/Images/Primary"):
+            handler.send_body(poster_jpeg(), "image/jpeg", 200)
             return
         if path.startswith("/Videos/") and path.endswith("/stream"):
             wanted = path.split("/")[2]

@@ -17,7 +17,7 @@ import time
 import zlib
 from typing import Any
 
-from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler
+from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, poster_jpeg
 
 UNAUTHORIZED = (b"<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1>"
                 b"</body></html>", "text/html")
@@ -107,6 +107,9 @@ class FakePlex(FakeServer):
     def handle(self, handler: Handler, path: str, query: dict[str, str]) -> None:
         if not self.authorised(handler, query):
             handler.send_body(UNAUTHORIZED[0], UNAUTHORIZED[1], 401)
+            return
+        if path.startswith("/library/metadata/") and "/thumb/" in path:
+            handler.send_body(poster_jpeg(), "image/jpeg", 200)
             return
         if path.startswith("/library/parts/"):
             item = self.item(path.split("/")[3])

@@ -53,7 +53,8 @@ async function refreshChannels() {
       if (!row) continue;
       row.querySelector(".viewers").textContent = ch.viewers;
       if (ch.now) {
-        row.querySelector(".now .title").textContent = ch.now.title;
+        const p = ch.now.programme || { title: ch.now.title };
+        row.querySelector(".now .title").textContent = p.sub_title ? `${p.title}: ${p.sub_title}` : p.title;
         const bar = row.querySelector("progress");
         bar.dataset.start = ch.now.start;
         bar.dataset.end = ch.now.end;
