@@ -188,6 +188,10 @@ def test_channels_are_transcoded_once_and_relayed_by_other_nodes(
     assert code == 0 and not errors.strip(), errors
     assert pipeline(b, 1)["relay_from"] == "a" and pipeline(b, 1)["pid"] is None
     assert lease_owners(b) == {1: "a", 2: "b"}
+    # HLS works on a node that relays: its segments come from its own relayed buffer.
+    code, errors = decode_errors(f"{a.url}/stream/channels/2.m3u8", 4)
+    assert code == 0 and not errors.strip(), errors
+    assert lease_owners(a) == {1: "a", 2: "b"}
 
 
 def test_relay_requests_need_the_secret_and_a_relay_is_not_relayed(
