@@ -329,3 +329,21 @@ def test_without_cluster_config_nothing_changes_and_sqlite_refuses_clustering(
                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "cluster.enabled needs a PostgreSQL database.url" in proc.stderr
+
+
+def test_a_node_takes_its_id_again_after_losing_its_database_sessions(
+    make_node: NodeFactory, viewers: Callable[[str], Viewer], pg_url: str
+) -> None:
+    a = make_node("a")
+    name = pg_url.rsplit("/", 1)[1]
+    asyncio.run(_sql(pg_url.rsplit("/", 1)[0] + "/postgres",  # as a database restart would
+                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
+    a.wait_for(lambda: "holds its node id again" in a.log, timeout=60)
+    twin = make_node("a2", start=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exstreamtv", "serve", "--config", str(twin.config_path),
+         "--node-id", "a"], capture_output=True, text=True, timeout=90, cwd=twin.cwd)
+    assert proc.returncode == 1 and "already running" in proc.stderr, proc.stderr
+    viewers(f"{a.url}/stream/channels/1.ts")
+    a.wait_for(lambda: lease_owners(a).get(1) == "a", timeout=60)

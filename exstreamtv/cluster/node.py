@@ -109,6 +109,21 @@ class ClusterNode:
                 "give this server its own --node-id or its own server.data_directory")
         self._lock_conn = conn
 
+    async def _keep_node_lock(self) -> None:
+        """The node-id lock lives in a database session: after a database restart (or a
+        dropped connection) take it again, so a twin with this id is still refused."""
+        conn = self._lock_conn
+        if conn is not None:
+            try:
+                await conn.exec_driver_sql("SELECT 1")
+                return
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                self._lock_conn = None
+        await self._take_node_lock()
+        log.info("Cluster: node %s holds its node id again", self.node_id)
+
     async def stop(self) -> None:
         """Leave: end the heartbeat, give every lease up, release the node id."""
         if self._task is not None:
@@ -187,12 +202,17 @@ class ClusterNode:
                 await self._tick()
             except asyncio.CancelledError:
                 raise
+            except ClusterError as exc:
+                if self.problem != str(exc):
+                    log.error("Cluster: node %s refuses leases: %s", self.node_id, exc)
+                self.problem = str(exc)
             except Exception as exc:
                 self._database_down(exc)
             self._fence_expired()
 
     async def _tick(self) -> None:
         self.version = config_fingerprint(self.hub.config)
+        await self._keep_node_lock()
         async with self.engine.begin() as conn:
             await self._check_version(conn)
             await store.heartbeat(conn, self.node_id, self.hub.config.cluster.max_channels,
