@@ -142,6 +142,8 @@ def test_nodes_are_listed_with_url_capacity_and_config_version(make_node: NodeFa
     assert nodes["a"]["config_version"] == nodes["b"]["config_version"]
     assert nodes["a"]["config_ok"] and nodes["b"]["config_ok"]
     assert cluster(b)["this_node"]["node_id"] == "b"
+    health = b.get("/api/health").json()["components"]["cluster"]
+    assert health["status"] == "ok" and health["node_id"] == "b"
 
 
 def test_a_second_node_with_the_same_id_refuses_to_start(make_node: NodeFactory) -> None:
@@ -163,6 +165,8 @@ def test_a_node_with_another_config_refuses_leases_and_says_why(
     this = cluster(odd)["this_node"]
     assert this["refuses_leases"] and "differs from the lineup" in this["refuses_leases"]
     assert "node a" in this["refuses_leases"]
+    health = odd.get("/api/health").json()["components"]["cluster"]
+    assert health["status"] == "degraded" and "differs from the lineup" in health["problem"]
     viewers(f"{odd.url}/stream/channels/1.ts")  # served by relaying node a, which transcodes
     assert odd.wait_for(lambda: lease_owners(a).get(1), timeout=60) == "a"
     odd.wait_for(lambda: pipeline(odd, 1).get("cluster_role") == "relay", timeout=60)

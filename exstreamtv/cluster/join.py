@@ -17,4 +17,5 @@ async def join(hub: Hub) -> ClusterNode:
     node = ClusterNode(hub)
     await node.start()
     hub.channels.pipeline_factory = partial(ClusterPipeline, node=node)
+    hub.components["cluster"] = node.health
     return node

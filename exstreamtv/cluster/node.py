@@ -263,6 +263,15 @@ class ClusterNode:
 
     # -- API --------------------------------------------------------------------------
 
+    def health(self) -> dict[str, Any]:
+        """The ``cluster`` component of ``GET /api/health`` (no database round trip)."""
+        problem = self.problem or (None if self.db_ok else "the cluster database is unreachable")
+        return {"status": "degraded" if problem else "ok", "node_id": self.node_id,
+                "url": self.url, "config_version": self.version, "problem": problem,
+                "transcoding": sorted(self.owned),
+                "relaying": sorted(n for n, p in self.pipelines.items()
+                                   if p.running and p.role.value == "relay")}
+
     async def overview(self) -> dict[str, Any]:
         """``GET /api/cluster``: this node, every node with its load, the live leases."""
         async with self.engine.begin() as conn:
