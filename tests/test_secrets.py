@@ -278,7 +278,7 @@ def test_burned_in_subtitles_are_read_through_the_relay(tmp_path: Path,
             if probe.poll() is None:
                 probe.kill()
                 probe.wait()
-        assert "subtitles=filename='http\\://127.0.0.1\\:" in commands[0]
+        assert "subtitles=filename=\\'http://127.0.0.1:" in commands[0]
         assert probe.returncode == 0, err.decode(errors="replace")
         assert {p["codec_type"] for p in json.loads(out)["packets"]} == {"video", "audio"}
         assert "401" not in server.log, server.log

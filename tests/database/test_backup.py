@@ -26,7 +26,7 @@ from exstreamtv.database.backup import (
     sha256_file,
 )
 from exstreamtv.database.connection import DatabaseConnectionManager
-from exstreamtv.database.migrate import migrate
+from exstreamtv.database.migrate import head_revision, migrate
 from exstreamtv.database.models import BackupRow, PlayHistoryRow
 
 DAY = 86400.0
@@ -84,7 +84,7 @@ def test_backup_while_writing_then_restore(db_url: str, tmp_path: Path) -> None:
         await task
         assert during > 0, "the writer was blocked while the backup ran"
 
-        assert info.kind == "manual" and info.schema_version == "0001" and info.compressed
+        assert info.kind == "manual" and info.schema_version == head_revision() and info.compressed
         assert info.sha256 == sha256_file(backups.directory / info.file)
         with tarfile.open(backups.directory / info.file) as tar:
             names = set(tar.getnames())

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from exstreamtv.database.migrate import head_revision
 from tests.helpers import Server, base_config, channel, free_port, write_config
 
 TOKEN = "s3cret-token"
@@ -30,7 +31,7 @@ def test_health_backup_api_and_resize_on_reload(
     assert db["pool_size"] == 12 and db["channels"] == 1
     assert db["latency_ms"] is not None and db["latency_ms"] >= 0
     assert 0 <= db["saturation"] <= 1
-    assert db["schema"] == "0001"
+    assert db["schema"] == head_revision()
     assert TOKEN not in server.get("/api/health").text
 
     for call in (lambda: server.get("/api/backups"), lambda: server.post("/api/backups"),
@@ -49,7 +50,7 @@ def test_health_backup_api_and_resize_on_reload(
     name = created.json()["name"]
     listed = server.get("/api/backups", headers=auth).json()
     assert [b["name"] for b in listed] == [name]
-    assert listed[0]["sha256"] and listed[0]["schema_version"] == "0001"
+    assert listed[0]["sha256"] and listed[0]["schema_version"] == head_revision()
     assert listed[0]["app_version"] and listed[0]["size"] > 0
 
     for bad in ("..%2F..%2Fetc", "a%2Fb", "a%5Cb", "x..y"):
@@ -143,7 +144,7 @@ def test_locked_database_at_start_is_retried(
         holder.execute("COMMIT")
         holder.close()
     db = server.wait_for(lambda: (d := _database(server))["state"] == "ok" and d, timeout=40)
-    assert db["schema"] == "0001"
+    assert db["schema"] == head_revision()
 
 
 def test_backup_without_pg_dump_says_what_to_install(
