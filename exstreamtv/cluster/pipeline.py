@@ -120,10 +120,10 @@ class ClusterPipeline(ChannelPipeline):
             await asyncio.wait({inner, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
-            if not inner.done():
+            # As in stop(): a cancellation can be swallowed by a read that completes.
+            while not inner.done():
                 inner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await inner
+                await asyncio.wait({inner}, timeout=1.0)
         if not fenced.is_set():
             return False
         self._fenced = None
