@@ -19,8 +19,12 @@ from exstreamtv.web import (
     backups,
     bodies,
     cluster,
+    config_edit,
+    config_sections,
     dashboard,
+    editor_page,
     guide,
+    guide_page,
     hdhomerun,
     healing,
     iptv,
@@ -56,6 +60,7 @@ def create_app(
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, artwork.bp,
+                      config_edit.bp, config_sections.bp, editor_page.bp, guide_page.bp,
                       dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:

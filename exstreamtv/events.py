@@ -71,6 +71,21 @@ class ConfigEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfigEditEvent(Event):
+    """The config file was changed through the API: who, what (the diff), which version."""
+
+    kind: ClassVar[str] = "config_edit"
+    action: str
+    who: str
+    channel: int | None  # for channel edits
+    section: str = "channels"
+    item: str | None = None  # the channel number or source id, as text
+    version: str
+    based_on: str
+    diff: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChannelEvent(Event):
     """A channel started, stopped, changed item, failed or was added/removed."""
 
@@ -79,6 +94,12 @@ class ChannelEvent(Event):
     action: str
     title: str = ""
     message: str = ""
+    #: For ``item``: what started (the item, its source, program or filler) and when.
+    item_id: str | None = None
+    source_id: str | None = None
+    entry_kind: str | None = None
+    started_at: float | None = None
+    duration: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -76,6 +76,7 @@ class Hub:
         self.registry = registry or collect_registry(host)
         self.bus = EventBus()
         self.library = Library(self.bus)
+        self.library.set_collections(config.collections)
         self.relay = MediaRelay(self.library)
         self.channels = ChannelManager(self)
         self.sessions = SessionManager(config.session_manager, self.bus)
@@ -246,8 +247,10 @@ class Hub:
         old = self.config
         changed = tuple(
             name for name in (
-                "server", "database", "ffmpeg", "sources", "channels", "mqtt", "session_manager",
-                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "guide", "cluster", "plugins",
+                "server", "database", "ffmpeg", "sources", "channels", "collections", "mqtt",
+                "session_manager",
+                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "guide", "cluster",
+                "plugins",
                 "extra",
             ) if getattr(old, name) != getattr(new, name)
         )
@@ -279,6 +282,7 @@ class Hub:
                     self._start_scans(source_id)
                 elif previous is not None:
                     await self.library.remove_source(source_id)
+        self.library.set_collections(new.collections)
         touched = await self.channels.apply_config(old, new)
         await self.database.apply_config(old, new)
         status = self.config_status

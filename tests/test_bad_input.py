@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import Server, make_clip, probe_packets
+from tests.stream_tools import Reader
 from tests.test_boundaries import dts_gaps
 
 
@@ -68,6 +69,10 @@ def test_bad_files_leave_no_hole_and_the_liar_is_named(
     server = make_server(config)
     server.wait_for(lambda: server.get("/api/channels/1").json()["now"]["item_id"], timeout=30)
     vanishing.unlink()  # scanned, then gone before it plays
+    # A second viewer keeps the channel on air until the failing items are named (the
+    # probe below leaves after 24 s of video, and a channel without viewers stops).
+    watcher = Reader(f"{server.url}/stream/channels/1.ts", 240)
+    watcher.start()
     packets = probe_packets(f"{server.url}/stream/channels/1.ts", 24, timeout=150)
     video = [float(p["dts_time"]) for p in packets if p["codec_type"] == "video"]
     assert video[-1] - video[0] >= 22.0, "less than 22 s of video was read"

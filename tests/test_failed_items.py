@@ -97,12 +97,14 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
         finally:
             await hub.stop()
 
-        # A restart reads it back from the database: still left out (now without a hole).
+        # A restart reads it back from the database: still left out, and its place is kept
+        # (the playout memory is stored too), so nothing else moved.
         hub = await start()
         try:
             await _until(lambda: hub.channels.failed_items.items)
             titles = {e[0] for e in _loop(hub, time.time())}
-            assert titles == {"a first", "c last"}
+            assert titles == {"a first", "c last", None}
+            assert [s for _, s, _ in _loop(hub, t)] == [s for _, s, _ in before]
             # The file is replaced (fixed): the next scan forgives it.
             fixed = media / "b broken.mp4"
             fixed.unlink()

@@ -140,6 +140,49 @@ def _watch_channel(server: Server, stop: threading.Event) -> None:
                 return
 
 
+def _fetch_playlists_only(server: Server, clients: int, stop: threading.Event) -> None:
+    """HLS clients that open the playlist and keep refreshing it, never loading a segment."""
+    with httpx.Client(timeout=60) as client:
+        media = [client.get(f"{server.url}/stream/channels/1.m3u8").text.strip().splitlines()[-1]
+                 for _ in range(clients)]
+        while not stop.wait(1.0):
+            for path in media:
+                client.get(f"{server.url}/stream/channels/{path}")
+
+
+def test_server_viewers_count_only_real_viewers(make_server, mqtt_config, watcher):
+    """The server-wide ``viewers`` counts like /api/channels: three HLS clients that only
+    fetch playlists are no viewers, one TS client is one."""
+    server = make_server(mqtt_config())
+    wait_discovery(watcher)
+    stop_viewer, stop_playlists = threading.Event(), threading.Event()
+    viewer = threading.Thread(target=_watch_channel, args=(server, stop_viewer), daemon=True)
+    playlists = threading.Thread(target=_fetch_playlists_only, args=(server, 3, stop_playlists),
+                                 daemon=True)
+    viewer.start()
+
+    def states() -> list[int]:
+        return [m.json["viewers"] for m in watcher.on("exstreamtv/state")]
+
+    try:
+        watcher.wait_for(lambda: 1 in states(), what="one viewer", timeout=60)
+        playlists.start()
+        server.wait_for(lambda: len([s for s in server.get("/api/sessions").json()
+                                     if s["output"] == "hls"]) == 3, timeout=60)
+        stop_viewer.set()
+        viewer.join(30)
+        # The TS viewer leaving publishes fresh state while the playlist clients stay.
+        watcher.wait_for(lambda: states()[-1] == 0, what="no viewers", timeout=60)
+        hls = [s for s in server.get("/api/sessions").json() if s["output"] == "hls"]
+        assert len(hls) == 3, hls
+        assert max(states()) == 1, states()
+        assert server.get("/api/channels/1").json()["viewers"] == 0
+    finally:
+        stop_viewer.set()
+        stop_playlists.set()
+        playlists.join(30)
+
+
 def test_restart_button_restarts_the_channel_and_junk_is_ignored(make_server, mqtt_config,
                                                                  watcher):
     server = make_server(mqtt_config())

@@ -56,6 +56,23 @@ def test_only_ascii_digits_are_channel_numbers(make_server, config_for):
     assert httpx.head(f"{server.url}/stream/channels/1.ts", timeout=10).status_code == 200
 
 
+def test_a_line_break_in_a_backup_name_reaches_the_token_check(make_server, config_for):
+    """Found by tests/test_schemathesis.py: ``/api/backups/0%0A/restore`` matched no route
+    (404 to anyone) instead of 401 without the token and 400 with it."""
+    config = config_for()
+    config["server"]["api_token"] = "edge-token"
+    server = make_server(config)
+    for name in ("0%0A", "%0A", "a%0Db"):
+        url = f"{server.url}/api/backups/{name}/restore"
+        assert httpx.post(url, timeout=10).status_code == 401, name
+        refused = httpx.post(url, headers={"Authorization": "Bearer edge-token"}, timeout=10)
+        assert refused.status_code == 400, (name, refused.text)
+        assert "invalid backup name" in refused.json()["error"]
+    # The same "$ matches before a final newline" slip in the HLS session id pattern.
+    hls = httpx.get(f"{server.url}/stream/channels/1/{'a' * 32}%0A/index.m3u8", timeout=30)
+    assert hls.status_code == 404 and "not an HLS session id" in hls.json()["error"]
+
+
 def test_huge_and_deeply_nested_json_bodies_are_refused_clearly(make_server, config_for):
     server = make_server(config_for())
     headers = {"Content-Type": "application/json"}

@@ -19,6 +19,8 @@ import voluptuous as vol
 from exstreamtv.config import model, profiles, schema
 from exstreamtv.config.files import parse_yaml, read_config_file
 from exstreamtv.errors import ConfigError, ConfigProblem
+from exstreamtv.media.collections import CollectionDefinition, validate_collections
+from exstreamtv.scheduling.breaks import BREAK_KEYS, validate_break_options
 from exstreamtv.secrets import is_secret_name, register_env, register_secret
 
 if TYPE_CHECKING:
@@ -135,23 +137,64 @@ def validate_config(
     named = profiles.validate_profiles(data.get("profiles"), problems, _problems)
     indexed = _validate_channels(data.get("channels"), sections.get("ffmpeg"), named, registry,
                                  problems)
-    _check_references(sources, indexed, registry, problems)
+    try:
+        collections = validate_collections(data.get("collections"))
+    except vol.Invalid as exc:
+        problems += _problems(exc, ["collections"])
+        collections = ()
+    problems += _collection_problems(collections, sources)
+    _check_references(sources, indexed, registry, problems, collections)
     problems += _auth_problems(sections.get("server"))
     if problems:
         raise ConfigError(problems, source)
     config = _build(sections, sources, [c for _, c in indexed], extra, path)
     for warning in profiles.throttle_warnings(config):
         log.warning("Config: %s", warning)
-    return replace(config, sections=frozenset(str(k) for k in data), profiles=named)
+    return replace(config, sections=frozenset(str(k) for k in data), profiles=named,
+                   collections=collections)
+
+
+def _collection_problems(collections: tuple[CollectionDefinition, ...],
+                         sources: list[model.SourceConfig]) -> list[ConfigProblem]:
+    """A collection named like a source, or naming a source that does not exist."""
+    ids = {s.id for s in sources}
+    problems = []
+    for i, definition in enumerate(collections):
+        if definition.name in ids:
+            problems.append(ConfigProblem(f"collections[{i}].name",
+                                          f"'{definition.name}' is already a source id: choose "
+                                          "another name"))
+        for missing in sorted(definition.sources - ids):
+            problems.append(ConfigProblem(f"collections[{i}]",
+                                          f"unknown source '{missing}' (known: "
+                                          f"{', '.join(sorted(ids)) or 'none'})"))
+    return problems
 
 
 def _auth_problems(server: Mapping[str, Any] | None) -> list[ConfigProblem]:
-    """``auth_disabled: true`` together with a token is contradictory: say which to drop."""
-    if server and server.get("auth_disabled") and server.get("api_token"):
-        return [ConfigProblem("server.auth_disabled",
-                              "true, but server.api_token is set too: remove api_token to "
-                              "run without authentication, or remove auth_disabled")]
-    return []
+    """``auth_disabled: true`` together with a token is contradictory: say which to drop;
+    two named tokens may not share a name or a token (changes are recorded by name)."""
+    if not server:
+        return []
+    problems = []
+    which = "api_token" if server.get("api_token") else "tokens" if server.get("tokens") else ""
+    if server.get("auth_disabled") and which:
+        problems.append(ConfigProblem(
+            "server.auth_disabled", f"true, but server.{which} is set too: remove {which} to "
+                                    "run without authentication, or remove auth_disabled"))
+    names: set[str] = set()
+    values = {server.get("api_token")}
+    for i, entry in enumerate(server.get("tokens") or []):
+        if entry["name"] in names:
+            problems.append(ConfigProblem(f"server.tokens[{i}].name",
+                                          f"the name '{entry['name']}' is used twice"))
+        if entry["token"] in values:
+            problems.append(ConfigProblem(f"server.tokens[{i}].token",
+                                          "this token is already used by another entry (or "
+                                          "api_token); give each one its own"))
+        names.add(entry["name"])
+        values.add(entry["token"])
+    return problems
 
 
 def _component_options(
@@ -159,8 +202,17 @@ def _component_options(
     where: list[Any], problems: list[ConfigProblem],
 ) -> dict[str, Any] | None:
     options = {k: v for k, v in envelope.items() if k not in skip}
+    breaks: dict[str, Any] = {}
+    if kind == "scheduler":
+        # Filler lists, breaks and padding: keys every schedule type takes.
+        try:
+            breaks = validate_break_options(options)
+        except vol.Invalid as exc:
+            problems.extend(_problems(exc, where))
+            return None
+        options = {k: v for k, v in options.items() if k not in BREAK_KEYS}
     if registry is None:
-        return options
+        return {**options, **breaks}
     try:
         component = registry.get(kind, envelope["type"])
     except KeyError as exc:
@@ -171,7 +223,7 @@ def _component_options(
     except vol.Invalid as exc:
         problems.extend(_problems(exc, where))
         return None
-    return validated
+    return {**validated, **breaks}
 
 
 def _validate_sources(
@@ -234,9 +286,7 @@ def _validate_channels(
                 )
             )
         numbers.add(channel["number"])
-        options = _component_options(
-            "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems
-        )
+        schedule_type, options = _channel_schedule(channel, where, registry, problems)
         base = profiles.profile_base(channel, ffmpeg_defaults or {}, named, format_path(where),
                                      problems, deep_merge)
         merged = deep_merge(base, channel.get("ffmpeg") or {})
@@ -250,8 +300,10 @@ def _validate_channels(
         built = model.ChannelConfig(
             number=channel["number"],
             name=channel["name"],
-            schedule=model.ScheduleConfig(channel["schedule"]["type"], options),
+            schedule=model.ScheduleConfig(schedule_type, options),
             ffmpeg=_ffmpeg_model(ffmpeg),
+            mirror_of=channel["mirror_of"],
+            offset_minutes=float(channel["offset_minutes"]),
             logo=channel["logo"],
             profile=channel["profile"],
             group=channel["group"],
@@ -259,7 +311,60 @@ def _validate_channels(
         )
         problems += profiles.audio_problems(built, format_path(where))
         out.append((i, built))
+    problems += _mirror_problems(out)
     return out
+
+
+#: The schedule type of a mirror channel (not a plugin: the channel manager builds it).
+MIRROR = "mirror"
+
+
+def _channel_schedule(channel: dict[str, Any], where: list[Any], registry: Registry | None,
+                      problems: list[ConfigProblem]) -> tuple[str, dict[str, Any] | None]:
+    """The schedule type and options of a channel; a mirror has the type ``mirror``."""
+    if channel["mirror_of"] is not None:
+        if "schedule" in channel:
+            problems.append(ConfigProblem(format_path([*where, "schedule"]),
+                                          "a mirror channel (mirror_of) plays its source's "
+                                          "schedule: remove schedule or mirror_of"))
+            return MIRROR, None
+        return MIRROR, {"mirror_of": channel["mirror_of"],
+                        "offset_minutes": channel["offset_minutes"]}
+    if "schedule" not in channel:
+        problems.append(ConfigProblem(format_path([*where, "schedule"]),
+                                      "required key not provided (give a schedule, or "
+                                      "mirror_of: <channel number> for a mirror)"))
+        return "", None
+    return str(channel["schedule"]["type"]), _component_options(
+        "scheduler", channel["schedule"], ("type",), registry, [*where, "schedule"], problems)
+
+
+def _mirror_problems(channels: list[tuple[int, model.ChannelConfig]]) -> list[ConfigProblem]:
+    """Mirrors of themselves, of missing channels, and cycles of mirrors."""
+    by_number = {c.number: c for _, c in channels}
+    problems = []
+    for i, channel in channels:
+        if channel.mirror_of is None:
+            continue
+        where = f"channels[{i}].mirror_of"
+        if channel.mirror_of == channel.number:
+            problems.append(ConfigProblem(where, f"channel {channel.number} cannot mirror "
+                                                 "itself"))
+            continue
+        if channel.mirror_of not in by_number:
+            problems.append(ConfigProblem(where, f"there is no channel {channel.mirror_of} "
+                                                 f"(known: {', '.join(map(str, sorted(by_number)))})"))
+            continue
+        seen = [channel.number]
+        current: model.ChannelConfig | None = by_number[channel.mirror_of]
+        while current is not None and current.mirror_of is not None:
+            seen.append(current.number)
+            if current.mirror_of in seen:
+                chain = " -> ".join(map(str, [*seen, current.mirror_of]))
+                problems.append(ConfigProblem(where, f"mirrors form a cycle ({chain})"))
+                break
+            current = by_number.get(current.mirror_of)
+    return problems
 
 
 def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], str]]:
@@ -280,8 +385,9 @@ def collection_references(value: Any, path: list[Any]) -> list[tuple[list[Any], 
 def _check_references(
     sources: list[model.SourceConfig], channels: list[tuple[int, model.ChannelConfig]],
     registry: Registry | None, problems: list[ConfigProblem],
+    collections: tuple[CollectionDefinition, ...] = (),
 ) -> None:
-    known = {s.id for s in sources}
+    known = {s.id for s in sources} | {c.name for c in collections}
     source_ids = set(known)
     for s in sources:
         for name in s.options.get("collections", {}) or {}:
@@ -387,8 +493,11 @@ def _build(
     extra: dict[str, Any], path: Path | None,
 ) -> model.Config:
     mqtt = dict(s["mqtt"])
+    server = dict(s["server"])
+    server["tokens"] = tuple(model.NamedToken(t["name"], t["token"], model.Role(t["role"]))
+                             for t in server["tokens"])
     return model.Config(
-        server=model.ServerConfig(**s["server"]),
+        server=model.ServerConfig(**server),
         database=model.DatabaseConfig(**s["database"]),
         ffmpeg=_ffmpeg_model(s["ffmpeg"]),
         sources=tuple(sources),

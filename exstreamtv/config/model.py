@@ -10,8 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exstreamtv.media.collections import CollectionDefinition
+
+
+class Role(Enum):
+    """What a token may do: a viewer sees (GET), an admin changes too."""
+
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class NamedToken:
+    """One of ``server.tokens``: who (recorded with every change), the token, the role."""
+
+    name: str
+    token: str
+    role: Role = Role.VIEWER
 
 
 @dataclass(frozen=True)
@@ -21,6 +41,7 @@ class ServerConfig:
     base_url: str | None = None
     api_token: str | None = None
     auth_disabled: bool = False
+    tokens: tuple[NamedToken, ...] = ()
     name: str = "ExStreamTV"
     data_directory: str = "data"
     timezone: str | None = None
@@ -127,6 +148,9 @@ class ChannelConfig:
     profile: str | None = None
     group: str = "ExStreamTV"
     enabled: bool = True
+    #: A mirror plays channel ``mirror_of``'s playout ``offset_minutes`` later.
+    mirror_of: int | None = None
+    offset_minutes: float = 0.0
 
     @property
     def guide_id(self) -> str:
@@ -248,6 +272,8 @@ class Config:
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
+    #: Playlists and smart collections (``collections:``).
+    collections: tuple[CollectionDefinition, ...] = ()
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_manager: SessionManagerConfig = field(default_factory=SessionManagerConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)

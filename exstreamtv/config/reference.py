@@ -20,6 +20,8 @@ import voluptuous as vol
 
 from exstreamtv.config import files, schema
 from exstreamtv.config.validators import Section
+from exstreamtv.media.collections import QUERY_KEYS, QUERY_MEANINGS
+from exstreamtv.scheduling.breaks import BREAK_SCHEMA, FILLER_LIST, MEANINGS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "exstreamtv.yaml"
 _LINE = re.compile(r"^(?P<indent>\s*)(?:- )?(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
@@ -154,6 +156,17 @@ def generate(registry: Any = None) -> str:
             lines.append("")
             lines.append("`schedule` takes `type` plus the options of that schedule type "
                          "(below); `ffmpeg` takes any key of the `ffmpeg` section.")
+            lines += ["", "### Keys every schedule type takes: breaks, filler lists, clock (`schedule.*`)", ""]
+            _table(lines, rows({**BREAK_SCHEMA.schema, **{
+                vol.Optional(f"fillers[].{k.schema}", default=getattr(k, "default", vol.UNDEFINED)):
+                v for k, v in FILLER_LIST.schema.items()}}, ""), MEANINGS)
+        elif name == "collections":
+            lines.append("A list of playlists and smart collections, usable wherever a "
+                         "`collection:` is. Each has a `name` (not a source id) and either "
+                         "`items` (a playlist: entries in order, each a query) or `query` "
+                         "(every library item that matches). Query keys:")
+            lines.append("")
+            _table(lines, rows(QUERY_KEYS, ""), QUERY_MEANINGS)
         elif name == "ffmpeg":
             _table(lines, rows(validator.fields, ""), comments, "ffmpeg.")
         else:

@@ -141,12 +141,15 @@ def replacement_problems(running: Config, new: Config) -> list[ConfigProblem]:
         problems.append(ConfigProblem(
             "server", "the section is missing from the edited file; the running settings are "
                       "kept (restore the server section to apply the edit)"))
-    if running.server.api_token and not new.server.api_token and not new.server.auth_disabled:
+    running_auth = running.server.api_token or running.server.tokens
+    new_auth = new.server.api_token or new.server.tokens
+    if running_auth and not new_auth and not new.server.auth_disabled:
         problems.append(ConfigProblem(
             "server.api_token", "the running server requires an API token and the edited file "
                                 "has none, which would open the API to anyone: set "
-                                "server.api_token, or set server.auth_disabled: true to turn "
-                                "authentication off on purpose"))
+                                "server.api_token (or server.tokens), or set "
+                                "server.auth_disabled: true to turn authentication off on "
+                                "purpose"))
     return problems
 
 

@@ -45,6 +45,22 @@ def _nullable(validator: Any) -> Any:
     return check
 
 
+_NAMED_TOKEN = Section(
+    {
+        vol.Required("name"): identifier,
+        vol.Required("token"): vol.All(string, vol.Length(min=16, msg="expected at least 16 "
+                                                          "characters (use a random token)")),
+        _opt("role", model.Role.VIEWER.value): one_of(*(r.value for r in model.Role)),
+    }
+)
+
+
+
+def named_token(value: Any) -> Any:
+    """a mapping {name, token (16+ characters), role: viewer|admin}"""
+    return _NAMED_TOKEN(value)
+
+
 SERVER = Section(
     {
         _opt("host", "127.0.0.1"): string,
@@ -52,6 +68,7 @@ SERVER = Section(
         _opt("base_url", None): _nullable(vol.All(string, vol.Match(r"^https?://"))),
         _opt("api_token", None): _nullable(string),
         _opt("auth_disabled", False): bool,
+        _opt("tokens", []): [named_token],
         _opt("name", "ExStreamTV"): string,
         _opt("data_directory", "data"): string,
         _opt("timezone", None): _nullable(string),
@@ -154,7 +171,9 @@ CHANNEL = Section(
     {
         vol.Required("number"): positive_int,
         vol.Required("name"): string,
-        vol.Required("schedule"): SCHEDULE_ENVELOPE,
+        vol.Optional("schedule"): SCHEDULE_ENVELOPE,
+        _opt("mirror_of", None): _nullable(positive_int),
+        _opt("offset_minutes", 0): number(0, 10080),
         vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
         _opt("profile", None): _nullable(identifier),
         _opt("logo", None): _nullable(string),
@@ -284,6 +303,7 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "profiles": None,  # name -> ffmpeg keys, validated by the loader
     "sources": None,  # list, validated by the loader with plugin schemas
     "channels": None,
+    "collections": None,  # list, validated by the loader (exstreamtv.media.collections)
     "mqtt": MQTT,
     "session_manager": SESSION_MANAGER,
     "rate_limit": RATE_LIMIT,

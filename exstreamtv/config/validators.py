@@ -103,7 +103,7 @@ def string(value: Any) -> str:
     return value
 
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def identifier(value: Any) -> str:
@@ -115,7 +115,7 @@ def identifier(value: Any) -> str:
     return value
 
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\Z")
 
 
 def hh_mm(value: Any) -> str:

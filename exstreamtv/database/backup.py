@@ -60,7 +60,7 @@ from exstreamtv.errors import ExStreamTVError
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}")  # fullmatch: "$" allows a final \n
 #: With no scheduled backup yet, the first one is taken this long after start.
 FIRST_BACKUP_DELAY = 600.0
 _CHUNK = 1024 * 1024
@@ -98,7 +98,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 def check_name(name: str) -> str:
     """``name`` if it can name a backup, else :class:`InvalidBackupName`."""
-    if "/" in name or "\\" in name or ".." in name or not NAME_PATTERN.match(name):
+    if "/" in name or "\\" in name or ".." in name or not NAME_PATTERN.fullmatch(name):
         raise InvalidBackupName(
             f"invalid backup name {name!r}: use letters, digits, '.', '_' and '-' only "
             "(no path separators, no '..')")

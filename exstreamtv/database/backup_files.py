@@ -39,12 +39,12 @@ log = logging.getLogger(__name__)
 KINDS = ("scheduled", "manual", "pre-restore")
 _NAME = r"exstreamtv-\d{8}T\d{12}Z-(?:scheduled|manual|pre-restore)"
 #: The name of every backup this program writes: ``exstreamtv-<UTC time>-<kind>``.
-BACKUP_NAME = re.compile(rf"^{_NAME}$")
+BACKUP_NAME = re.compile(rf"^{_NAME}\Z")
 #: What an unfinished backup leaves: its database copy (with SQLite's side files), its
 #: archive, its sidecar, or a restore's work folder.
 PARTIAL_NAME = re.compile(
     rf"^\.{_NAME}\.(?:db\.part(?:-wal|-shm|-journal)?|tar\.gz\.part|tar\.part|json\.part)$")
-RESTORE_WORK = re.compile(rf"^\.restore-{_NAME}$")
+RESTORE_WORK = re.compile(rf"^\.restore-{_NAME}\Z")
 #: Suffixes SQLite adds next to a database file.
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 PRIVATE_FILE = 0o600

@@ -29,7 +29,9 @@ from exstreamtv.database.connection import (
 from exstreamtv.database.failed_items import FailedItems
 from exstreamtv.database.inuse import DatabaseClaim
 from exstreamtv.database.migrate import SchemaTooNew, migrate
+from exstreamtv.database.playout_state import PlayoutStore
 from exstreamtv.database.store import LibraryStore
+from exstreamtv.events import ChannelEvent, Event
 from exstreamtv.media.models import MediaItem
 from exstreamtv.media.source import MediaSource
 
@@ -66,9 +68,12 @@ class Database:
         self.manager, self.backups = make_managers(hub.config)
         self.backups.after_restore = self._after_restore
         self.store = LibraryStore(self.manager)
-        self.failed_items = FailedItems(self.manager)
         #: Marks the database as used by this server (the CLI restore refuses meanwhile).
         self.claim = DatabaseClaim(self.manager.url, exclusive=False)
+        self.failed_items = FailedItems(self.manager)
+        #: Playout memories and play history (exstreamtv.database.playout_state).
+        self.playout = PlayoutStore(self.manager)
+        hub.bus.subscribe(self._on_event)
         self.state = "connecting"  # connecting | ok | error
         self.error: str | None = None
         #: Why the last write probe failed (a read-only or full database), else None.
@@ -123,8 +128,22 @@ class Database:
         await self._probe_writes()
         await self._load_library()
         await self.failed_items.load()
+        await self._load_playout()
         self.hub.spawn(self._health_loop(), name="database-health")
         self._start_schedule()
+
+    def _on_event(self, event: Event) -> Any:
+        if isinstance(event, ChannelEvent) and event.action == "item" and self.ready:
+            return self.playout.record_play(event)
+        return None
+
+    async def _load_playout(self) -> None:
+        try:
+            stored = await self.playout.load()
+        except Exception as exc:
+            log.error("Could not load the channels' playout state: %s", exc)
+            return
+        self.hub.channels.restore_playout(stored)
 
     async def _load_library(self, *, save_pending: bool = True) -> None:
         try:
@@ -203,6 +222,7 @@ class Database:
         # The restored rows stay as the backup had them: the running library keeps what
         # its sources hold, and each source's next scan brings the database up to date.
         await self._load_library(save_pending=False)
+        await self._load_playout()
 
     def _start_schedule(self) -> None:
         if self.hub.config.database_backup.enabled and self._schedule is None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from exstreamtv.events import EventBus, HealthEvent
+from exstreamtv.media.collections import CollectionDefinition
 from exstreamtv.media.models import MediaItem
 from exstreamtv.media.source import MediaSource
 
@@ -52,6 +53,30 @@ class Library:
     _ready: dict[str, asyncio.Event] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _by_id: tuple[int, dict[str, MediaItem]] = (-1, {})
+    #: Playlists and smart collections from the config, by name.
+    definitions: dict[str, CollectionDefinition] = field(default_factory=dict)
+    _resolved: dict[str, tuple[int, list[MediaItem], list[str]]] = field(default_factory=dict)
+
+    def set_collections(self, definitions: Iterable[CollectionDefinition]) -> None:
+        """Use the config's collections; a change counts as a library change."""
+        new = {d.name: d for d in definitions}
+        if new != self.definitions:
+            self.definitions = new
+            self._resolved.clear()
+            self.version += 1
+
+    def _resolve(self, name: str) -> tuple[list[MediaItem], list[str]]:
+        cached = self._resolved.get(name)
+        if cached is not None and cached[0] == self.version:
+            return cached[1], cached[2]
+        found, problems = self.definitions[name].resolve(
+            item for items in self.items.values() for item in items)
+        self._resolved[name] = (self.version, found, problems)
+        return found, problems
+
+    def collection_problems(self, name: str) -> list[str]:
+        """Why a configured collection lacks items (entries or a query matching nothing)."""
+        return list(self._resolve(name)[1]) if name in self.definitions else []
 
     def _ready_event(self, name: str) -> asyncio.Event:
         if name not in self._ready:
@@ -166,7 +191,10 @@ class Library:
         return index.get(item_id)
 
     def collection(self, name: str) -> list[MediaItem]:
-        """The items of a collection (a source id or a named collection)."""
+        """The items of a collection (a source id, a configured collection, or one a
+        source builds while scanning)."""
+        if name in self.definitions:
+            return list(self._resolve(name)[0])
         if name in self.items:
             return list(self.items[name])
         return [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class ScheduledItem:
     duration: float
     kind: str = "program"  # program | filler | offline
     slot: str | None = None
+    #: Where in the item this entry begins (a programme resumed after a mid-roll break).
+    seek: float = 0.0
 
     @property
     def end(self) -> float:
@@ -65,6 +68,15 @@ class SchedulerContext:
     memory: PlayoutMemory | None = None
     unplayable: Callable[[MediaItem], str | None] | None = None
 
+    def slot_length(self, item: MediaItem) -> float:
+        """How long ``item`` holds the channel: its duration, rounded up to the channel's
+        ``pad_to_minutes`` quantum when it has one (breaks fill the difference)."""
+        length = max(item.duration, 1.0)
+        pad = float(self.channel.schedule.options.get("pad_to_minutes") or 0) * 60.0
+        if pad <= 0:
+            return length
+        return math.ceil(length / pad - 1e-9) * pad
+
     def collection(self, name: str) -> list[MediaItem]:
         """The playable items of ``name``, removed or unplayable ones kept in place when
         remembered."""
@@ -74,6 +86,11 @@ class SchedulerContext:
         if self.unplayable is None:
             return items
         return [item for item in items if self.unplayable(item) is None]
+
+    def problems(self, name: str) -> str:
+        """Why the configured collection ``name`` lacks items ("" when nothing is wrong)."""
+        found = getattr(self.library, "collection_problems", None)
+        return "; ".join(found(name)) if found is not None else ""
 
     @property
     def missing(self) -> Mapping[str, str]:
@@ -129,10 +146,12 @@ class LoopingSequence:
     independent of how long the channel has run.
     """
 
-    def __init__(self, items: Sequence[MediaItem], epoch: float, min_duration: float = 1.0) -> None:
+    def __init__(self, items: Sequence[MediaItem], epoch: float, min_duration: float = 1.0,
+                 length: Callable[[MediaItem], float] | None = None) -> None:
         self.items = list(items)
         self.epoch = epoch
-        self.durations = [max(item.duration, min_duration) for item in self.items]
+        self.durations = [length(item) if length else max(item.duration, min_duration)
+                          for item in self.items]
         self.starts = [0.0, *itertools.accumulate(self.durations)][:-1] if self.items else []
         self.total = sum(self.durations)
 

@@ -120,9 +120,11 @@ class BlockScheduler(Scheduler):
             choice = picker.pick(t, end - t)
             if choice is None:
                 break
-            entries.append(ScheduledItem(choice.item, t, length(choice.item)))
+            # Padded to the channel's quantum (the block end is on the grid too).
+            held = min(self.context.slot_length(choice.item), end - t)
+            entries.append(ScheduledItem(choice.item, t, held))
             sources.append(choice.source)
-            t += length(choice.item)
+            t += held
         if end - t > 1e-6:
             reason = self.empty_reason() or "nothing fits before the next block"
             gap = fill_gap(t, end, self.filler, (self.seed, "filler"), reason)

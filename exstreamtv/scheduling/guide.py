@@ -142,6 +142,13 @@ def merge_flex(entries: Sequence[ScheduledItem], merge_seconds: float) -> list[S
     for entry in entries:
         if entry.kind in ("offline", "filler"):
             run.append(entry)
+        elif (entry.seek > 0 and out and out[-1].item is not None and entry.item is not None
+              and out[-1].item.id == entry.item.id):
+            # The programme goes on after a mid-roll break: one guide entry, breaks included.
+            last = out[-1]
+            out[-1] = ScheduledItem(last.item, last.start, entry.end - last.start, last.kind,
+                                    last.slot)
+            run.clear()
         else:
             flush()
             out.append(entry)
@@ -194,7 +201,9 @@ def render_xmltv(
         )
         if gc.scheduler is None:
             continue
-        for begin, stop, entry in tiled(merge_flex(gc.scheduler.window(start, end), merge_seconds)):
+        # A channel with breaks folds up to its own flex length (30 minutes) into programmes.
+        merge = max(merge_seconds, float(getattr(gc.scheduler, "merge_flex_seconds", 0.0)))
+        for begin, stop, entry in tiled(merge_flex(gc.scheduler.window(start, end), merge)):
             key = ((entry.item.id, entry.kind, "") if entry.item
                    else (None, entry.kind, channel.name))
             body = bodies.get(key)

@@ -66,11 +66,17 @@ def validated_list(value: Any, entry: Any, what: str) -> list[dict[str, Any]]:
     return out
 
 
+WEIGHTED_SOURCE = vol.Schema({vol.Required("collection"): string,
+                              vol.Optional("weight", default=1): positive_weight})
+
+
 def weighted_sources(value: Any) -> list[dict[str, Any]]:
     """A non-empty list of ``{collection, weight}``."""
-    entry = vol.Schema({vol.Required("collection"): string,
-                        vol.Optional("weight", default=1): positive_weight})
-    return validated_list(value, entry, "{collection, weight}")
+    return validated_list(value, WEIGHTED_SOURCE, "{collection, weight}")
+
+
+# What each item is: the editor page draws a repeatable sub-form from it.
+weighted_sources.item_schema = WEIGHTED_SOURCE  # type: ignore[attr-defined]
 
 
 ORDER_MODES = ("ordered", "shuffle", "random")

@@ -44,11 +44,13 @@ class ShuffledSequence:
     entry is a binary search. The few most recent cycles are cached.
     """
 
-    def __init__(self, items: Sequence[MediaItem], epoch: float, seed: object) -> None:
+    def __init__(self, items: Sequence[MediaItem], epoch: float, seed: object,
+                 length: Callable[[MediaItem], float] | None = None) -> None:
         self.items = list(items)
         self.epoch = epoch
         self.seed = seed
-        self.total = sum(max(i.duration, MIN_DURATION) for i in self.items)
+        self.length = length or (lambda i: max(i.duration, MIN_DURATION))
+        self.total = sum(self.length(i) for i in self.items)
         self._cycles: OrderedDict[int, tuple[list[MediaItem], list[float]]] = OrderedDict()
 
     def cycle(self, number: int) -> tuple[list[MediaItem], list[float]]:
@@ -59,7 +61,7 @@ class ShuffledSequence:
             return cached
         order = list(self.items)
         seeded_rng(self.seed, number).shuffle(order)
-        durations = [max(i.duration, MIN_DURATION) for i in order]
+        durations = [self.length(i) for i in order]
         starts = [0.0, *itertools.accumulate(durations)][:-1]
         self._cycles[number] = (order, starts)
         if len(self._cycles) > 4:
@@ -77,7 +79,7 @@ class ShuffledSequence:
         while True:
             base = self.epoch + cycle * self.total
             for i in range(index, len(order)):
-                yield ScheduledItem(order[i], base + starts[i], max(order[i].duration, MIN_DURATION))
+                yield ScheduledItem(order[i], base + starts[i], self.length(order[i]))
             cycle += 1
             index = 0
             order, starts = self.cycle(cycle)
@@ -117,7 +119,8 @@ class PlayoutMemory:
     remembered list, so no other entry moves, and :func:`skip_missing` airs the missing
     item's time as filler or offline. An item that failed to play (``unplayable``) is
     missing in the same way, with its reason. New items are appended at the end. The
-    memory lives as long as the server process: a restart plans from the library as it is.
+    channel manager stores the memory in the database (``channel_playout``), so a restart
+    or a backup restore keeps the same places while the channel's schedule is unchanged.
     """
 
     collections: dict[str, list[MediaItem]] = field(default_factory=dict)
@@ -199,6 +202,10 @@ class SequenceScheduler(Scheduler):
         return skip_missing(self.sequence.entries(t), self.missing)
 
     def health(self) -> tuple[str, str]:
+        why = self.context.problems(self.collection)
         if not self.sequence.items:
-            return "degraded", f"collection '{self.collection}' has no playable items"
+            return "degraded", (f"collection '{self.collection}' has no playable items"
+                                + (f" ({why})" if why else ""))
+        if why:
+            return "degraded", why
         return "ok", ""

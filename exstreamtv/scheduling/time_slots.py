@@ -129,6 +129,9 @@ def _slot_list(value: Any) -> list[dict[str, Any]]:
     return validated_list(value, SLOT, "slots")
 
 
+_slot_list.item_schema = SLOT  # type: ignore[attr-defined]  # the editor's sub-form
+
+
 def check_overlaps(options: dict[str, Any]) -> dict[str, Any]:
     """Refuse two slots that air at the same wall-clock minute of the week."""
     spans: list[tuple[int, int, int]] = []  # (start, end, slot index) in minutes of the week

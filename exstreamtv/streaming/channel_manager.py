@@ -17,14 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from exstreamtv.config.model import ChannelConfig, Config
+from exstreamtv.database.playout_state import StoredPlayout, schedule_key
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.events import Event, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
+from exstreamtv.scheduling.breaks import with_breaks
+from exstreamtv.scheduling.mirror import MirrorScheduler
+from exstreamtv.scheduling.on_demand import ON_DEMAND, OnDemandClock, OnDemandScheduler
+from exstreamtv.scheduling.options import DEFAULT_EPOCH, parse_epoch
 from exstreamtv.scheduling.sequences import PlayoutMemory
 from exstreamtv.streaming.hls import HLSPackager
 from exstreamtv.streaming.item_health import ItemHealth
@@ -59,6 +65,8 @@ class ChannelManager:
         self.pipelines: dict[int, ChannelPipeline] = {}
         self._schedulers: dict[int, tuple[ChannelConfig, tuple[int, int], Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
+        #: The own clocks of on-demand channels (schedule.clock: on_demand).
+        self._clocks: dict[int, OnDemandClock] = {}
         self._guide_schedulers: dict[int, tuple[Scheduler, Scheduler]] = {}
         self._idle_tasks: dict[int, asyncio.Task[None]] = {}
         self._packagers: dict[int, HLSPackager] = {}
@@ -101,19 +109,71 @@ class ChannelManager:
     def scheduler(self, number: int) -> Scheduler:
         """The channel's scheduler, rebuilt when its config or the library changed."""
         channel = self.channel(number)
+        if channel.mirror_of is not None:  # the source's playout, later (validated acyclic)
+            return MirrorScheduler(self.scheduler(channel.mirror_of),
+                                   channel.offset_minutes * 60.0)
         cached = self._schedulers.get(number)
         failed = self.failed_items
         version = (self.hub.library.version, failed.version)
         if cached is not None and cached[0] == channel and cached[1] == version:
             return cached[2]
         component = self.hub.registry.get("scheduler", channel.schedule.type)
-        if cached is None or cached[0] != channel:
+        if number not in self._memories or (cached is not None and cached[0] != channel):
             self._memories[number] = PlayoutMemory()
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
                                    self._memories[number], failed.reason)
-        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        scheduler: Scheduler = self._on_demand(channel, with_breaks(
+            component.factory(dict(channel.schedule.options), context), context))
         self._schedulers[number] = (channel, version, scheduler)
+        self._save_playout(channel)
         return scheduler
+
+    def _on_demand(self, channel: ChannelConfig, scheduler: Scheduler) -> Scheduler:
+        """``scheduler`` on the channel's own clock when it is ``clock: on_demand``."""
+        if channel.schedule.options.get("clock") != ON_DEMAND:
+            self._clocks.pop(channel.number, None)
+            return scheduler
+        clock = self._clocks.get(channel.number)
+        if clock is None:
+            epoch = channel.schedule.options.get("epoch", DEFAULT_EPOCH.isoformat())
+            clock = OnDemandClock(parse_epoch(epoch).timestamp())
+            self._clocks[channel.number] = clock
+        return OnDemandScheduler(scheduler, clock)
+
+    def _save_playout(self, channel: ChannelConfig) -> None:
+        """Store the channel's playout memory (in the background, only when it changed)."""
+        database = getattr(self.hub, "database", None)
+        if database is None or not database.ready:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        memory = self._memories.get(channel.number)
+        if memory is None:
+            return
+        copy = PlayoutMemory({k: list(v) for k, v in memory.collections.items()},
+                             dict(memory.missing))
+        clock = self._clocks.get(channel.number)
+        position = clock.now(time.time()) if clock is not None else None
+        self.hub.spawn(database.playout.save(channel, copy, clock=position),
+                       name=f"playout-save-{channel.number}")
+
+    def restore_playout(self, stored: Mapping[int, StoredPlayout]) -> None:
+        """Memories of an earlier run (or a restored backup), for channels whose schedule
+        is still the one they were saved for: removed items keep their place, and an
+        on-demand channel resumes at its stored position."""
+        for channel in self.hub.config.channels:
+            found = stored.get(channel.number)
+            if found is None or found.key != schedule_key(channel):
+                continue
+            self._memories[channel.number] = found.memory
+            if found.clock is not None and channel.number not in self.pipelines:
+                self._clocks[channel.number] = OnDemandClock(found.clock)
+            self._schedulers.pop(channel.number, None)
+            self._guide_schedulers.pop(channel.number, None)
+            log.info("Channel %d: continues its playout from the database", channel.number)
+        self.playout_changed()
 
     def guide_scheduler(self, number: int) -> Scheduler:
         """A scheduler for the guide, separate from the one that plays the channel.
@@ -123,6 +183,10 @@ class ChannelManager:
         a worker thread while the channel plays on the event loop. It is rebuilt whenever
         the playing scheduler is. Call it on the loop.
         """
+        mirrored = self.channel(number).mirror_of
+        if mirrored is not None:
+            return MirrorScheduler(self.guide_scheduler(mirrored),
+                                   self.channel(number).offset_minutes * 60.0)
         playing = self.scheduler(number)
         cached = self._guide_schedulers.get(number)
         if cached is not None and cached[0] is playing:
@@ -134,7 +198,8 @@ class ChannelManager:
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
                                    self.failed_items.reason)
-        scheduler: Scheduler = component.factory(dict(channel.schedule.options), context)
+        scheduler: Scheduler = self._on_demand(channel, with_breaks(
+            component.factory(dict(channel.schedule.options), context), context))
         self._guide_schedulers[number] = (playing, scheduler)
         return scheduler
 
@@ -157,6 +222,9 @@ class ChannelManager:
                 if collection:
                     await self.hub.library.wait_ready(collection, timeout=30)
                 pipeline = self._build(channel)
+                clock = self._clocks.get(number)
+                if clock is not None:
+                    clock.resume(time.time())
                 self.pipelines[number] = pipeline
                 pipeline.start()
             return pipeline
@@ -195,6 +263,16 @@ class ChannelManager:
                     log.info("Channel %d: no viewers for %.0fs; stopping", number,
                              self.hub.config.streaming.idle_stop_seconds)
                     await pipeline.stop()
+                    self._pause_clock(number)
+
+    def _pause_clock(self, number: int) -> None:
+        """An on-demand channel lost its last viewer: its clock stops and is stored."""
+        clock = self._clocks.get(number)
+        if clock is None:
+            return
+        clock.pause(time.time())
+        with contextlib.suppress(ChannelNotFound):
+            self._save_playout(self.channel(number))
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
@@ -236,7 +314,14 @@ class ChannelManager:
         for packager in self._packagers.values():
             await packager.stop()
         self._packagers.clear()
-        for pipeline in list(self.pipelines.values()):
+        for number, pipeline in list(self.pipelines.items()):
             with contextlib.suppress(Exception):
                 await pipeline.stop()
+            clock = self._clocks.get(number)
+            if clock is not None:
+                clock.pause(time.time())
+                with contextlib.suppress(Exception):
+                    await self.hub.database.playout.save(self.channel(number),
+                                                         self._memories[number],
+                                                         clock=clock.position)
         self.pipelines.clear()

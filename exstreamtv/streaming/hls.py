@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from exstreamtv.streaming.buffer import ChannelBuffer, Chunk, ReaderBehind
 
-SEGMENT_NAME = re.compile(r"^seg-(\d{1,12})\.ts$")
-SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+SEGMENT_NAME = re.compile(r"^seg-(\d{1,12})\.ts\Z")
+SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 @dataclass(frozen=True)

@@ -289,7 +289,12 @@ class ChannelPipeline:
     async def _play(self, seg: Segment) -> SegmentResult:
         self.current = seg
         if seg.kind == "program":
-            self.bus.publish(ChannelEvent(channel=self.number, action="item", title=seg.plan.title))
+            item = seg.entry.item
+            self.bus.publish(ChannelEvent(
+                channel=self.number, action="item", title=seg.plan.title,
+                item_id=item.id if item else None, source_id=item.source_id if item else None,
+                entry_kind=seg.entry.kind, started_at=seg.entry.start + seg.offset,
+                duration=seg.duration))
         else:
             self.bus.publish(ChannelEvent(channel=self.number, action="error_screen",
                                           title=seg.plan.title))

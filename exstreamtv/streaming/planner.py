@@ -137,7 +137,7 @@ class ItemPlanner:
         gain, loudness_note = self._gain(item, audio_stream, audio_filter)
         source = MediaInput(
             location=self.playable(item, location or item.location),
-            offset=offset,
+            offset=entry.seek + offset,  # a programme resumed after a mid-roll starts later
             duration=max(entry.duration - offset, 0.1),
             video_stream=video_stream,
             audio_stream=audio_stream,

@@ -127,9 +127,12 @@ class SessionManager:
         return [s for s in self.sessions.values()
                 if s.channel_number == number and s.state is not SessionState.DISCONNECTED]
 
-    def viewers(self, number: int) -> list[StreamSession]:
-        """The sessions of ``number`` that count toward its viewer limit."""
-        return [s for s in self.for_channel(number) if s.is_viewer]
+    def viewers(self, number: int | None = None) -> list[StreamSession]:
+        """The sessions of channel ``number`` (every channel's when None) that count as
+        viewers: what the viewer limit, the API and MQTT count."""
+        return [s for s in self.sessions.values()
+                if (number is None or s.channel_number == number)
+                and s.state is not SessionState.DISCONNECTED and s.is_viewer]
 
     def _check_limit(self, number: int) -> None:
         if len(self.viewers(number)) >= self.config.max_sessions_per_channel:

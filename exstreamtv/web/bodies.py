@@ -8,6 +8,9 @@
   passes in C, so a 1 MiB body costs the event loop milliseconds.
 * ``<int:...>`` in routes matches ASCII digits only (Werkzeug's accepts any Unicode digit,
   so ``/stream/channels/٣.ts`` was channel 3).
+* ``<path:...>`` matches a line break too (Werkzeug's does not, so
+  ``/api/backups/a%0A/restore`` matched no route: 404 before the token check, instead of
+  the route's own 401 or 400).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 from typing import Any
 
 from quart import Response, request
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, PathConverter
 
 from exstreamtv.web.common import error
 
@@ -31,6 +34,12 @@ class AsciiIntegerConverter(IntegerConverter):
     """``<int:...>`` with ASCII digits only."""
 
     regex = r"[0-9]+"
+
+
+class AnyPathConverter(PathConverter):
+    """``<path:...>`` whose characters include line breaks."""
+
+    regex = r"[^/][\s\S]*?"
 
 
 def json_depth_ok(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -73,6 +82,8 @@ def _too_large() -> tuple[Response, int]:
 
 
 def install(app: Any) -> None:
-    """ASCII-only ``int`` in routes; call before any blueprint is registered."""
+    """ASCII-only ``int`` and line-break-proof ``path`` in routes; call before any
+    blueprint is registered."""
     app.url_map.converters["int"] = AsciiIntegerConverter
+    app.url_map.converters["path"] = AnyPathConverter
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -18,13 +18,16 @@ from exstreamtv.secrets import mask
 from exstreamtv.web.api import channel_summary, health_report
 from exstreamtv.web.auth import (
     CSRF_COOKIE,
+    SESSION_SECONDS,
     TOKEN_COOKIE,
-    _equal,
+    identify,
     logged_in,
     new_csrf_token,
+    same_origin,
+    sessions,
     token_required,
 )
-from exstreamtv.web.common import base_url, hub
+from exstreamtv.web.common import base_url, error, hub
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -115,22 +118,30 @@ async def index() -> Response:
 
 @bp.route("/login", methods=["POST"])
 async def login() -> ResponseReturnValue:
+    """The token, posted once, opens a new session (a fresh id, whatever cookie came in)."""
+    if not same_origin():
+        return error(403, "log in from the dashboard's own page")
     form = await request.form
-    expected = hub().config.server.api_token
     given = str(form.get("token", ""))
-    if not expected or not given or not _equal(given, expected):
+    identity = identify(given) if given else None
+    if identity is None:
         return redirect("/?login=failed", 303)
+    store = sessions()
+    store.end(request.cookies.get(TOKEN_COOKIE))
     response = redirect("/", 303)
     secure = request.scheme == "https"
-    response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", secure=secure,
-                        max_age=30 * 24 * 3600)
+    response.set_cookie(TOKEN_COOKIE, store.create(identity, given), httponly=True,
+                        samesite="Strict", secure=secure, max_age=SESSION_SECONDS)
     response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="Strict",
-                        secure=secure, max_age=30 * 24 * 3600)
+                        secure=secure, max_age=SESSION_SECONDS)
     return response
 
 
 @bp.route("/logout", methods=["POST"])
 async def logout() -> ResponseReturnValue:
+    if not same_origin():
+        return error(403, "log out from the dashboard's own page")
+    sessions().end(request.cookies.get(TOKEN_COOKIE))
     response = redirect("/", 303)
     response.delete_cookie(TOKEN_COOKIE)
     response.delete_cookie(CSRF_COOKIE)

@@ -130,7 +130,7 @@ def server_state(hub: Hub, fixes: FixCounter, pending: list[dict[str, Any]],
                       if c.get("status", "ok") != "ok")
     return {
         "channels_on_air": sum(1 for p in hub.channels.pipelines.values() if p.running),
-        "viewers": len(hub.sessions.sessions),
+        "viewers": len(hub.sessions.viewers()),  # a playlist fetch alone is no viewer
         "health": report["status"],
         "problem": report["status"] != "ok",
         "problems": troubled,

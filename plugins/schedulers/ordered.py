@@ -32,7 +32,8 @@ class OrderedScheduler(SequenceScheduler):
     def __init__(self, options: Mapping[str, Any], context: SchedulerContext) -> None:
         super().__init__(options, context)
         self.epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
-        self.sequence = LoopingSequence(context.collection(self.collection), self.epoch)
+        self.sequence = LoopingSequence(context.collection(self.collection), self.epoch,
+                                        length=context.slot_length)
 
 
 @hookimpl

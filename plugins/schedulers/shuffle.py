@@ -32,7 +32,8 @@ class ShuffleScheduler(SequenceScheduler):
         super().__init__(options, context)
         epoch = parse_epoch(options.get("epoch", "2024-01-01T00:00:00Z")).timestamp()
         seed = (int(options.get("seed", 0)), self.collection)
-        self.sequence = ShuffledSequence(context.collection(self.collection), epoch, seed)
+        self.sequence = ShuffledSequence(context.collection(self.collection), epoch, seed,
+                                         length=context.slot_length)
 
 
 @hookimpl
