@@ -18,6 +18,7 @@ from exstreamtv.web import (
     artwork,
     backups,
     bodies,
+    cluster,
     config_edit,
     config_sections,
     dashboard,
@@ -58,7 +59,7 @@ def create_app(
         return await rate_limit.check(limiter) or await bodies.check_body()
 
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
-                      sources.bp, healing.bp, live.bp, openapi.bp, artwork.bp,
+                      sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, artwork.bp,
                       config_edit.bp, config_sections.bp, editor_page.bp, guide_page.bp,
                       dashboard.bp):
         app.register_blueprint(blueprint)

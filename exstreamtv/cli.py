@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=DEFAULT_CONFIG)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--node-id", help="this node's id in a cluster (cluster.enabled); "
+                       "default: cluster.node_id, else one kept in server.data_directory")
+    serve.add_argument("--advertise-url", help="the URL other cluster nodes reach this one "
+                       "at (default: cluster.advertise_url, else http://host:port)")
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -196,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from exstreamtv.server import run
 
-            return run(args.config, args.host, args.port)
+            return run(args.config, args.host, args.port, node_id=args.node_id,
+                       advertise_url=args.advertise_url)
         if args.command == "config":
             return _config_check(args.path)
         if args.command == "plugins":

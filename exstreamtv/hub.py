@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exstreamtv import secrets
 from exstreamtv.config.loader import collection_references
@@ -35,6 +35,9 @@ from exstreamtv.registry import Registry, collect_registry
 from exstreamtv.streaming.channel_manager import ChannelManager
 from exstreamtv.streaming.planner import ItemPlanner
 from exstreamtv.streaming.session_manager import SessionManager
+
+if TYPE_CHECKING:
+    from exstreamtv.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ class Hub:
         self.components: dict[str, Callable[[], dict[str, Any]]] = {
             "sessions": self.sessions.health, "host": self.channels.host_health}
         self.healing = HealingEngine(self)
+        #: This server as a node of a cluster (``cluster.enabled``), else None.
+        self.cluster: ClusterNode | None = None
         self._tools: FFmpegTools | None = None
         self._watcher: ConfigWatcher | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -124,6 +129,10 @@ class Hub:
             self._add_source(source_config)
         await self.relay.start()
         await self.database.start()
+        if self.config.cluster.enabled:
+            from exstreamtv.cluster.join import join
+
+            self.cluster = await join(self)
         self.library.scan_listeners.append(self._measure_loudness)
         self.sessions.start()
         await self.healing.start()
@@ -140,6 +149,8 @@ class Hub:
         if self._watcher is not None:
             await self._watcher.stop()
         await self.channels.stop_all()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.relay.stop()
         await self.loudness.stop()
         await self.healing.stop()
@@ -239,7 +250,8 @@ class Hub:
             name for name in (
                 "server", "database", "ffmpeg", "sources", "channels", "collections", "mqtt",
                 "session_manager",
-                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "guide", "plugins",
+                "stream_throttler", "database_backup", "ai_auto_heal", "streaming", "guide", "cluster",
+                "plugins",
                 "extra",
             ) if getattr(old, name) != getattr(new, name)
         )

@@ -141,7 +141,8 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     log.info("Stopped cleanly")
 
 
-def run(config_path: str, host: str | None = None, port: int | None = None) -> int:
+def run(config_path: str, host: str | None = None, port: int | None = None, *,
+        node_id: str | None = None, advertise_url: str | None = None) -> int:
     """``exstreamtv serve``: returns the process exit code."""
     setup_logging()
     faulthandler.register(signal.SIGUSR2, all_threads=True)  # stacks on demand, for support
@@ -159,7 +160,9 @@ def run(config_path: str, host: str | None = None, port: int | None = None) -> i
 
     server = replace(config.server, host=host or config.server.host,
                      port=port or config.server.port)
-    config = replace(config, server=server)
+    cluster = replace(config.cluster, node_id=node_id or config.cluster.node_id,
+                      advertise_url=advertise_url or config.cluster.advertise_url)
+    config = replace(config, server=server, cluster=cluster)
     try:
         asyncio.run(_serve(config, plugin_host, registry))
     except OSError as exc:

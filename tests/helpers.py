@@ -102,8 +102,9 @@ class Server:
     """``exstreamtv serve`` as a real subprocess, on a free port."""
 
     def __init__(self, config_path: Path, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.config_path = config_path
+        self.args = list(args or [])
         self.cwd = cwd or config_path.parent
         data = yaml.safe_load(config_path.read_text())
         self.port = int(data["server"]["port"])
@@ -116,7 +117,8 @@ class Server:
     def start(self, wait: float = 30.0) -> Server:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exstreamtv", "serve", "--config", str(self.config_path)],
+            [sys.executable, "-m", "exstreamtv", "serve", "--config", str(self.config_path),
+             *self.args],
             cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.monotonic() + wait

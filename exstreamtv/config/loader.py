@@ -510,6 +510,7 @@ def _build(
         ai_auto_heal=model.AIAutoHealConfig(**s["ai_auto_heal"]),
         streaming=model.StreamingConfig(**s["streaming"]),
         guide=model.GuideConfig(**s["guide"]),
+        cluster=model.ClusterConfig(**s["cluster"]),
         plugins=model.PluginsConfig(
             tuple(s["plugins"]["directories"]), tuple(s["plugins"]["disabled"])
         ),

@@ -249,6 +249,18 @@ class GuideConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Scale-out over PostgreSQL (see docs/scale-out.md); off by default."""
+
+    enabled: bool = False
+    node_id: str | None = None
+    advertise_url: str | None = None
+    max_channels: int = 4
+    lease_seconds: float = 6.0
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     directories: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
@@ -275,6 +287,7 @@ class Config:
     ai_auto_heal: AIAutoHealConfig = field(default_factory=AIAutoHealConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     guide: GuideConfig = field(default_factory=GuideConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None

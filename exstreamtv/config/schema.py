@@ -281,6 +281,17 @@ GUIDE = Section(
     }
 )
 
+CLUSTER = Section(
+    {
+        _opt("enabled", False): bool,
+        _opt("node_id", None): _nullable(vol.Match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")),
+        _opt("advertise_url", None): _nullable(vol.All(string, vol.Match(r"^https?://"))),
+        _opt("max_channels", 4): int_range(0, 256),
+        _opt("lease_seconds", 6.0): number(2, 300),
+        _opt("secret", None): _nullable(string),
+    }
+)
+
 PLUGINS = Section(
     {
         _opt("directories", []): [string],
@@ -305,5 +316,6 @@ CORE_SECTIONS: Mapping[str, Any] = {
     "ai_auto_heal": AI_AUTO_HEAL,
     "streaming": STREAMING,
     "guide": GUIDE,
+    "cluster": CLUSTER,
     "plugins": PLUGINS,
 }

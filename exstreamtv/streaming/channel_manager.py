@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +83,8 @@ class ChannelManager:
         self._lock = asyncio.Lock()
         self.host = HostLoad()
         self._host_task: asyncio.Task[None] | None = None
+        #: Builds each pipeline (the cluster swaps in its own, see exstreamtv.cluster).
+        self.pipeline_factory: Callable[..., ChannelPipeline] = ChannelPipeline
         self.item_health = ItemHealth(hub.bus)
         hub.bus.subscribe(self._on_event)
 
@@ -339,8 +341,8 @@ class ChannelManager:
         planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
         planner.work_level = self.host.level
         planner.loudness = self.hub.loudness
-        pipeline = ChannelPipeline(channel, self.scheduler(channel.number), planner,
-                                   self.hub.config.streaming, self.hub.bus, host=self.host)
+        pipeline = self.pipeline_factory(channel, self.scheduler(channel.number), planner,
+                                         self.hub.config.streaming, self.hub.bus, host=self.host)
         for factory in self.hub.pipeline_listeners:
             pipeline.line_listeners.append(factory(pipeline.control))
         return pipeline

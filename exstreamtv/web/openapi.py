@@ -58,6 +58,8 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/sessions", "Active viewer sessions", token=True),
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),
+    Route("get", "/api/cluster", "Cluster nodes, their load and the channel leases",
+          token=True),
     Route("post", "/api/config/reload", "Reload the config file now", token=True,
           statuses=(Answer("422", "The file is invalid; the running config stays (the "
                            "status says why)", error=False),)),

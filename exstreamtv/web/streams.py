@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
+from exstreamtv.cluster.node import RELAY_HEADER, serving_relay
 from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.streaming.hls import SEGMENT_NAME, SESSION_ID, master_playlist
@@ -48,6 +49,11 @@ async def channel_ts(number: int) -> Response | tuple[Response, int]:
         return error(404, str(exc))
     if request.method == "HEAD":
         return Response(b"", mimetype="video/mp2t", headers=TS_HEADERS)
+    if h.cluster is not None and RELAY_HEADER in request.headers:
+        refusal = await h.cluster.admit_relay(number, request.headers)
+        if refusal is not None:
+            return error(*refusal)
+        serving_relay.set(request.headers[RELAY_HEADER])  # transcode here or end, never relay
     try:
         session, pipeline = await _open_session(h, number, "ts")
     except Refused as exc:

@@ -1,0 +1,21 @@
+"""Wiring a server into the cluster: the hub calls :func:`join` when ``cluster.enabled``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from exstreamtv.cluster.node import ClusterNode
+from exstreamtv.cluster.pipeline import ClusterPipeline
+
+if TYPE_CHECKING:
+    from exstreamtv.hub import Hub
+
+
+async def join(hub: Hub) -> ClusterNode:
+    """Start this node and make the channel manager build cluster pipelines."""
+    node = ClusterNode(hub)
+    await node.start()
+    hub.channels.pipeline_factory = partial(ClusterPipeline, node=node)
+    hub.components["cluster"] = node.health
+    return node
