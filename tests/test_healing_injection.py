@@ -65,6 +65,13 @@ gpu-fail)
     exit 1
   fi
   exec "$REAL" "$@" ;;
+gpu-403)
+  if [ $GPU = 1 ] && [ $PROGRAMME = 1 ] && mkdir "$DIR/403-sent" 2>/dev/null; then
+    echo "[http @ 0x562aeecd00c0] [warning] HTTP error 403 Forbidden" >&2
+    echo "[error] http://127.0.0.1:18765/video.mp4?token=abc: Server returned 403 Forbidden (access denied)" >&2
+    exit 1
+  fi
+  exec "$REAL" "$@" ;;
 http403)
   if [ $PROGRAMME = 1 ] && mkdir "$DIR/403-sent" 2>/dev/null; then
     "$REAL" "$@" &
@@ -177,6 +184,22 @@ def test_gpu_device_failure_falls_back_to_software(make_server, long_clips, tmp_
                     == "software", 20)
     server.wait_for(lambda: len(viewer.data) > 100_000, 30)
     viewer.finish()
+    assert not viewer.ended and viewer.error is None
+
+
+def test_source_error_at_start_keeps_the_hardware_encoder(make_server, long_clips, tmp_path):
+    """A GPU channel's ffmpeg that exits at once on a 403 failed on its source, not its
+    device: the item is retried on the GPU, never moved to software."""
+    server = make_server(injected_config(tmp_path, long_clips, "gpu-403", gpu=True))
+    viewer = Viewer(f"{server.url}/stream/channels/1.ts")
+    viewer.start()
+    server.wait_for(lambda: (tmp_path / "fake-ffmpeg" / "403-sent").exists(), 30)
+    server.wait_for(lambda: len(viewer.data) > 250_000, 60)
+    viewer.finish()
+    pipeline = server.get("/api/channels/1").json()["pipeline"]
+    assert pipeline["encoder"] == "fake_vaapi", "a source error moved the channel off its GPU"
+    assert not fixes(server, "HARDWARE_FAILED")
+    assert "HARDWARE_ERROR" not in server.log
     assert not viewer.ended and viewer.error is None
 
 

@@ -23,6 +23,7 @@ from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
+from exstreamtv.healing.ffmpeg_monitor import decisive_error
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
@@ -393,7 +394,11 @@ class ChannelPipeline:
                 log.info("Channel %d: playing normally again", self.number)
             return await self._boundary(seg)
         await self.discard_prepared()
-        hardware = self.planner.preset.hardware
+        # A hardware encoder is left only for a device failure (or an exit that says
+        # nothing): a 403, a missing codec or a damaged file printed by its ffmpeg is
+        # the item's fault, not the GPU's.
+        found = decisive_error(seg.process.stderr_tail) if self.planner.preset.hardware else None
+        hardware = self.planner.preset.hardware and (found is None or found.device is not None)
         if not (hardware and end.produced < 1.0):
             self.health.failed(self.last_error or "ffmpeg failed")
             log.warning("Channel %d: %s\n    %s", self.number, self.last_error,
