@@ -394,9 +394,7 @@ class ChannelPipeline:
                 log.info("Channel %d: playing normally again", self.number)
             return await self._boundary(seg)
         await self.discard_prepared()
-        # A hardware encoder is left only for a device failure (or an exit that says
-        # nothing): a 403, a missing codec or a damaged file printed by its ffmpeg is
-        # the item's fault, not the GPU's.
+        # Only a device failure (or a silent exit) leaves the GPU; a 403 is the item's.
         found = decisive_error(seg.process.stderr_tail) if self.planner.preset.hardware else None
         hardware = self.planner.preset.hardware and (found is None or found.device is not None)
         if not (hardware and end.produced < 1.0):
