@@ -85,6 +85,10 @@ def test_huge_and_deeply_nested_json_bodies_are_refused_clearly(make_server, con
                            content=b"[" * 20_000 + b"]" * 20_000)
         assert deep.status_code == 400, deep.text
         assert "nested" in deep.json()["error"]
+        binary = client.post(f"{server.url}/api/config/channels", headers=headers,
+                             content=b"\x15X\xff2RN")  # found by the schemathesis run
+        assert binary.status_code == 400, binary.text
+        assert "UTF-8" in binary.json()["error"]
         fine = client.post(f"{server.url}/api/config/reload", headers=headers,
                            content=json.dumps({"a": [[{"b": 1}]]}))
         assert fine.status_code == 200, fine.text

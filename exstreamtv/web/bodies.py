@@ -71,6 +71,11 @@ async def check_body() -> tuple[Response, int] | None:
         if getattr(exc, "code", None) == 413:
             return _too_large()
         raise
+    if isinstance(body, bytes):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return error(400, "the JSON body is not valid UTF-8")
     if not json_depth_ok(body if isinstance(body, bytes) else str(body).encode()):
         return error(400, f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep "
                           "(or its brackets do not match)")

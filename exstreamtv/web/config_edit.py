@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict, deque
 from dataclasses import replace
 from pathlib import Path
@@ -257,19 +258,32 @@ async def create_channel() -> tuple[Response, int]:
     return await _save(ChannelEdit(EditKind.CREATE, _number_of(body), body), body)
 
 
-@bp.route("/channels/<int:number>", methods=["PUT"])
+def _channel_number(text: str) -> int | None:
+    """A channel number from the path (ASCII digits only), or None."""
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
+
+
+# The number is matched as text and checked after the token, so a request without the
+# token is a 401 whatever its path says (an int converter would answer 404 first).
+@bp.route("/channels/<number>", methods=["PUT"])
 @require_token
-async def replace_channel(number: int) -> tuple[Response, int]:
+async def replace_channel(number: str) -> tuple[Response, int]:
+    channel = _channel_number(number)
+    if channel is None:
+        return error(404, f"there is no channel {number!r}")
     body = await _body_channel()
     if not isinstance(body, dict):
         return body
-    return await _save(ChannelEdit(EditKind.REPLACE, number, body), body)
+    return await _save(ChannelEdit(EditKind.REPLACE, channel, body), body)
 
 
-@bp.route("/channels/<int:number>", methods=["DELETE"])
+@bp.route("/channels/<number>", methods=["DELETE"])
 @require_token
-async def delete_channel(number: int) -> tuple[Response, int]:
-    return await _save(ChannelEdit(EditKind.DELETE, number), None)
+async def delete_channel(number: str) -> tuple[Response, int]:
+    channel = _channel_number(number)
+    if channel is None:
+        return error(404, f"there is no channel {number!r}")
+    return await _save(ChannelEdit(EditKind.DELETE, channel), None)
 
 
 @bp.route("/channels/order", methods=["PUT"])
