@@ -89,6 +89,11 @@ def create_app(
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         return response, status
 
+    @app.errorhandler(UnicodeDecodeError)
+    async def not_utf8(exc: UnicodeDecodeError) -> tuple[Response, int]:
+        # A JSON body that is not UTF-8, met where a route (after its token check) reads it.
+        return error(400, "the request body is not valid UTF-8")
+
     @app.errorhandler(Exception)
     async def internal_error(exc: Exception) -> tuple[Response, int]:
         log.exception("Unhandled error in a request", exc_info=exc)

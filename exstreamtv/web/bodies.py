@@ -43,14 +43,20 @@ class AnyPathConverter(PathConverter):
 
 
 def json_depth_ok(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when ``body`` nests brackets at most ``limit`` deep (unbalanced counts as deep)."""
+    """True when ``body`` nests brackets at most ``limit`` deep.
+
+    Matched pairs are removed innermost first; what is left of an unbalanced body (a
+    truncated one, say) counts its openers as further levels, so ``[`` * 20,000 is deep
+    while ``{`` is left for the route to refuse after its token check.
+    """
     brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
-    for _ in range(limit):
+    for level in range(limit):
         if not brackets:
             return True
         brackets, count = _INNERMOST.subn(b"", brackets)
         if count == 0:
-            return False
+            openers = brackets.count(b"[") + brackets.count(b"{")
+            return level + openers <= limit
     return not brackets
 
 
@@ -71,11 +77,6 @@ async def check_body() -> tuple[Response, int] | None:
         if getattr(exc, "code", None) == 413:
             return _too_large()
         raise
-    if isinstance(body, bytes):
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            return error(400, "the JSON body is not valid UTF-8")
     if not json_depth_ok(body if isinstance(body, bytes) else str(body).encode()):
         return error(400, f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep "
                           "(or its brackets do not match)")
