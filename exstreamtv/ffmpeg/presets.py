@@ -76,15 +76,19 @@ SOFTWARE = EncoderPreset(
 )
 
 
+def _listing(ffmpeg: str, flag: str, timeout: float) -> str:
+    """What ``ffmpeg -hide_banner FLAG`` prints ("" if ffmpeg cannot run)."""
+    try:
+        return subprocess.run([ffmpeg, "-hide_banner", flag], capture_output=True,
+                              text=True, timeout=timeout, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
     """The encoder names ``ffmpeg -encoders`` lists (empty if ffmpeg cannot run)."""
-    try:
-        out = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True,
-                             text=True, timeout=timeout, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return frozenset()
     names = set()
-    for line in out.splitlines():
+    for line in _listing(ffmpeg, "-encoders", timeout).splitlines():
         parts = line.split()
         if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
             names.add(parts[1])
@@ -93,13 +97,8 @@ def listed_encoders(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
 
 def listed_filters(ffmpeg: str, timeout: float = 20.0) -> frozenset[str]:
     """The filter names ``ffmpeg -filters`` lists (empty if ffmpeg cannot run)."""
-    try:
-        out = subprocess.run([ffmpeg, "-hide_banner", "-filters"], capture_output=True,
-                             text=True, timeout=timeout, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return frozenset()
     names = set()
-    for line in out.splitlines():
+    for line in _listing(ffmpeg, "-filters", timeout).splitlines():
         parts = line.split()
         if len(parts) >= 3 and "->" in parts[2]:
             names.add(parts[1])
