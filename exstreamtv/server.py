@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import faulthandler
+import io
 import logging
 import os
 import signal
@@ -106,6 +107,16 @@ async def _end_streams_on(stop: asyncio.Event, app: Any) -> None:
             await hub.sessions.stop()  # cancels what is still stuck in a send
 
 
+def _log_tasks() -> None:
+    """Log where every asyncio task of the server waits (``kill -USR1``; SIGUSR2 gives the
+    threads' stacks): what a stuck channel is waiting for, without a debugger."""
+    out = io.StringIO()
+    tasks = asyncio.all_tasks()
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        task.print_stack(limit=12, file=out)
+    log.warning("%d asyncio tasks:\n%s", len(tasks), secrets.mask(out.getvalue()))
+
+
 def _force_exit() -> None:
     """Backstop: Hypercorn's graceful shutdown can wait forever on a connection whose
     cancellation was lost (``asyncio.wait_for`` on Python 3.11); ffmpeg and the streams are
@@ -129,6 +140,7 @@ async def _serve(config: Config, host: PluginHost, registry: Registry) -> None:
     loop.set_exception_handler(_quiet_dropped_connections)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, _log_tasks)  # where every task waits, for support
     log.info("Serving on http://%s:%d (playlist: /api/channels.m3u)", config.server.host,
              config.server.port)
     try:
