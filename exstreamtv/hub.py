@@ -23,7 +23,7 @@ from exstreamtv.database.service import Database
 from exstreamtv.errors import ConfigError
 from exstreamtv.events import ConfigEvent, Event, EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools, find_ffmpeg
-from exstreamtv.ffmpeg.process import LineListener
+from exstreamtv.ffmpeg.process import SegmentLineListener
 from exstreamtv.healing.engine import HealingEngine
 from exstreamtv.media.library import Library
 from exstreamtv.media.loudness import LoudnessCache
@@ -84,7 +84,7 @@ class Hub:
         self.loudness = LoudnessCache(self)
         self.database.failed_items.listeners.append(self.channels.playout_changed)
         self.config_status = ConfigStatus(str(config.path) if config.path else None)
-        self.pipeline_listeners: list[Callable[[Any], LineListener]] = []
+        self.pipeline_listeners: list[Callable[[Any], SegmentLineListener]] = []
         self.components: dict[str, Callable[[], dict[str, Any]]] = {
             "sessions": self.sessions.health, "host": self.channels.host_health}
         self.healing = HealingEngine(self)

@@ -15,12 +15,16 @@ import ctypes
 import logging
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
 LineListener = Callable[[str], None]
+#: A channel's stderr listener: a line and the wall time its ffmpeg started, so a late
+#: line of a process that was already replaced is told from one of its successor.
+SegmentLineListener = Callable[[str, float], None]
 
 #: Bytes of ffmpeg output buffered in-process before ffmpeg is back-pressured (asyncio pauses
 #: reading at twice this). Small, so an encoder runs close to play speed and a failure shows
@@ -60,6 +64,8 @@ class FFmpegProcess:
         self.listeners = list(listeners)
         self.stderr_tail: deque[str] = deque(maxlen=ring_size)
         self._proc: asyncio.subprocess.Process | None = None
+        #: Wall time ffmpeg was started (0.0 before).
+        self.started = 0.0
         self._stderr_task: asyncio.Task[None] | None = None
 
     @property
@@ -77,6 +83,7 @@ class FFmpegProcess:
 
     async def start(self) -> None:
         """Start ffmpeg; raises OSError when the binary cannot be executed."""
+        self.started = time.time()
         self._proc = await asyncio.create_subprocess_exec(
             *self.argv,
             stdin=asyncio.subprocess.DEVNULL,

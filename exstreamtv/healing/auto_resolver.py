@@ -81,6 +81,9 @@ class DetectedIssue:
     recoverable: bool = True
     #: The failed ffmpeg's last stderr lines, when a process failed.
     stderr_tail: tuple[str, ...] = ()
+    #: Wall time the ffmpeg that showed the issue started, when one did: a fix is judged
+    #: by runs started after it, not by late lines of the run it replaced.
+    shown_by: float | None = None
     analysis: AIAnalysis | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:

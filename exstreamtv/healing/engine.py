@@ -97,6 +97,8 @@ class HealingEngine:
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.verify_seconds = VERIFY_SECONDS
         self._seen: dict[tuple[str, int | None], float] = {}
+        #: Per issue: the newest time it was shown by something a fix could have changed.
+        self._recurrence: dict[tuple[str, int | None], float] = {}
         self._unfixed: dict[int | None, int] = {}
         self._cooldown: dict[int | None, tuple[float, float]] = {}
         self._healthy: dict[int, bool] = {}
@@ -160,7 +162,7 @@ class HealingEngine:
         to_log = self.collector.ffmpeg_listener(number)
         tail = self._tails.setdefault(number, deque(maxlen=TAIL_LINES))
 
-        def listen(line: str) -> None:
+        def listen(line: str, started: float) -> None:
             if not self.config.enabled:
                 return
             line = mask(line)  # issue messages and analyses carry these lines
@@ -171,7 +173,7 @@ class HealingEngine:
                 return
             found = self.monitor.on_line(number, line)
             if isinstance(found, FFmpegError):
-                self._on_ffmpeg_error(number, found)
+                self._on_ffmpeg_error(number, found, started)
 
         return listen
 
@@ -193,7 +195,7 @@ class HealingEngine:
         elif event.kind not in ("config",):
             self.collector.record("source", f"{event.kind}: {event.to_dict()}", level="info")
 
-    def _on_ffmpeg_error(self, channel: int, error: FFmpegError) -> None:
+    def _on_ffmpeg_error(self, channel: int, error: FFmpegError, started: float) -> None:
         issue_type = None
         status = self._status(channel)
         if error.type is ErrorType.HTTP_ERROR and error.http_status in (401, 403):
@@ -206,7 +208,7 @@ class HealingEngine:
             issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
-                                           evidence=(error.line,)))
+                                           evidence=(error.line,), shown_by=started))
 
     def _on_failure(self, ended: SegmentEnded) -> None:
         """A segment failed. Its stderr was read to the end before the event, so a specific
@@ -218,17 +220,33 @@ class HealingEngine:
         if error is not None and error.type is ErrorType.CODEC_ERROR:
             kind = IssueType.CODEC_ERROR  # retrying the item cannot help: skip it
         issue = DetectedIssue(kind, ended.channel, message, "pipeline", stderr_tail=tail,
-                              recoverable=error.recoverable if error is not None else True)
+                              recoverable=error.recoverable if error is not None else True,
+                              shown_by=ended.started or None)
         now = time.time()
         if any((t, issue.channel) in self.resolver.active
                or now - self._seen.get((t, issue.channel), 0) < 3 for t in SPECIFIC_ISSUES):
-            self._seen[(issue.type, issue.channel)] = issue.at
+            self._note(issue)
             return
         self.raise_issue(issue)
 
+    def _note(self, issue: DetectedIssue) -> None:
+        """Record a sighting of ``issue``, and when it counts against a fix applied before
+        it: a run's lines count from the run's start (a late line of the run a fix replaced
+        is not the issue coming back), and a log pattern matched while its issue is being
+        fixed is the log echoing the same failure."""
+        key = (issue.type, issue.channel)
+        self._seen[key] = issue.at
+        if issue.shown_by is not None:
+            mark = issue.shown_by
+        elif issue.detector == "pattern_detector" and key in self.resolver.active:
+            return
+        else:
+            mark = issue.at
+        self._recurrence[key] = max(self._recurrence.get(key, 0.0), mark)
+
     def raise_issue(self, issue: DetectedIssue) -> None:
         """Note ``issue`` and start resolving it (unless one like it is being resolved)."""
-        self._seen[(issue.type, issue.channel)] = issue.at
+        self._note(issue)
         if issue.analysis is None:
             issue = self._analysed(issue)
         self.collector.record("healing", f"issue {issue.type}: {issue.message}", level="error",
@@ -299,7 +317,7 @@ class HealingEngine:
         related = [issue.type]
         if issue.type in (IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG):
             related = [IssueType.FFMPEG_CRASH, IssueType.FFMPEG_HANG]
-        return any(self._seen.get((t, issue.channel), 0.0) > applied_at for t in related)
+        return any(self._recurrence.get((t, issue.channel), 0.0) > applied_at for t in related)
 
     async def _verify(self, issue: DetectedIssue, applied_at: float) -> bool:
         """A server-wide fix (no channel) counts as fixed when the issue stayed away."""

@@ -142,6 +142,8 @@ class SegmentEnded(Event):
     exit_code: int | None = None
     failed: bool = False
     message: str = ""
+    #: Wall time the ffmpeg started (tells a late report of a replaced run from a new one).
+    started: float = 0.0
 
 
 @dataclass(frozen=True)

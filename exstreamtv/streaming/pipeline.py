@@ -22,7 +22,7 @@ from collections.abc import Callable
 from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
-from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener
+from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener, SegmentLineListener
 from exstreamtv.healing.ffmpeg_monitor import decisive_error
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
@@ -95,7 +95,7 @@ class ChannelPipeline:
         self.health = ChannelHealth()
         self.state = "stopped"
         self.current: Segment | None = None
-        self.line_listeners: list[LineListener] = []
+        self.line_listeners: list[SegmentLineListener] = []
         self.restarts = 0
         self.last_error: str | None = None
         self.last_recovery: float | None = None
@@ -249,7 +249,7 @@ class ChannelPipeline:
                 return
             for listener in self.line_listeners:
                 try:
-                    listener(line)
+                    listener(line, seg.process.started)
                 except Exception:
                     log.exception("Channel %d: an ffmpeg line listener failed", self.number)
 
@@ -375,7 +375,7 @@ class ChannelPipeline:
         self.bus.publish(SegmentEnded(
             channel=self.number, reason=end.reason, title=seg.plan.title, segment=seg.kind,
             produced=round(end.produced, 3), exit_code=end.returncode, failed=failed,
-            message=(self.last_error or "") if failed else ""))
+            message=(self.last_error or "") if failed else "", started=seg.process.started))
         if end.then is not None:
             if isinstance(end.then, Swap):
                 await self.discard_prepared()
