@@ -127,10 +127,20 @@ class FFmpegProcess:
         """Wait for ffmpeg to exit; returns its exit code."""
         assert self._proc is not None
         code = await self._proc.wait()
-        if self._stderr_task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._stderr_task, 2)
+        await self._finish_stderr(2.0)
         return code
+
+    async def _finish_stderr(self, timeout: float) -> None:
+        """Let the stderr reader take the last lines (the error that explains an exit),
+        then end it. It may already be done, or cancelled by :meth:`stop`: never raise
+        its cancellation into the caller (that would end the caller's task)."""
+        task = self._stderr_task
+        if task is None or task.done():
+            return
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
     def send_signal(self, sig: int) -> None:
         """Send ``sig`` to ffmpeg if it still runs."""
@@ -156,10 +166,7 @@ class FFmpegProcess:
             await proc.wait()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(drain, 2)
-        if self._stderr_task is not None and not self._stderr_task.done():
-            self._stderr_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._stderr_task
+        await self._finish_stderr(0.5)
 
     async def _drain_stdout(self) -> None:
         """Read and drop what is left on stdout (nothing if someone else is reading it).
