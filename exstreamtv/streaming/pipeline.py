@@ -209,13 +209,20 @@ class ChannelPipeline:
                 end = await self._play(segment)
                 segment = await self._after(segment, end)
         except asyncio.CancelledError:
+            if self._task is not None:  # not stop(): a cancellation leaked from below
+                self._fail("the pipeline's loop was cancelled")
             raise
         except Exception as exc:
-            self.state = "error"
-            self.last_error = str(exc)
-            log.exception("Channel %d: pipeline failed", self.number)
-            self.bus.publish(ChannelEvent(channel=self.number, action="error", message=str(exc)))
-            self.buffer.close()
+            self._fail(str(exc))
+
+    def _fail(self, error: str) -> None:
+        """The loop died: say so and end the viewers' streams (their players reconnect,
+        which starts the channel again) rather than leave them waiting on a dead channel."""
+        self.state = "error"
+        self.last_error = error
+        log.exception("Channel %d: pipeline failed", self.number)
+        self.bus.publish(ChannelEvent(channel=self.number, action="error", message=error))
+        self.buffer.close()
 
     async def _open(self, entry: ScheduledItem, offset: float) -> Segment:
         """Start the ffmpeg for ``entry`` from ``offset``; an error screen if no item."""
