@@ -6,7 +6,8 @@ ffmpeg with the same arguments or exits the way ffmpeg does when the fault is re
 
 - a GPU warning naming h264_vaapi, then a working encode: the channel keeps its encoder;
 - a VA-API device that cannot be initialised, exit 1 without output: software fallback;
-- a 403 from the source after a few seconds of a programme: REFRESH, not a crash loop;
+- a 403 from the source after a few seconds of a programme: REFRESH, not a crash loop,
+  also when the run's last line arrives after REFRESH replaced the run;
 - a codec this ffmpeg lacks, for one item: that item is skipped, never restarted;
 - a flood of binary garbage and unknown lines in other languages: nothing is "fixed";
 - an ffmpeg reading its input at half speed: the degradation pattern fires.
@@ -80,6 +81,20 @@ http403)
     kill -9 $PID
     echo "[http @ 0x562aeecd00c0] [warning] HTTP error 403 Forbidden" >&2
     echo "[error] http://127.0.0.1:18765/video.mp4?token=abc: Server returned 403 Forbidden (access denied)" >&2
+    exit 1
+  fi
+  exec "$REAL" "$@" ;;
+http403-late)
+  # As http403, but the run's last 403 line reaches the server only after the fix has
+  # replaced the run (a child in its own session holds stderr open): a late line of the
+  # old run, not the issue coming back.
+  if [ $PROGRAMME = 1 ] && mkdir "$DIR/403-sent" 2>/dev/null; then
+    "$REAL" "$@" &
+    PID=$!
+    sleep 3
+    kill -9 $PID
+    echo "[http @ 0x562aeecd00c0] [warning] HTTP error 403 Forbidden" >&2
+    setsid sh -c 'sleep 2; echo "[error] http://127.0.0.1:18765/video.mp4?token=abc: Server returned 403 Forbidden (access denied)" >&2' &
     exit 1
   fi
   exec "$REAL" "$@" ;;
@@ -203,8 +218,9 @@ def test_source_error_at_start_keeps_the_hardware_encoder(make_server, long_clip
     assert not viewer.ended and viewer.error is None
 
 
-def test_403_mid_stream_is_refreshed(make_server, long_clips, tmp_path):
-    server = make_server(injected_config(tmp_path, long_clips, "http403"))
+@pytest.mark.parametrize("mode", ["http403", "http403-late"])
+def test_403_mid_stream_is_refreshed(make_server, long_clips, tmp_path, mode):
+    server = make_server(injected_config(tmp_path, long_clips, mode))
     viewer = Viewer(f"{server.url}/stream/channels/1.ts")
     viewer.start()
     verified = server.wait_for(lambda: [e for e in events(server, action="verified")
