@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from exstreamtv.config.model import ChannelConfig
+from exstreamtv.config.model import ChannelConfig, config_relative
 from exstreamtv.ffmpeg.command import (
     GeneratedInput,
     MediaInput,
@@ -70,8 +70,10 @@ class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
     def __init__(self, channel: ChannelConfig, registry: Registry, tools: FFmpegTools,
-                 playable: Playable | None = None) -> None:
+                 playable: Playable | None = None, config_path: Path | None = None) -> None:
         self.channel = channel
+        #: The config file: relative image paths (the watermark) are taken from its folder.
+        self.config_path = config_path
         #: Turns an item's location into what ffmpeg opens (the media relay for remote items).
         self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
@@ -241,6 +243,7 @@ class ItemPlanner:
         image = self.channel.logo if cfg.image == "logo" else cfg.image
         if not image:
             return None
+        image = str(config_relative(image, self.config_path)) if "://" not in image else image
         problem = image_problem(self.tools.ffmpeg, image)
         if problem is not None:
             if problem != self._watermark_problem:
@@ -248,7 +251,7 @@ class ItemPlanner:
             self._watermark_problem = problem
             return None
         self._watermark_problem = None
-        return Watermark(os.path.abspath(image), cfg.position, cfg.size, cfg.opacity)
+        return Watermark(image, cfg.position, cfg.size, cfg.opacity)
 
     def _tonemap(self, info: MediaInfo | None) -> str | None:
         """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
