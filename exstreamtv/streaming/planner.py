@@ -157,10 +157,7 @@ class ItemPlanner:
         """The command that plays ``entry`` from ``offset`` seconds to its end."""
         item = entry.item
         assert item is not None
-        info = item.info
-        if info is not None and "://" in info.path:
-            # Filters that read the input themselves (text subtitles) open it through the relay too.
-            info = replace(info, path=self.playable(item, info.path))
+        info = self._through_relay(item, item.info) if item.info is not None else None
         audio, video_stream, audio_stream = self.streams(info)
         subs = self._pick_subtitles(info) if info else None
         audio_filter = audio.filter if audio else None
@@ -205,6 +202,17 @@ class ItemPlanner:
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
+
+    def _through_relay(self, item: MediaItem, info: MediaInfo) -> MediaInfo:
+        """``info`` with every URL ffmpeg opens by itself (the input, read again by the
+        subtitles filter, and a media server's sidecar subtitles) swapped for the relay's."""
+        if "://" in info.path:
+            info = replace(info, path=self.playable(item, info.path))
+        if any(s.external_path and "://" in s.external_path for s in info.streams):
+            info = replace(info, streams=tuple(
+                replace(s, external_path=self.playable(item, s.external_path))
+                if s.external_path and "://" in s.external_path else s for s in info.streams))
+        return info
 
     def streams(self, info: MediaInfo | None) -> tuple[AudioChoice | None, int | str | None,
                                                        int | str | None]:
