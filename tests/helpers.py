@@ -206,3 +206,19 @@ def timing_problems(packets: list[dict[str, Any]], max_gap: float = 0.5) -> list
                 problems.append(f"stream {idx}: gap of {dts - last[idx]:.3f}s at {dts}")
         last[idx] = dts
     return problems
+
+
+def relay_commands(secret: str) -> tuple[list[str], list[str]]:
+    """(command lines holding ``secret``, ffmpeg command lines reading the relay)."""
+    leaks, relayed = [], []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # the process ended meanwhile
+        text = " ".join(a.decode(errors="replace") for a in argv)
+        if secret in text:
+            leaks.append(text)
+        if "ffmpeg" in text and "/relay/" in text:
+            relayed.append(text)
+    return leaks, relayed

@@ -91,6 +91,13 @@ def test_api_and_guide_describe_alike() -> None:
     assert programme["title"] == "Show One" and programme["sub_title"] == "The Pilot"
     assert programme["episode_num_onscreen"] == "S01E01"
     assert programme["categories"] == ["Comedy", "Drama"]
+    assert (programme["season"], programme["episode"]) == (1, 1)
+    assert programme["display_title"] == "Show One S01E01 The Pilot"
+    double = describe_programme(ScheduledItem(_items()[1], NOW, 1800.0), "Ch").to_dict()
+    assert (double["episode"], double["episode_last"]) == (2, 3)
+    assert double["display_title"] == "Show One S01E02-E03 Double Trouble"
+    movie = describe_programme(ScheduledItem(_items()[4], NOW, 1800.0), "Ch")
+    assert movie.display_title == "Café Society" and movie.season is None
 
 
 def _scanned(server) -> bool:

@@ -25,7 +25,7 @@ from tests.fakes.base import FakeItem, FakeLibrary, catalogue
 from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
-from tests.helpers import Server, base_config, channel, write_config
+from tests.helpers import Server, base_config, channel, relay_commands, write_config
 from tests.media_files import multitrack
 from tests.mqtt_support import Broker, Watcher
 
@@ -138,22 +138,6 @@ def test_every_exit_masks_secrets(plex: FakePlex, clips: Path, tmp_path: Path,
         watcher.close()
     finally:
         broker.stop()
-
-
-def relay_commands(secret: str) -> tuple[list[str], list[str]]:
-    """(command lines holding ``secret``, ffmpeg command lines reading the relay)."""
-    leaks, relayed = [], []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue  # the process ended meanwhile
-        text = " ".join(a.decode(errors="replace") for a in argv)
-        if secret in text:
-            leaks.append(text)
-        if "ffmpeg" in text and "/relay/" in text:
-            relayed.append(text)
-    return leaks, relayed
 
 
 @pytest.fixture(params=["plex", "jellyfin", "emby"])

@@ -27,7 +27,7 @@ from exstreamtv.media.library import Library
 from exstreamtv.media.remote import RemoteError, RemoteSource
 from exstreamtv.media.source import SourceContext
 from exstreamtv.secrets import SecretFilter
-from tests.fakes.base import FakeServer, catalogue
+from tests.fakes.base import FakeServer, FakeSubtitle, catalogue
 from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
@@ -314,3 +314,29 @@ def test_libraries_selected_by_id(product: Product, tmp_path: Path) -> None:
     key = product.fake.libraries[0].key
     items = run(scan_once(product.source(tmp_path, libraries=[key])))
     assert {i.metadata["library"] for i in items} == {"Movies"}
+
+
+def test_sidecar_subtitles_are_subtitle_streams(product: Product, tmp_path: Path) -> None:
+    """A server's external subtitle file is a stream the pickers can choose, at a URL
+    without the secret that answers with the file when the source's headers are sent."""
+    clip = multi_stream_clip(tmp_path)
+    srt = tmp_path / "It's a movie.en.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nHello\n")
+    for library in product.fake.libraries:
+        for item in library.items:
+            item.file = clip
+            item.subtitles = (FakeSubtitle(srt, "eng", "srt", forced=False),)
+    source = product.source(tmp_path)
+    items = run(scan_once(source))
+    info = items[0].info
+    assert info is not None
+    embedded, sidecar = info.subtitle_streams
+    assert embedded.external_path is None and embedded.index == 3
+    assert (sidecar.index, sidecar.codec, sidecar.language, sidecar.is_text_subtitle) == \
+        (4, "srt", "eng", True)
+    url = sidecar.external_path
+    assert url is not None and url.startswith(product.fake.url) and SECRET not in url
+    headers = source.fetch_headers(url)
+    assert headers, "the source does not vouch for its own subtitle URL"
+    assert httpx.get(url, headers=headers).text == srt.read_text()
+    assert httpx.get(url).status_code == 401

@@ -8,6 +8,7 @@ validated by that plugin's schema.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -89,7 +90,8 @@ class SubtitleConfig:
 
 @dataclass(frozen=True)
 class WatermarkConfig:
-    """``image``: a local picture file, ``logo`` (the channel's logo) or null (none)."""
+    """``image``: a local picture file (relative: from the config file's folder), ``logo``
+    (the channel's logo) or null (none)."""
 
     image: str | None = None
     position: str = "bottom-right"
@@ -266,6 +268,17 @@ class PluginsConfig:
     disabled: tuple[str, ...] = ()
 
 
+def config_relative(value: str, config_path: Path | str | None) -> Path:
+    """A file named in the config, as an absolute path: ``~`` expanded, and a relative
+    path taken from the config file's folder (the working directory when the config was
+    not read from a file), so the same value means the same file wherever it is used."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    base = Path(config_path).parent if config_path else Path.cwd()
+    return Path(os.path.abspath(base / path))
+
+
 @dataclass(frozen=True)
 class Config:
     """A complete, validated configuration."""
@@ -293,6 +306,10 @@ class Config:
     path: Path | None = None
     #: The top-level sections the file wrote out (a reload must not lose ``server``).
     sections: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def local_path(self, value: str) -> Path:
+        """A file named in this config (a logo, a watermark): see :func:`config_relative`."""
+        return config_relative(value, self.path)
 
     def channel(self, number: int) -> ChannelConfig | None:
         """The channel with ``number``, or None."""

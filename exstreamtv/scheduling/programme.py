@@ -17,7 +17,11 @@ they never disagree.
 | ``rating`` | ``rating`` (a content rating such as ``TV-14``) |
 | ``star_rating`` | ``score`` (out of 10) |
 | ``previously_shown`` / ``new`` | aired more than :data:`NEW_DAYS` days ago / within them |
-| ``icon`` | the item's artwork URL (given by the caller) |
+| ``icon`` | the item's artwork URL (given by the caller): its poster or thumbnail |
+| ``season`` / ``episode`` / ``episode_last`` | the numbers as integers (None when unknown) |
+
+:meth:`Programme.display_title` is the one-line name where a client shows a single
+string (the dashboard, Home Assistant): ``Show S01E02 Episode title``.
 """
 
 from __future__ import annotations
@@ -54,12 +58,21 @@ class Programme:
     new: bool = False
     rating: str | None = None
     star_rating: str | None = None
+    season: int | None = None
+    episode: int | None = None
+    episode_last: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        """``Show S01E02 Episode title``: title, on-screen number and sub-title, those known."""
+        return " ".join(p for p in (self.title, self.episode_num_onscreen, self.sub_title) if p)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("extra")
         data["categories"] = list(self.categories)
+        data["display_title"] = self.display_title
         return data
 
 
@@ -157,4 +170,7 @@ def describe_programme(entry: ScheduledItem, channel_name: str, *,
         new=new,
         rating=str(md["rating"]) if md.get("rating") else None,
         star_rating=_score(md.get("score")),
+        season=_int(md.get("season")),
+        episode=_int(md.get("episode")),
+        episode_last=_int(md.get("episode_last")),
     )

@@ -338,7 +338,8 @@ class ChannelManager:
             self._save_playout(self.channel(number))
 
     def _build(self, channel: ChannelConfig) -> ChannelPipeline:
-        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable)
+        planner = ItemPlanner(channel, self.hub.registry, self.hub.tools, self.hub.relay.playable,
+                              self.hub.config.path)
         planner.work_level = self.host.level
         planner.loudness = self.hub.loudness
         pipeline = self.pipeline_factory(channel, self.scheduler(channel.number), planner,
@@ -364,7 +365,7 @@ class ChannelManager:
                     touched.append(number)
                 elif channel != old.channel(number):
                     planner = ItemPlanner(channel, self.hub.registry, self.hub.tools,
-                                          self.hub.relay.playable)
+                                          self.hub.relay.playable, new.path)
                     pipeline.control.post(Reconfigure(channel, self.scheduler(number), planner))
                     touched.append(number)
         return touched

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from exstreamtv.config.model import ChannelConfig
+from exstreamtv.config.model import ChannelConfig, config_relative
 from exstreamtv.ffmpeg.command import (
     GeneratedInput,
     MediaInput,
@@ -70,8 +70,10 @@ class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
     def __init__(self, channel: ChannelConfig, registry: Registry, tools: FFmpegTools,
-                 playable: Playable | None = None) -> None:
+                 playable: Playable | None = None, config_path: Path | None = None) -> None:
         self.channel = channel
+        #: The config file: relative image paths (the watermark) are taken from its folder.
+        self.config_path = config_path
         #: Turns an item's location into what ffmpeg opens (the media relay for remote items).
         self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
@@ -155,10 +157,7 @@ class ItemPlanner:
         """The command that plays ``entry`` from ``offset`` seconds to its end."""
         item = entry.item
         assert item is not None
-        info = item.info
-        if info is not None and "://" in info.path:
-            # Filters that read the input themselves (text subtitles) open it through the relay too.
-            info = replace(info, path=self.playable(item, info.path))
+        info = self._through_relay(item, item.info) if item.info is not None else None
         audio, video_stream, audio_stream = self.streams(info)
         subs = self._pick_subtitles(info) if info else None
         audio_filter = audio.filter if audio else None
@@ -204,6 +203,17 @@ class ItemPlanner:
                  "; ".join(notes) or "first video and audio streams")
         return Plan(argv, item.title, "program", audio, subs)
 
+    def _through_relay(self, item: MediaItem, info: MediaInfo) -> MediaInfo:
+        """``info`` with every URL ffmpeg opens by itself (the input, read again by the
+        subtitles filter, and a media server's sidecar subtitles) swapped for the relay's."""
+        if "://" in info.path:
+            info = replace(info, path=self.playable(item, info.path))
+        if any(s.external_path and "://" in s.external_path for s in info.streams):
+            info = replace(info, streams=tuple(
+                replace(s, external_path=self.playable(item, s.external_path))
+                if s.external_path and "://" in s.external_path else s for s in info.streams))
+        return info
+
     def streams(self, info: MediaInfo | None) -> tuple[AudioChoice | None, int | str | None,
                                                        int | str | None]:
         """The audio choice and the video and audio stream this channel plays of ``info``."""
@@ -241,6 +251,7 @@ class ItemPlanner:
         image = self.channel.logo if cfg.image == "logo" else cfg.image
         if not image:
             return None
+        image = str(config_relative(image, self.config_path)) if "://" not in image else image
         problem = image_problem(self.tools.ffmpeg, image)
         if problem is not None:
             if problem != self._watermark_problem:
@@ -248,7 +259,7 @@ class ItemPlanner:
             self._watermark_problem = problem
             return None
         self._watermark_problem = None
-        return Watermark(os.path.abspath(image), cfg.position, cfg.size, cfg.opacity)
+        return Watermark(image, cfg.position, cfg.size, cfg.opacity)
 
     def _tonemap(self, info: MediaInfo | None) -> str | None:
         """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""

@@ -208,11 +208,7 @@ async def item_artwork(item_id: str, kind: str) -> Response | tuple[Response, in
 
 def logo_path(h: Hub, logo: str) -> Path:
     """A channel logo given as a path: absolute, or relative to the config file's folder."""
-    path = Path(logo).expanduser()
-    if path.is_absolute():
-        return path
-    config_path = h.config_status.path
-    return (Path(config_path).parent if config_path else Path.cwd()) / path
+    return h.config.local_path(logo)
 
 
 @bp.route("/artwork/channels/<int:number>")

@@ -50,10 +50,15 @@ SCHEMA = {
 LIBRARY_KINDS = {"movies": "movies", "tvshows": "shows", "mixed": "mixed", None: "mixed"}
 FIELDS = "MediaSources,MediaStreams,Overview,Genres,ProviderIds,DateLastSaved,Path"
 TICKS = 10_000_000  # Jellyfin durations are in 100 ns ticks
+#: The file format asked of ``/Videos/{id}/{source}/Subtitles/{index}/Stream.{format}``
+#: for each text subtitle codec the server reports (it converts between them).
+SUBTITLE_FORMATS = {"subrip": "srt", "srt": "srt", "ass": "ass", "ssa": "ssa", "webvtt": "vtt",
+                    "vtt": "vtt"}
 
 
 def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
-    """A Jellyfin MediaStream as a StreamInfo; None for external files and other kinds."""
+    """A Jellyfin MediaStream of the file as a StreamInfo; None for external files (see
+    :meth:`JellyfinSource.sidecar_subtitles`) and other kinds."""
     kind = str(stream.get("Type", "")).lower()
     if kind not in ("video", "audio", "subtitle") or stream.get("IsExternal"):
         return None
@@ -158,7 +163,10 @@ class JellyfinSource(RemoteSource):
         if duration <= 0:
             return None
         location = self._location(record, source)
-        streams = tuple(s for s in (stream_info(x) for x in source.get("MediaStreams") or []) if s)
+        records = list(source.get("MediaStreams") or [])
+        embedded = [s for s in (stream_info(x) for x in records) if s]
+        first = max((s.index for s in embedded), default=-1) + 1
+        streams = tuple(embedded + self.sidecar_subtitles(record, source, records, first))
         info = MediaInfo(path=location, duration=duration,
                          format_name=str(source.get("Container") or ""),
                          bit_rate=source.get("Bitrate"), streams=streams) if streams else None
@@ -194,6 +202,37 @@ class JellyfinSource(RemoteSource):
             metadata={k: v for k, v in metadata.items() if v is not None},
             collections=tuple(dict.fromkeys(collections)),
         )
+
+    def sidecar_subtitles(self, record: Mapping[str, Any], source: Mapping[str, Any],
+                          streams: list[Mapping[str, Any]], first_index: int) -> list[StreamInfo]:
+        """External subtitle MediaStreams (``IsExternal``) as subtitle streams numbered from
+        ``first_index``: the local file when a path replacement maps the server's ``Path``,
+        else the server's subtitle URL (read through the relay, which adds the key; never
+        ``DeliveryUrl``, which may carry the key in its query). Image formats are kept only
+        as local files: the server serves text subtitles."""
+        found: list[StreamInfo] = []
+        for stream in streams:
+            if str(stream.get("Type", "")).lower() != "subtitle" or not stream.get("IsExternal") \
+                    or stream.get("Index") is None:
+                continue
+            codec = str(stream.get("Codec") or "unknown").lower()
+            location = replace_path(stream.get("Path"), self.replacements)
+            fmt = SUBTITLE_FORMATS.get(codec)
+            if location is None and fmt is not None:
+                location = (f"{self.url}{self.api_prefix}/Videos/{record['Id']}/"
+                            f"{source.get('Id') or record['Id']}/Subtitles/"
+                            f"{int(stream['Index'])}/Stream.{fmt}")
+            if location is None:
+                continue
+            found.append(StreamInfo(
+                index=first_index + len(found), type="subtitle", codec=codec,
+                language=stream.get("Language"),
+                title=stream.get("Title") or stream.get("DisplayTitle"),
+                default=bool(stream.get("IsDefault", False)),
+                forced=bool(stream.get("IsForced", False)),
+                hearing_impaired=bool(stream.get("IsHearingImpaired", False)),
+                external_path=location))
+        return found
 
     async def fetch_location(self, item: MediaItem) -> str:
         item_id = item.metadata.get(self.id_key)

@@ -51,7 +51,8 @@ ITEM_TYPES = {"movie": 1, "show": 4}
 
 
 def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
-    """A Plex Stream record as a StreamInfo; None for external subtitles (no index)."""
+    """A Plex Stream record of the file as a StreamInfo; None for sidecar subtitles (no index)
+    and other kinds."""
     kind = STREAM_TYPES.get(int(stream.get("streamType", 0)))
     if kind is None or stream.get("index") is None:
         return None
@@ -72,6 +73,28 @@ def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
         forced=bool(stream.get("forced", False)),
         hearing_impaired=bool(stream.get("hearingImpaired", False)),
     )
+
+
+def sidecar_subtitles(records: list[Mapping[str, Any]], url: str,
+                      first_index: int) -> list[StreamInfo]:
+    """Plex's external subtitle Streams (``streamType`` 3 with a ``key`` and no ``index``) as
+    subtitle streams read from ``{url}{key}`` (through the relay, which adds the token),
+    numbered from ``first_index`` on."""
+    found: list[StreamInfo] = []
+    for stream in records:
+        key = stream.get("key")
+        if (int(stream.get("streamType", 0)) != 3 or stream.get("index") is not None
+                or not isinstance(key, str) or not key.startswith("/")):
+            continue
+        codec = str(stream.get("codec") or stream.get("format") or "unknown").lower()
+        found.append(StreamInfo(
+            index=first_index + len(found), type="subtitle", codec=codec,
+            language=stream.get("languageCode") or stream.get("languageTag"),
+            title=stream.get("title") or stream.get("displayTitle"),
+            default=bool(stream.get("default", False)), forced=bool(stream.get("forced", False)),
+            hearing_impaired=bool(stream.get("hearingImpaired", False)),
+            external_path=f"{url}{key}"))
+    return found
 
 
 class PlexSource(RemoteSource):
@@ -181,7 +204,10 @@ class PlexSource(RemoteSource):
         if duration <= 0:
             return None
         location = self._location(part)
-        streams = tuple(s for s in (stream_info(x) for x in part.get("Stream", []) or []) if s)
+        records = list(part.get("Stream", []) or [])
+        embedded = [s for s in (stream_info(x) for x in records) if s]
+        first = max((s.index for s in embedded), default=-1) + 1
+        streams = tuple(embedded + sidecar_subtitles(records, self.url, first))
         info = MediaInfo(path=location, duration=duration,
                          format_name=str(part.get("container") or media.get("container") or ""),
                          bit_rate=int(media["bitrate"]) * 1000 if media.get("bitrate") else None,

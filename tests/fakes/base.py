@@ -34,6 +34,21 @@ def probe_streams(path: str) -> tuple[float, tuple[dict[str, Any], ...]]:
     return float(data["format"]["duration"]), tuple(data["streams"])
 
 
+@dataclass(frozen=True)
+class FakeSubtitle:
+    """A subtitle file next to an item's media file (the server lists it as an external stream)."""
+
+    file: Path
+    language: str = "eng"
+    codec: str = "srt"  # as the server names it: srt | ass | subrip ...
+    forced: bool = False
+    server_path: str | None = None  # the path the server reports (default: file)
+
+    @property
+    def path(self) -> str:
+        return self.server_path or str(self.file)
+
+
 @dataclass
 class FakeItem:
     """A movie or an episode: its file, metadata and change time."""
@@ -53,6 +68,7 @@ class FakeItem:
     duration: float | None = None
     streams: tuple[dict[str, Any], ...] | None = None
     server_path: str | None = None  # the path the server reports (default: file)
+    subtitles: tuple[FakeSubtitle, ...] = ()
 
     def probed(self) -> tuple[float, tuple[dict[str, Any], ...]]:
         if self.duration is not None and self.streams is not None:
@@ -176,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def send_file(self, path: Path) -> None:
+    def send_file(self, path: Path, kind: str = "video/mp4") -> None:
         """The file, honouring ``Range: bytes=a-b`` (ffmpeg seeks with ranges)."""
         self.server_fake.file_requests.append((str(path), self.headers.get("Range")))
         size = os.path.getsize(path)
@@ -198,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             end = min(end, size - 1)
             status = 206
         self.send_response(status)
-        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Type", kind)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(end - start + 1))
         if status == 206:

@@ -3,7 +3,9 @@
 ``GET /Library/VirtualFolders`` (a JSON array), ``/Items`` with ``ParentId``,
 ``Recursive``, ``IncludeItemTypes``, ``StartIndex``/``Limit`` paging, ``MinDateLastSaved``
 and ``Ids``, answering ``{"Items": [...], "TotalRecordCount": N, "StartIndex": S}`` with
-MediaSources and MediaStreams; files at ``/Videos/{id}/stream?static=true`` with Range.
+MediaSources and MediaStreams; files at ``/Videos/{id}/stream?static=true`` with Range;
+sidecar subtitle files as external MediaStreams (``IsExternal``, ``Path``) served at
+``/Videos/{id}/{mediaSourceId}/Subtitles/{index}/Stream.{format}``.
 Auth: ``Authorization: MediaBrowser Token="..."``, ``X-Emby-Token`` or ``api_key``; a
 missing or wrong key gets Jellyfin's empty-bodied 401.
 
@@ -60,6 +62,15 @@ def media_streams(item: FakeItem) -> list[dict[str, Any]]:
             record.update(Channels=s.get("channels"), ChannelLayout=s.get("channel_layout"),
                           SampleRate=int(s.get("sample_rate", 0)))
         out.append(record)
+    first = max((s["index"] for s in streams), default=-1) + 1
+    for n, sub in enumerate(item.subtitles):
+        # Jellyfin lists sidecar files after the file's own streams, with their server path.
+        out.append({"Type": "Subtitle", "Index": first + n, "Codec": sub.codec,
+                    "Language": sub.language, "IsExternal": True, "Path": sub.path,
+                    "DisplayTitle": f"{sub.language.capitalize()} - {sub.codec.upper()} - External",
+                    "IsDefault": False, "IsForced": sub.forced, "IsHearingImpaired": False,
+                    "IsTextSubtitleStream": True, "SupportsExternalStream": True,
+                    "IsInterlaced": False})
     return out
 
 
@@ -115,6 +126,10 @@ class FakeJellyfin(FakeServer):
         if path.startswith("/Items/") and path.endswith("/Images/Primary"):
             handler.send_body(poster_jpeg(), "image/jpeg", 200)
             return
+        match = re.fullmatch(r"/Videos/(\w+)/(\w+)/Subtitles/(\d+)/Stream\.(\w+)", path)
+        if match:
+            self.subtitle(handler, match.group(1), int(match.group(3)))
+            return
         if path.startswith("/Videos/") and path.endswith("/stream"):
             wanted = path.split("/")[2]
             for library in self.libraries:
@@ -136,6 +151,18 @@ class FakeJellyfin(FakeServer):
             self.items(handler, query)
         else:
             handler.send_body(b"", None, 404)
+
+    def subtitle(self, handler: Handler, item_id: str, index: int) -> None:
+        for library in self.libraries:
+            for item in library.items:
+                if guid(item.id) != item_id:
+                    continue
+                first = max((s["index"] for s in item.probed()[1]), default=-1) + 1
+                if 0 <= index - first < len(item.subtitles):
+                    handler.send_file(item.subtitles[index - first].file,
+                                      "text/plain; charset=utf-8")
+                    return
+        handler.send_body(b"", None, 404)
 
     def items(self, handler: Handler, query: dict[str, str]) -> None:
         pairs: list[tuple[FakeLibrary, FakeItem]] = []

@@ -4,7 +4,8 @@
 ``type`` (1 movie, 2 show, 4 episode), ``X-Plex-Container-Start/Size`` paging (query or
 header) and the ``updatedAt>=`` filter; listings carry Media/Part without Stream, like
 Plex; ``/library/metadata/{k1,k2,...}`` carries the Streams; part files at
-``/library/parts/{id}/{ts}/file.mp4`` with Range. Token: ``X-Plex-Token`` header or query;
+``/library/parts/{id}/{ts}/file.mp4`` with Range; sidecar subtitle files listed as
+external Streams (``streamType`` 3, a ``key``, no ``index``) at ``/library/streams/{id}``. Token: ``X-Plex-Token`` header or query;
 a missing or wrong one gets Plex's HTML 401 page.
 
 Run standalone (for the benchmark): ``python -m tests.fakes.plex --items 50000 --port N FILE``.
@@ -17,7 +18,14 @@ import time
 import zlib
 from typing import Any
 
-from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, poster_jpeg
+from tests.fakes.base import (
+    FakeItem,
+    FakeLibrary,
+    FakeServer,
+    FakeSubtitle,
+    Handler,
+    poster_jpeg,
+)
 
 UNAUTHORIZED = (b"<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1>"
                 b"</body></html>", "text/html")
@@ -57,7 +65,23 @@ def plex_streams(item: FakeItem) -> list[dict[str, Any]]:
         if title:
             record["title"] = title
         out.append(record)
+    for n, sub in enumerate(item.subtitles):
+        # Plex lists a sidecar file as a subtitle Stream with a key and no index.
+        stream_id = int(item.id) * 10 + 1000 + n
+        name = LANGUAGES.get(sub.language, sub.language)
+        out.append({"id": stream_id, "key": f"/library/streams/{stream_id}", "streamType": 3,
+                    "codec": sub.codec, "format": sub.codec, "languageCode": sub.language,
+                    "language": name, "languageTag": sub.language[:2],
+                    "displayTitle": f"{name} ({sub.codec.upper()} External)",
+                    "extendedDisplayTitle": f"{name} ({sub.codec.upper()} External)",
+                    **({"forced": True} if sub.forced else {})})
     return out
+
+
+def plex_subtitle(item: FakeItem, stream_id: int) -> FakeSubtitle | None:
+    """The sidecar file behind ``/library/streams/{stream_id}``."""
+    n = stream_id - int(item.id) * 10 - 1000
+    return item.subtitles[n] if 0 <= n < len(item.subtitles) else None
 
 
 class FakePlex(FakeServer):
@@ -118,6 +142,9 @@ class FakePlex(FakeServer):
             else:
                 handler.send_file(item.file)
             return
+        if path.startswith("/library/streams/"):
+            self.subtitle(handler, path.split("/")[3])
+            return
         if handler.fail_now(UNAUTHORIZED):
             return
         if path == "/library/sections":
@@ -138,6 +165,15 @@ class FakePlex(FakeServer):
                               200 if found else 404)
         else:
             handler.send_body(b"<html><body>404 Not Found</body></html>", "text/html", 404)
+
+    def subtitle(self, handler: Handler, stream_id: str) -> None:
+        for library in self.libraries:
+            for item in library.items:
+                sub = plex_subtitle(item, int(stream_id)) if stream_id.isdigit() else None
+                if sub is not None:
+                    handler.send_file(sub.file, "text/plain; charset=utf-8")
+                    return
+        handler.send_body(b"", None, 404)
 
     def listing(self, handler: Handler, key: str, query: dict[str, str]) -> None:
         library = self.library(key)

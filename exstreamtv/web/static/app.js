@@ -45,6 +45,11 @@ function tick() {
   }
 }
 
+// "Show S01E02 Episode title", as the server describes the programme.
+function shownTitle(entry) {
+  return (entry.programme && entry.programme.display_title) || entry.title;
+}
+
 async function refreshChannels() {
   try {
     const channels = await api("/api/channels");
@@ -53,13 +58,12 @@ async function refreshChannels() {
       if (!row) continue;
       row.querySelector(".viewers").textContent = ch.viewers;
       if (ch.now) {
-        const p = ch.now.programme || { title: ch.now.title };
-        row.querySelector(".now .title").textContent = p.sub_title ? `${p.title}: ${p.sub_title}` : p.title;
+        row.querySelector(".now .title").textContent = shownTitle(ch.now);
         const bar = row.querySelector("progress");
         bar.dataset.start = ch.now.start;
         bar.dataset.end = ch.now.end;
       }
-      row.querySelector(".next").textContent = ch.next ? ch.next.title : "—";
+      row.querySelector(".next").textContent = ch.next ? shownTitle(ch.next) : "—";
     }
   } catch (err) { /* the next refresh tries again */ }
 }
