@@ -28,6 +28,7 @@ from exstreamtv.web import (
     hdhomerun,
     healing,
     iptv,
+    library,
     live,
     openapi,
     rate_limit,
@@ -61,7 +62,7 @@ def create_app(
     for blueprint in (iptv.bp, guide.bp, hdhomerun.bp, streams.bp, api.bp, backups.bp,
                       sources.bp, healing.bp, cluster.bp, live.bp, openapi.bp, artwork.bp,
                       config_edit.bp, config_sections.bp, editor_page.bp, guide_page.bp,
-                      dashboard.bp):
+                      library.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     for blueprint, plugin in hub.registry.blueprints:
         try:

@@ -3,11 +3,13 @@ paging by day, hostile names escaped; screenshots at phone and desktop widths.""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 from tests.browser import browser_page
 from tests.helpers import base_config, channel, clips_folder
+from tests.library_layout import image
 from tests.test_editor_browser import OUTPUT
 
 HOSTILE = "<img src=x onerror=alert(1)> News & Co"
@@ -68,3 +70,28 @@ def test_guide_grid_by_day(make_server, tmp_path: Path, clips: Path):
         page.wait_for_selector("#now-line")
     assert server.get("/guide?day=99").status_code == 200
     assert server.get("/guide?day=x").status_code == 200
+
+
+def test_guide_posters_load_lazily(make_server, tmp_path: Path, clips: Path):
+    film = tmp_path / "films" / "Long (2000)"
+    film.mkdir(parents=True)
+    shutil.copy(next(clips_folder("guide-long", 1, 420.0).glob("*.mp4")), film / "Long (2000).mp4")
+    image(film / "poster.jpg", "purple")
+    config = base_config(tmp_path, clips)
+    config["sources"].append({"id": "films", "type": "local", "path": str(tmp_path / "films")})
+    config["channels"] = [channel(1, "Films", "films"), channel(2, "Shorts", "clips")]
+    server = make_server(config)
+    server.wait_for(lambda: server.get("/api/channels/1").json().get("now"), timeout=60)
+    with browser_page() as page:
+        page.set_default_timeout(30_000)
+        page.goto(server.url + "/guide?day=1")
+        page.wait_for_selector("body[data-ready=yes]")
+        posters = page.locator(".day-row[data-number='1'] .day-block img")
+        assert posters.count() >= 200  # every 7-minute programme shows the film's poster
+        assert page.locator(".day-row[data-number='2'] img").count() == 0  # no artwork
+        last = posters.last
+        assert last.get_attribute("loading") == "lazy"
+        assert last.get_attribute("src").startswith("/artwork/items/")
+        last.scroll_into_view_if_needed()
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                               arg=last.element_handle())

@@ -59,7 +59,7 @@ class EditKind(Enum):
 
 
 #: The key that names an item in each list section.
-ITEM_KEYS = {"channels": "number", "sources": "id"}
+ITEM_KEYS = {"channels": "number", "sources": "id", "collections": "name"}
 
 #: What the API sends instead of a secret (the mask used everywhere); sent back
 #: unchanged, the file's value is kept (see :func:`redact` and :func:`restore`).
@@ -69,7 +69,7 @@ SECRET_KEPT = MASK
 @dataclass(frozen=True)
 class ChannelEdit:
     """One change: ``data`` is the item (or the section) in the YAML's own shape;
-    ``number`` is the item's key (a channel number, a source id)."""
+    ``number`` is the item's key (a channel number, a source id, a collection name)."""
 
     kind: EditKind
     number: int | str | None = None

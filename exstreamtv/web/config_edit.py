@@ -135,7 +135,7 @@ async def _body_channel() -> dict[str, Any] | tuple[Response, int]:
     return body
 
 
-_NOUNS = {"channels": "channel", "sources": "source"}
+_NOUNS = {"channels": "channel", "sources": "source", "collections": "collection"}
 
 
 def _with_secrets(text: str, edit: ChannelEdit) -> ChannelEdit:

@@ -1,6 +1,7 @@
 """Editing sources and the settings sections of the config file, like channels.
 
-``/api/config/sources`` (list, add; ``/{id}`` replace, remove) and
+``/api/config/sources`` (list, add; ``/{id}`` replace, remove), ``/api/config/collections``
+(playlists and smart collections: list, add; ``/{name}`` replace, remove) and
 ``/api/config/sections/{name}`` (read, replace) for :data:`EDITABLE_SECTIONS`. They share
 the save pipeline of :mod:`exstreamtv.web.config_edit`: ``If-Match`` with the file
 version, the loader's validation, an atomic write that changes only the edited lines,
@@ -88,6 +89,44 @@ async def replace_source(source_id: str) -> tuple[Response, int]:
 @require_token
 async def delete_source(source_id: str) -> tuple[Response, int]:
     return await _save(ChannelEdit(EditKind.DELETE, source_id, section="sources"), None)
+
+
+COLLECTION_EXAMPLE = ('{"name": "evening", "items": [{"source": "films", '
+                      '"path": "*/Alien (1979)/*"}]}')
+
+
+@bp.route("/collections")
+@require_token
+async def list_collections() -> tuple[Response, int]:
+    text, version = read = await _read()
+    if not isinstance(text, str):
+        return read  # type: ignore[return-value]
+    return _answer({"collections": channels_of(text, "collections")}, str(version))
+
+
+@bp.route("/collections", methods=["POST"])
+@require_token
+async def create_collection() -> tuple[Response, int]:
+    body = await _body(COLLECTION_EXAMPLE)
+    if not isinstance(body, dict):
+        return body
+    name = body.get("name") if isinstance(body.get("name"), str) else None
+    return await _save(ChannelEdit(EditKind.CREATE, name, body, section="collections"), body)
+
+
+@bp.route("/collections/<name>", methods=["PUT"])
+@require_token
+async def replace_collection(name: str) -> tuple[Response, int]:
+    body = await _body(COLLECTION_EXAMPLE)
+    if not isinstance(body, dict):
+        return body
+    return await _save(ChannelEdit(EditKind.REPLACE, name, body, section="collections"), body)
+
+
+@bp.route("/collections/<name>", methods=["DELETE"])
+@require_token
+async def delete_collection(name: str) -> tuple[Response, int]:
+    return await _save(ChannelEdit(EditKind.DELETE, name, section="collections"), None)
 
 
 def _editable(name: str) -> tuple[Response, int] | None:

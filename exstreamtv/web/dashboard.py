@@ -28,6 +28,7 @@ from exstreamtv.web.auth import (
     token_required,
 )
 from exstreamtv.web.common import base_url, error, hub
+from exstreamtv.web.grid import grid_blocks
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -36,34 +37,6 @@ GUIDE_HOURS = 3
 #: Entries shorter than this (about 0.5% of the grid) are drawn as one "N short items" block,
 #: so the page stays small however short the items are.
 MIN_BLOCK_SECONDS = 60
-
-
-def guide_blocks(entries: list[Any], start: float, end: float) -> list[dict[str, Any]]:
-    """Entries as blocks in percent of ``[start, end)``; runs of short ones become one."""
-    blocks: list[dict[str, Any]] = []
-    short: list[Any] = []  # a run of entries too narrow to draw one by one
-
-    def add(first: Any, last: Any, title: str, kind: str) -> None:
-        left, right = max(first.start, start), min(last.end, end)
-        blocks.append({"title": title, "kind": kind, "start": first.start, "end": last.end,
-                       "left": round((left - start) / (end - start) * 100, 3),
-                       "width": round((right - left) / (end - start) * 100, 3)})
-
-    def flush() -> None:
-        if len(short) == 1:
-            add(short[0], short[0], short[0].title, short[0].kind)
-        elif short:
-            add(short[0], short[-1], f"{len(short)} short items", "many")
-        short.clear()
-
-    for entry in entries:
-        if (min(entry.end, end) - max(entry.start, start)) < MIN_BLOCK_SECONDS:
-            short.append(entry)
-            continue
-        flush()
-        add(entry, entry, entry.title, entry.kind)
-    flush()
-    return blocks
 
 
 def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
@@ -76,10 +49,10 @@ def guide_rows(now: float, hours: int = GUIDE_HOURS) -> list[dict[str, Any]]:
         if not channel.enabled:
             continue
         try:
-            entries = h.channels.scheduler(channel.number).window(start, end)
+            blocks = grid_blocks(h.channels.scheduler(channel.number).entries(start),
+                                 start, end, MIN_BLOCK_SECONDS)
         except Exception:
-            entries = []
-        blocks = guide_blocks(entries, start, end)
+            blocks = []
         rows.append({"number": channel.number, "name": channel.name, "blocks": blocks})
     return rows
 

@@ -92,6 +92,15 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/config/sections/{name}", "A settings section as written (server, mqtt, "
           "database_backup, ai_auto_heal); literal secrets as '***'",
           token=True, params=(("name", "string"),)),
+    Route("get", "/api/config/collections", "Playlists and smart collections of the config "
+          "file, with its version", token=True),
+    Route("post", "/api/config/collections", "Add a playlist or smart collection to the "
+          "config file", token=True, body="the collection in the YAML's shape", if_match=True),
+    Route("put", "/api/config/collections/{name}", "Replace a collection in the config file",
+          token=True, params=(("name", "string"),), body="the collection in the YAML's shape",
+          if_match=True),
+    Route("delete", "/api/config/collections/{name}", "Remove a collection from the config "
+          "file", token=True, params=(("name", "string"),), if_match=True),
     Route("put", "/api/config/sections/{name}", "Replace a settings section in the config file",
           token=True, params=(("name", "string"),), body="the section in the YAML's shape",
           if_match=True),
@@ -105,6 +114,15 @@ ROUTES: tuple[Route, ...] = (
     Route("post", "/api/backups/{name}/restore", "Restore a backup (a pre-restore backup is "
           "taken first)", token=True, params=(("name", "string"),), statuses=(UNAVAILABLE,)),
     Route("get", "/api/sources", "Media sources with their scan status", token=True),
+    Route("get", "/api/library/sources", "Sources to browse, with item counts and the "
+          "collection each plays", token=True),
+    Route("get", "/api/library/sources/{source_id}/groups", "Shows and folders of a source, "
+          "a page of them", token=True, params=(("source_id", "string"),),
+          query=(("q", "string"), ("offset", "integer"), ("limit", "integer"))),
+    Route("get", "/api/library/items", "Items of a source or of one of its groups, a page "
+          "of them", token=True, query=(("source", "string"), ("group", "string"),
+                                         ("q", "string"), ("offset", "integer"),
+                                         ("limit", "integer"))),
     Route("post", "/api/sources/{source_id}/scan", "Scan a source now", token=True,
           params=(("source_id", "string"),)),
     Route("get", "/api/healing/events", "Self-healing detections, fixes and rollbacks",

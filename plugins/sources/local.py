@@ -27,7 +27,15 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import MediaError, MediaItem, MediaSource, SourceConfig, SourceContext, hookimpl
+from exstreamtv import (
+    MediaError,
+    MediaItem,
+    MediaSource,
+    SourceConfig,
+    SourceContext,
+    collection_name,
+    hookimpl,
+)
 from exstreamtv.media.local_metadata import (
     Folder,
     Sidecars,
@@ -97,6 +105,17 @@ class LocalSource(MediaSource):
         self.concurrency = int(config.options.get("probe_concurrency", 4))
         self.engine = str(config.options.get("probe_engine", "auto"))
         self._known: dict[str, _Known] = {}
+
+    def _collections(self, relative: str, metadata: dict[str, Any]) -> tuple[str, ...]:
+        """The source, the item's folder (``<id>:folder:<path>``) and its show
+        (``<id>:show:<name>``): collections a schedule can play."""
+        out = [self.id]
+        folder = str(Path(relative).parent.as_posix())
+        if folder != ".":
+            out.append(collection_name(self.id, "folder", folder))
+        if metadata.get("show"):
+            out.append(collection_name(self.id, "show", str(metadata["show"])))
+        return tuple(out)
 
     def _walk(self) -> tuple[list[Path], dict[Path, Folder]]:
         """The media files under the root, and every folder's file names (for sidecars)."""
@@ -178,7 +197,7 @@ class LocalSource(MediaSource):
             item = MediaItem(
                 id=item_id(self.id, relative), source_id=self.id, title=title,
                 location=str(path), duration=info.duration, info=info,
-                metadata=metadata, collections=(self.id,),
+                metadata=metadata, collections=self._collections(relative, metadata),
             )
             try:
                 self._known[str(path)] = _Known(_stat(path), _sidecar_state(sidecars), item)

@@ -235,6 +235,18 @@
     if (first) first.focus();
   }
 
+  // The library browser's way in: play ``name`` on the channel in the form (saved by Save).
+  function useCollection(name) {
+    let input = $("schedule-fields").querySelector('[data-path="schedule.collection"]');
+    if (!input) {
+      $("schedule-type").value = "ordered";
+      drawSchedule({});
+      input = $("schedule-fields").querySelector('[data-path="schedule.collection"]');
+    }
+    input.value = name;
+    input.focus();
+  }
+
   // Where each form shows its errors: its root, the key-path prefix to strip, its box.
   const CHANNEL_CTX = { root: "channel-form", strip: /^channels\[\d+\]\.?/, box: "form-error" };
   const SOURCE_CTX = { root: "source-form", strip: /^sources\[\d+\]\.?/, box: "source-error" };
@@ -436,6 +448,7 @@
     }
     editSource(state.sources[0] || null);
     edit(state.channels[0] || null);
+    if (window.exstreamtvLibrary) await window.exstreamtvLibrary({ api, say, el, handle, useCollection, channel: () => state.original });
     document.body.dataset.ready = "yes";
   }
 
