@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 
 
 async def join(hub: Hub) -> ClusterNode:
-    """Start this node and make the channel manager build cluster pipelines."""
+    """Start this node, make the channel manager build cluster pipelines, and stamp the
+    node id on sessions and events."""
     node = ClusterNode(hub)
     await node.start()
     hub.channels.pipeline_factory = partial(ClusterPipeline, node=node)
     hub.components["cluster"] = node.health
+    hub.bus.node_id = hub.sessions.node_id = node.node_id
     return node
