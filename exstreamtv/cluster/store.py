@@ -25,6 +25,8 @@ SCHEMA_LOCK_KEY = 0x4578535456 + 2
 #: Held (session level) by the node taking the cluster's scheduled backup.
 BACKUP_LOCK_KEY = 0x4578535456 + 4
 NODE_LOCK_CLASS = 0x45585433  # "EXT3"
+#: Held (transaction level) by a node counting its leases before it takes one more.
+PLACE_LOCK_CLASS = 0x45585434  # "EXT4"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cluster_nodes (
@@ -176,6 +178,10 @@ async def place(conn: AsyncConnection, node_id: str, channel: int, *, capacity: 
     if live and owner is not None and url is not None:
         return Upstream(str(owner), str(url))
     if may_own:
+        # One placement of this node at a time: two channels placed at once must not
+        # both see room for one more (the lease row locks are per channel).
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:c, hashtext(:id))"),
+                           {"c": PLACE_LOCK_CLASS, "id": node_id})
         held = (await conn.execute(text(
             "SELECT count(*) FROM cluster_leases WHERE owner = :id AND expires_at > now()"),
             params)).scalar() or 0
