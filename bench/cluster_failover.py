@@ -26,19 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import cpu_seconds  # noqa: E402
+from tests.cluster_support import Viewer, lease_owners, node_server, pipeline  # noqa: E402
 from tests.database.conftest import fresh_postgres  # noqa: E402
-from tests.helpers import Server, base_config, clips_folder, write_config  # noqa: E402
-from tests.test_cluster import TOKEN, Viewer, lease_owners, pipeline  # noqa: E402
+from tests.helpers import Server, clips_folder  # noqa: E402
 
 
 def node(tmp: Path, name: str, url: str, lease: float) -> Server:
-    folder = tmp / name
-    folder.mkdir(parents=True, exist_ok=True)
-    config = base_config(folder, clips_folder("basic", 3, 4.0), database={"url": url},
-                         cluster={"enabled": True, "max_channels": 2, "lease_seconds": lease})
-    config["server"]["api_token"] = TOKEN
-    config["streaming"]["idle_stop_seconds"] = 30
-    return Server(write_config(folder / "exstreamtv.yaml", config), args=["--node-id", name])
+    return node_server(tmp / name, clips_folder("basic", 3, 4.0), url, name, lease=lease)
 
 
 def until(predicate: object, timeout: float = 60.0) -> float:

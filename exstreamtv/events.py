@@ -13,7 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
@@ -25,11 +25,15 @@ class Event:
 
     kind: ClassVar[str] = "event"
     timestamp: float = field(default_factory=time.time)
+    #: In a cluster, the node that produced the event (set by the bus; see EventBus.node_id).
+    node_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The event as a JSON-ready mapping, with its kind."""
+        """The event as a JSON-ready mapping, with its kind (``node_id`` only in a cluster)."""
         data = asdict(self)
         data["kind"] = self.kind
+        if data["node_id"] is None:
+            del data["node_id"]
         return data
 
 
@@ -145,6 +149,8 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.recent: deque[Event] = deque(maxlen=history)
+        #: This server's cluster node id: stamped on every event published without one.
+        self.node_id: str | None = None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns a function that removes it again."""
@@ -158,6 +164,8 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber; coroutines run as tasks."""
+        if self.node_id is not None and event.node_id is None:
+            event = replace(event, node_id=self.node_id)
         self.recent.append(event)
         for callback in list(self._subscribers):
             try:

@@ -16,19 +16,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.database.conftest import fresh_postgres
-from tests.helpers import (
-    Server,
-    base_config,
-    channel,
-    decode_errors,
-    probe_packets,
-    timing_problems,
-    write_config,
+from tests.cluster_support import (
+    AUTH,
+    TOKEN,
+    Viewer,
+    cluster,
+    lease_owners,
+    node_server,
+    pipeline,
 )
-
-TOKEN = "cluster-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from tests.database.conftest import fresh_postgres
+from tests.helpers import Server, decode_errors, probe_packets, timing_problems, write_config
 
 
 @pytest.fixture
@@ -45,21 +43,8 @@ def make_node(tmp_path: Path, clips: Path, pg_url: str) -> Iterator[NodeFactory]
     """Start a node ``name`` (its own folder, port and data directory) on the shared database."""
     started: list[Server] = []
 
-    def make(name: str, *, channels: int = 2, max_channels: int = 2, lease: float = 3.0,
-             start: bool = True, **extra: Any) -> Server:
-        folder = tmp_path / name
-        folder.mkdir(exist_ok=True)
-        config = base_config(folder, clips, database={"url": pg_url},
-                             channels=[channel(n, f"Clips {n}", "clips")
-                                       for n in range(1, channels + 1)],
-                             cluster={"enabled": True, "max_channels": max_channels,
-                                      "lease_seconds": lease})
-        config["server"]["api_token"] = TOKEN
-        config["streaming"]["idle_stop_seconds"] = 30
-        for key, value in extra.items():
-            config[key] = value
-        path = write_config(folder / "exstreamtv.yaml", config)
-        server = Server(path, args=["--node-id", name])
+    def make(name: str, *, start: bool = True, **options: Any) -> Server:
+        server = node_server(tmp_path / name, clips, pg_url, name, **options)
         if start:
             server.start(wait=60)
             started.append(server)
@@ -69,52 +54,6 @@ def make_node(tmp_path: Path, clips: Path, pg_url: str) -> Iterator[NodeFactory]
     for server in started:
         if server.proc is not None and server.proc.poll() is None:
             server.stop()
-
-
-def cluster(server: Server) -> dict[str, Any]:
-    response = server.get("/api/cluster", headers=AUTH)
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def lease_owners(server: Server) -> dict[int, str]:
-    return {lease["channel"]: lease["owner"] for lease in cluster(server)["leases"]}
-
-
-def pipeline(server: Server, number: int) -> dict[str, Any]:
-    data: dict[str, Any] = server.get(f"/api/channels/{number}").json()["pipeline"]
-    return data
-
-
-class Viewer:
-    """A TS viewer in a thread: counts the bytes it read and notes when its stream ended."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.bytes = 0
-        self.ended: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            with httpx.stream("GET", self.url, timeout=httpx.Timeout(10, read=60)) as response:
-                if response.status_code != 200:
-                    self.ended = f"HTTP {response.status_code}: {response.read()[:200]!r}"
-                    return
-                for data in response.iter_raw(188 * 64):
-                    self.bytes += len(data)
-                    if self._stop.is_set():
-                        return
-            self.ended = "the stream ended"
-        except Exception as exc:
-            self.ended = f"{type(exc).__name__}: {exc}"
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
 
 
 @pytest.fixture

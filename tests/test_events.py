@@ -34,3 +34,17 @@ def test_publish_to_sync_and_async_subscribers_and_isolate_failures():
     assert [e.kind for e in recent] == ["health", "channel"]
     data = recent[1].to_dict()
     assert data["kind"] == "channel" and data["channel"] == 1 and "timestamp" in data
+
+
+def test_a_clustered_bus_stamps_its_node_id_and_a_single_server_adds_none():
+    async def main():
+        single, node = EventBus(), EventBus()
+        node.node_id = "node-a"
+        for bus in (single, node):
+            bus.publish(HealthEvent(component="x", status="ok"))
+        await asyncio.gather(single.drain(), node.drain())
+        return single.recent[0].to_dict(), node.recent[0].to_dict()
+
+    single, clustered = asyncio.run(main())
+    assert "node_id" not in single
+    assert clustered["node_id"] == "node-a" and clustered["component"] == "x"

@@ -284,6 +284,20 @@ class ClusterNode:
         }
         return data
 
+    async def summary(self) -> dict[str, Any]:
+        """The lineup at a glance, for Home Assistant: its id, the live nodes, which node
+        transcodes which channel, and the coordinator (the longest-running live node,
+        which publishes the cluster's device)."""
+        async with self.engine.begin() as conn:
+            data = await store.overview(conn, self.lease_seconds)
+            lineup = await store.lineup_version(conn, self.lease_seconds)
+            cluster_id = await store.cluster_id(conn)
+        alive = {n["node_id"]: n["url"] for n in data["nodes"] if n["alive"]}
+        return {"cluster_id": cluster_id, "coordinator": lineup[0] if lineup else None,
+                "nodes_online": len(alive), "nodes": alive,
+                "channels_transcoded": len(data["leases"]),
+                "owners": {str(lease["channel"]): lease["owner"] for lease in data["leases"]}}
+
 
 def relay_refusal(node: ClusterNode, number: int, headers: Any) -> tuple[int, str] | None:
     """Why a relay request (``RELAY_HEADER`` set) must be refused before placing, or None."""

@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: "EXSTV" + 2 and + 3: the schema creation lock and the node-id lock class (int4 key).
 SCHEMA_LOCK_KEY = 0x4578535456 + 2
+#: Held (session level) by the node taking the cluster's scheduled backup.
+BACKUP_LOCK_KEY = 0x4578535456 + 4
 NODE_LOCK_CLASS = 0x45585433  # "EXT3"
+#: Held (transaction level) by a node counting its leases before it takes one more.
+PLACE_LOCK_CLASS = 0x45585434  # "EXT4"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cluster_nodes (
@@ -40,6 +45,17 @@ SCHEMA = (
         token bigint NOT NULL DEFAULT 0,
         acquired_at timestamptz,
         expires_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS cluster_meta (
+        key text PRIMARY KEY,
+        value text NOT NULL)""",
+    """INSERT INTO cluster_meta (key, value)
+       VALUES ('cluster_id', substr(md5(random()::text || clock_timestamp()::text), 1, 12))
+       ON CONFLICT DO NOTHING""",
+    """CREATE TABLE IF NOT EXISTS cluster_backups (
+        job text PRIMARY KEY,
+        node_id text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz)""",
 )
 
 #: A node is alive while its heartbeat is younger than this many lease periods.
@@ -76,6 +92,12 @@ async def create_schema(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
     for statement in SCHEMA:
         await conn.execute(text(statement))
+
+
+async def cluster_id(conn: AsyncConnection) -> str:
+    """The lineup's id (made when the tables were created): names its Home Assistant device."""
+    row = await conn.execute(text("SELECT value FROM cluster_meta WHERE key = 'cluster_id'"))
+    return str(row.scalar())
 
 
 async def lock_node_id(conn: AsyncConnection, node_id: str) -> bool:
@@ -156,6 +178,10 @@ async def place(conn: AsyncConnection, node_id: str, channel: int, *, capacity: 
     if live and owner is not None and url is not None:
         return Upstream(str(owner), str(url))
     if may_own:
+        # One placement of this node at a time: two channels placed at once must not
+        # both see room for one more (the lease row locks are per channel).
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:c, hashtext(:id))"),
+                           {"c": PLACE_LOCK_CLASS, "id": node_id})
         held = (await conn.execute(text(
             "SELECT count(*) FROM cluster_leases WHERE owner = :id AND expires_at > now()"),
             params)).scalar() or 0
@@ -215,3 +241,56 @@ async def overview(conn: AsyncConnection, lease_seconds: float) -> dict[str, Any
 
     return {"nodes": [plain(n) for n in nodes], "leases": [plain(lease) for lease in leases]}
 
+
+
+# -- the scheduled backup: one node at a time ------------------------------------------
+
+
+async def backup_lock(conn: AsyncConnection, wait: float) -> bool:
+    """Take the scheduled-backup lock on ``conn`` (session level, autocommit), waiting up
+    to ``wait`` seconds while another node holds it; False when it is still held."""
+    await conn.execute(text("SELECT set_config('lock_timeout', :ms, false)"),
+                       {"ms": f"{int(wait * 1000)}ms"})
+    try:
+        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": BACKUP_LOCK_KEY})
+    except DBAPIError as exc:
+        if "lock timeout" in str(exc):
+            return False
+        raise
+    return True
+
+
+async def unlock_backup(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BACKUP_LOCK_KEY})
+
+
+@dataclass(frozen=True)
+class BackupRun:
+    """The cluster's latest scheduled backup: who took it, how many seconds ago it
+    started and (when it completed) finished."""
+
+    node_id: str
+    started_ago: float
+    finished_ago: float | None
+
+
+async def last_backup(conn: AsyncConnection, job: str) -> BackupRun | None:
+    row = (await conn.execute(text(
+        """SELECT node_id, extract(epoch FROM now() - started_at),
+                  extract(epoch FROM now() - finished_at)
+           FROM cluster_backups WHERE job = :job"""), {"job": job})).first()
+    if row is None:
+        return None
+    return BackupRun(str(row[0]), float(row[1]), None if row[2] is None else float(row[2]))
+
+
+async def backup_started(conn: AsyncConnection, job: str, node_id: str) -> None:
+    await conn.execute(text(
+        """INSERT INTO cluster_backups (job, node_id, started_at) VALUES (:job, :id, now())
+           ON CONFLICT (job) DO UPDATE SET node_id = :id, started_at = now(),
+             finished_at = NULL"""), {"job": job, "id": node_id})
+
+
+async def backup_finished(conn: AsyncConnection, job: str, node_id: str) -> None:
+    await conn.execute(text("UPDATE cluster_backups SET finished_at = now() "
+                            "WHERE job = :job AND node_id = :id"), {"job": job, "id": node_id})

@@ -211,6 +211,7 @@ class DatabaseBackupConfig:
     keep_count: int = 7
     keep_days: int = 30
     compress: bool = True
+    first_backup_minutes: float = 10.0
 
 
 @dataclass(frozen=True)

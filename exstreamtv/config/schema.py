@@ -242,6 +242,7 @@ DATABASE_BACKUP = Section(
         _opt("keep_count", 7): int_range(1, 10_000),
         _opt("keep_days", 30): int_range(1, 36_500, "days"),
         _opt("compress", True): bool,
+        _opt("first_backup_minutes", 10.0): number(0, 10_080),
     }
 )
 

@@ -25,6 +25,7 @@ import sqlite3
 import tarfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,22 @@ from exstreamtv.errors import ExStreamTVError
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}")  # fullmatch: "$" allows a final \n
-#: With no scheduled backup yet, the first one is taken this long after start.
-FIRST_BACKUP_DELAY = 600.0
+#: After a failed scheduled backup, the next try is this long after.
+RETRY_SECONDS = 600.0
 _CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A scheduled backup this server does not take: why, and when to look again."""
+
+    reason: str
+    until: float
+
+
+#: Takes the scheduled backup (by awaiting its argument) or returns why not: set by
+#: a cluster node, so that one node at a time takes the scheduled backup.
+ScheduleGate = Callable[[Callable[[], Awaitable[object]], float], Awaitable[Skip | None]]
 
 
 class BackupError(ExStreamTVError):
@@ -160,6 +174,9 @@ class DatabaseBackupManager:
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
         self._started = time.time()
+        #: Who may take a scheduled backup (None: this server, always).
+        self.gate: ScheduleGate | None = None
+        self._not_before = 0.0
 
     @property
     def backend(self) -> str:
@@ -438,11 +455,14 @@ class DatabaseBackupManager:
 
     def next_due(self) -> float:
         """When the next scheduled backup is due: ``interval_hours`` after the newest
-        scheduled one, or :data:`FIRST_BACKUP_DELAY` after start when there is none."""
+        scheduled one, or ``first_backup_minutes`` after start when there is none (and
+        not before the time a skipped one said to look again)."""
         scheduled = [b.created for b in self.list_backups() if b.kind == "scheduled"]
         if not scheduled:
-            return self._started + FIRST_BACKUP_DELAY
-        return max(scheduled) + self.config.interval_hours * 3600
+            due = self._started + self.config.first_backup_minutes * 60
+        else:
+            due = max(scheduled) + self.config.interval_hours * 3600
+        return max(due, self._not_before)
 
     async def run_schedule(self) -> None:
         """Take a backup every ``interval_hours`` (forever; cancel to stop)."""
@@ -452,10 +472,21 @@ class DatabaseBackupManager:
             if time.time() < self.next_due():
                 continue
             try:
-                await self.create_backup("scheduled")
+                await self._scheduled()
             except Exception as exc:
                 log.error("Scheduled backup failed; retrying in 10 minutes: %s", exc)
-                await asyncio.sleep(600)
+                self._not_before = time.time() + RETRY_SECONDS
+
+    async def _scheduled(self) -> None:
+        """One scheduled backup, here or (through the gate) on another cluster node."""
+        if self.gate is None:
+            await self.create_backup("scheduled")
+            return
+        skip = await self.gate(lambda: self.create_backup("scheduled"),
+                               self.config.interval_hours * 3600)
+        if skip is not None:
+            log.info("Scheduled backup skipped on this node: %s", skip.reason)
+            self._not_before = skip.until
 
     def status(self) -> dict[str, Any]:
         backups = self.list_backups()

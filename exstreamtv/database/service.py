@@ -130,7 +130,7 @@ class Database:
         await self.failed_items.load()
         await self._load_playout()
         self.hub.spawn(self._health_loop(), name="database-health")
-        self._start_schedule()
+        self.start_schedule()
 
     def _on_event(self, event: Event) -> Any:
         if isinstance(event, ChannelEvent) and event.action == "item" and self.ready:
@@ -224,7 +224,12 @@ class Database:
         await self._load_library(save_pending=False)
         await self._load_playout()
 
-    def _start_schedule(self) -> None:
+    def start_schedule(self) -> None:
+        """Start the scheduled backups once connected (a cluster node: once it joined, so
+        that its backups go through the cluster's gate)."""
+        clustered = self.hub.config.cluster.enabled
+        if (clustered and self.backups.gate is None) or not self.ready:
+            return
         if self.hub.config.database_backup.enabled and self._schedule is None:
             self._schedule = self.hub.spawn(self.backups.run_schedule(), name="database-backups")
 
@@ -253,7 +258,7 @@ class Database:
         if old.database_backup != new.database_backup:
             self._stop_schedule()
             if self.ready:
-                self._start_schedule()
+                self.start_schedule()
         if len(new.channels) != self.manager.channel_count:
             if self.manager.is_open:
                 await self.manager.resize(len(new.channels))

@@ -79,6 +79,8 @@ class StreamSession:
     in_flight: int = 0
     #: HLS: asked for a segment, so a viewer (a playlist fetch alone is not).
     admitted: bool = False
+    #: In a cluster, the node serving this viewer.
+    node_id: str | None = None
 
     @property
     def is_viewer(self) -> bool:
@@ -101,7 +103,7 @@ class StreamSession:
                        for e in self.errors],
             "restart_count": self.restart_count,
             "output": self.output,
-        }
+        } | ({"node_id": self.node_id} if self.node_id is not None else {})
 
 
 def _now() -> datetime:
@@ -118,6 +120,8 @@ class SessionManager:
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, asyncio.Task[object]] = {}
         self.capacity = SendCapacity(config.max_send_load)
+        #: This server's cluster node id, stamped on its sessions (None when single-node).
+        self.node_id: str | None = None
 
     def attach(self, session: StreamSession, task: asyncio.Task[object]) -> None:
         """The task sending ``session``'s stream: cancelled if the session is ended here
@@ -184,6 +188,7 @@ class SessionManager:
             session_id=session_id or uuid.uuid4().hex, channel_id=channel_number, channel_number=channel_number,
             client_id=client_id, client_ip=client_ip, user_agent=user_agent,
             state=SessionState.CREATED, created_at=now, last_activity=now, output=output,
+            node_id=self.node_id,
         )
         self.sessions[session.session_id] = session
         self._emit(session, "created")

@@ -79,6 +79,8 @@ class MqttBridge:
         self.selected_fix = NO_FIX
         self._retained: dict[str, str] = {}
         self._announced: dict[int | None, list[str]] = {}
+        #: The cluster device as last announced by this node: (cluster id, channels).
+        self._cluster_announced: tuple[str, list[int]] | None = None
         self._pending_ids: list[str] = []
         self._refresh_handle: asyncio.TimerHandle | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -227,6 +229,7 @@ class MqttBridge:
     def _announce_all(self) -> None:
         self._retained.clear()
         self._announced.clear()
+        self._cluster_announced = None
         self._spawn(self.announce())
         self._start_sweep()
 
@@ -312,6 +315,33 @@ class MqttBridge:
                 log.debug("MQTT: no state for channel %d: %s", channel.number, exc)
                 continue
             self._publish_retained(self.topics.channel_state(channel.number), _json(state))
+        await self._refresh_cluster()
+
+    async def _refresh_cluster(self) -> None:
+        """In a cluster, the coordinator node publishes the cluster's device and state."""
+        node = self.hub.cluster
+        if node is None:
+            return
+        try:
+            summary = await node.summary()
+        except Exception as exc:  # the cluster database is unreachable: nothing new to say
+            log.debug("MQTT: no cluster state: %s", exc)
+            return
+        if summary["coordinator"] != node.node_id:
+            return
+        channels = [c.number for c in self.hub.config.channels if c.enabled]
+        wanted = (summary["cluster_id"], channels)
+        if self._cluster_announced != wanted:
+            if self._cluster_announced is not None:  # channels removed by a reload
+                kept = {a.topic for a in self.discovery.cluster(*wanted)}
+                for item in self.discovery.cluster(*self._cluster_announced):
+                    if item.topic not in kept:
+                        self._publish(item.topic, "", retain=True, qos=1)
+            for item in self.discovery.cluster(*wanted):
+                self._publish(item.topic, _json(item.payload), retain=True, qos=1)
+            self._cluster_announced = wanted
+            log.info("MQTT: node %s publishes the cluster's Home Assistant device", node.node_id)
+        self._publish_retained(self.topics.cluster_state, _json(summary))
 
     def request_refresh(self) -> None:
         """Refresh soon; many events in a burst cause one refresh."""

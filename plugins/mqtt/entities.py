@@ -107,6 +107,18 @@ CHANNEL_ENTITIES: tuple[Entity, ...] = (
                                            "icon": "mdi:auto-fix"}),
 )
 
+#: The cluster's device (``cluster.enabled``), published by the lineup's coordinator node.
+CLUSTER_ENTITIES: tuple[Entity, ...] = (
+    Entity("sensor", "nodes_online", "Nodes online", state="nodes_online",
+           options={"icon": "mdi:server-network", "state_class": "measurement",
+                    "json_attributes_template": "{{ {'nodes': value_json.nodes} | tojson }}"}),
+    Entity("sensor", "channels_transcoded", "Channels transcoded", state="channels_transcoded",
+           options={"icon": "mdi:television-classic", "state_class": "measurement",
+                    "json_attributes_template": "{{ {'owners': value_json.owners} | tojson }}"}),
+    Entity("sensor", "coordinator", "Coordinator node", state="coordinator",
+           options={"icon": "mdi:crown", "entity_category": "diagnostic"}),
+)
+
 #: Server commands (``<base>/command/<name>``) and channel commands
 #: (``<base>/channel/<number>/command/<name>``), derived from the tables.
 SERVER_COMMANDS = frozenset(e.command for e in SERVER_ENTITIES if e.command)
@@ -145,6 +157,10 @@ class Topics:
 
     def command(self, name: str) -> str:
         return f"{self.base}/command/{name}"
+
+    @property
+    def cluster_state(self) -> str:
+        return f"{self.base}/cluster/state"
 
     def channel_state(self, number: int) -> str:
         return f"{self.base}/channel/{number}/state"
@@ -267,4 +283,34 @@ class Discovery:
             if entity.component == "event":
                 payload["state_topic"] = self.topics.channel_fix(number)
             out.append(Announcement(self.topics.discovery(entity.component, unique_id), payload))
+        return out
+
+    def cluster_device(self, cluster_id: str) -> dict[str, Any]:
+        return {
+            "identifiers": [f"exstreamtv_cluster_{sanitize_id(cluster_id)}"],
+            "name": "ExStreamTV cluster",
+            "manufacturer": "ExStreamTV",
+            "model": "ExStreamTV cluster",
+            "sw_version": __version__,
+            "serial_number": cluster_id,
+        }
+
+    def cluster(self, cluster_id: str, channels: list[int]) -> list[Announcement]:
+        """The cluster device's entities, plus one "Channel N node" sensor per channel
+        (the node transcoding it, or ``none``); the state is on this node's topic."""
+        device = self.cluster_device(cluster_id)
+        prefix = device["identifiers"][0]
+        state = self.topics.cluster_state
+        out = []
+        for entity in CLUSTER_ENTITIES:
+            unique_id = f"{prefix}_{entity.key}"
+            out.append(Announcement(self.topics.discovery(entity.component, unique_id),
+                                    self._payload(entity, unique_id, device, state, None)))
+        for number in channels:
+            entity = Entity("sensor", f"ch{number}_node", f"Channel {number} node",
+                            state="owners", options={"icon": "mdi:server", "value_template": (
+                                f"{{{{ value_json.owners['{number}'] | default('none') }}}}")})
+            unique_id = f"{prefix}_{entity.key}"
+            out.append(Announcement(self.topics.discovery(entity.component, unique_id),
+                                    self._payload(entity, unique_id, device, state, None)))
         return out
