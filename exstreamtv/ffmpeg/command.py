@@ -303,7 +303,10 @@ def _audio_only_args(source: MediaInput | GeneratedInput, profile: OutputProfile
                 args += ["-ss", f"{source.offset:.3f}"]
             args += ["-i", input_location(source.location)]
             audio_ref = f"[0:{source.audio_stream}]"
-        pre, gain, duration = source.audio_filter, source.audio_gain_db, source.duration
+        sound = source.audio_stream is not None  # a downmix or gain is for the item's sound
+        pre = source.audio_filter if sound else None
+        gain = source.audio_gain_db if sound else None
+        duration = source.duration
     args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, pre, gain)}[aout]",
              "-map", "[aout]", "-vn", "-sn", "-dn", *_audio_codec_args(profile)]
     if duration is not None:
