@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +174,33 @@ def test_radio_channels_stream_aac_only_across_items_and_for_movies(make_server,
     assert {p["codec_type"] for p in video} == {"audio", "video"}
 
 
+def test_a_failing_item_keeps_a_radio_channel_audio_only(make_server, tmp_path):
+    """A song deleted after the scan fails; its slot is filled with sound only, then the
+    next song follows, all on one continuous timeline."""
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for name in ("01-a.mp3", "02-b.flac"):
+        shutil.copy(music_folder() / name, folder / name)
+    config = base_config(tmp_path, folder)
+    config["channels"] = [channel(1, "Gone FM", "clips", output="audio")]
+    server = make_server(config)
+    server.wait_for(lambda: server.get("/api/channels/1").json().get("now"), timeout=60)
+    (folder / "02-b.flac").unlink()
+    ts = capture(f"{server.url}/stream/channels/1.ts", tmp_path / "gone.ts", 3 * ITEM_SECONDS)
+    server.wait_for(lambda: "02-b.flac: No such file or directory" in server.log, timeout=30)
+    streams, packets = packets_of(ts)
+    only_aac(streams)
+    assert {p["codec_type"] for p in packets} == {"audio"}
+    assert timing_problems(packets, max_gap=0.05) == []
+    assert float(packets[-1]["dts_time"]) - float(packets[0]["dts_time"]) > 2 * ITEM_SECONDS
+    # 9 s of a 6 s loop holds the deleted song's slot: the silent error screen, and the
+    # song before it (440 Hz); never the deleted one (660 Hz).
+    samples = decode_audio(ts, start=0.0, seconds=3 * ITEM_SECONDS)
+    windows = [samples[at:at + 19_200] for at in range(0, len(samples) - 19_200, 19_200)]
+    kinds = {"silence" if peak(w) == 0 else tone_of(dominant_frequency(w)) for w in windows}
+    assert {"silence", 440} <= kinds and 660 not in kinds, kinds
+
+
 def planner_for(tmp_path: Path, **ffmpeg: Any) -> ItemPlanner:
     config = radio_config(tmp_path)
     config["channels"][1]["ffmpeg"] = ffmpeg
@@ -220,8 +248,20 @@ def test_loudness_applies_to_a_radio_channel(tmp_path):
     assert abs(integrated + 16) <= 1.5, integrated
 
 
-async def _movie_item() -> MediaItem:
-    path = movie_folder() / "movie.mp4"
+def test_an_item_without_sound_is_silence_for_its_slot(tmp_path):
+    planner = planner_for(tmp_path)
+    item = asyncio.run(_movie_item(make_clip(MEDIA_CACHE / "radio-mute" / "mute.mp4",
+                                             ITEM_SECONDS, audio=False)))
+    plan = planner.media(ScheduledItem(item=item, start=0.0, duration=ITEM_SECONDS), 0.0)
+    out = run(plan.argv, tmp_path / "mute.ts")
+    only_aac(ffprobe_streams(out))
+    _streams, packets = packets_of(out)
+    assert float(packets[-1]["dts_time"]) - float(packets[0]["dts_time"]) > ITEM_SECONDS - 0.1
+    assert peak(decode_audio(out, start=0.0, seconds=ITEM_SECONDS)) == 0
+
+
+async def _movie_item(path: Path | None = None) -> MediaItem:
+    path = path or movie_folder() / "movie.mp4"
     info = await probe(str(path), "ffprobe")
     return MediaItem(path.stem, "movies", path.stem, str(path), info.duration, info)
 
