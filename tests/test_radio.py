@@ -230,7 +230,8 @@ def test_radio_error_screen_is_sound_only(tmp_path, audio, tone):
 
 
 def test_loudness_applies_to_a_radio_channel(tmp_path):
-    planner = planner_for(tmp_path, audio={"loudness_lufs": -16})
+    planner = planner_for(tmp_path, audio={"loudness_lufs": -16}, encoder="vaapi")
+    assert not planner.preset.hardware  # no picture: no GPU opened, none to fall back from
     cache = LoudnessCache(ffmpeg=ffmpeg_bin())
     planner.loudness = cache
     item = asyncio.run(_movie_item())
@@ -239,6 +240,7 @@ def test_loudness_applies_to_a_radio_channel(tmp_path):
     asyncio.run(cache.ensure(item, stream, audio.filter if audio else None))
     plan = planner.media(ScheduledItem(item=item, start=0.0, duration=ITEM_SECONDS), 0.0)
     assert any("volume=" in arg for arg in plan.argv) and "-vn" in plan.argv
+    assert "-init_hw_device" not in plan.argv
     out = run(plan.argv, tmp_path / "loud.ts")
     only_aac(ffprobe_streams(out))
     measured = subprocess.run(

@@ -83,7 +83,8 @@ class ItemPlanner:
         self.wanted = replace(OutputProfile.from_config(channel.ffmpeg), audio_only=channel.radio)
         self.base_profile = self.wanted
         self.service = ServiceInfo(channel.number, channel.name)
-        self.base_preset = self.resolve_preset(channel.ffmpeg.encoder)
+        # A radio channel encodes no picture: no GPU to open, no hardware fallback to make.
+        self.base_preset = SOFTWARE if channel.radio else self.resolve_preset(channel.ffmpeg.encoder)
         self.work_level = 0
         #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
         self.loudness: LoudnessCache | None = None
