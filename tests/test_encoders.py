@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -58,6 +59,23 @@ def golden_text(preset: EncoderPreset) -> str:
 def test_golden_argv(name):
     path = GOLDEN / f"encoder_{name}.txt"
     text = golden_text(PRESETS[name])
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"argv changed; UPDATE_GOLDEN=1 rewrites {path}"
+
+
+def test_radio_golden_argv():
+    """A radio channel: sound only whatever the input and the encoder (no device, no -vf)."""
+    radio = dataclasses.replace(PROFILE, audio_only=True)
+    parts = {
+        "media item": dataclasses.replace(MEDIA, audio_gain_db=-3.5),
+        "item without sound": dataclasses.replace(MEDIA, audio_stream=None),
+        "error screen": dataclasses.replace(SCREEN, video_args=()),
+    }
+    text = "".join(f"# {name}\n" + "\n".join(build_command("ffmpeg", source, radio,
+                                                            PRESETS["vaapi"], SERVICE)) + "\n"
+                   for name, source in parts.items())
+    path = GOLDEN / "encoder_radio.txt"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text(), f"argv changed; UPDATE_GOLDEN=1 rewrites {path}"

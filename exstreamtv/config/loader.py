@@ -304,6 +304,7 @@ def _validate_channels(
             ffmpeg=_ffmpeg_model(ffmpeg),
             mirror_of=channel["mirror_of"],
             offset_minutes=float(channel["offset_minutes"]),
+            output=model.ChannelOutput(channel["output"]),
             logo=channel["logo"],
             profile=channel["profile"],
             group=channel["group"],

@@ -26,6 +26,13 @@ class Role(Enum):
     ADMIN = "admin"
 
 
+class ChannelOutput(Enum):
+    """What a channel sends: picture and sound, or sound only (a radio channel)."""
+
+    VIDEO = "video"
+    AUDIO = "audio"
+
+
 @dataclass(frozen=True)
 class NamedToken:
     """One of ``server.tokens``: who (recorded with every change), the token, the role."""
@@ -153,6 +160,13 @@ class ChannelConfig:
     #: A mirror plays channel ``mirror_of``'s playout ``offset_minutes`` later.
     mirror_of: int | None = None
     offset_minutes: float = 0.0
+    #: ``audio``: a radio channel, AAC only in TS and HLS (docs/radio.md).
+    output: ChannelOutput = ChannelOutput.VIDEO
+
+    @property
+    def radio(self) -> bool:
+        """True for an audio-only channel (``output: audio``)."""
+        return self.output is ChannelOutput.AUDIO
 
     @property
     def guide_id(self) -> str:

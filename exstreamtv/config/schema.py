@@ -174,6 +174,7 @@ CHANNEL = Section(
         vol.Optional("schedule"): SCHEDULE_ENVELOPE,
         _opt("mirror_of", None): _nullable(positive_int),
         _opt("offset_minutes", 0): number(0, 10080),
+        _opt("output", model.ChannelOutput.VIDEO.value): one_of(*(o.value for o in model.ChannelOutput)),
         vol.Optional("ffmpeg"): ffmpeg_section(with_defaults=False),
         _opt("profile", None): _nullable(identifier),
         _opt("logo", None): _nullable(string),

@@ -3,7 +3,8 @@
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
 and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit) and one
-audio stream (AAC, AC-3 or E-AC-3). File names reach ffmpeg through
+audio stream (AAC, AC-3 or E-AC-3), or, for a radio channel (``audio_only``), the
+audio stream alone: no picture is decoded or encoded, whatever the input has. File names reach ffmpeg through
 :func:`~exstreamtv.ffmpeg.escape.input_location` (never read as an option or a
 protocol); filter arguments are escaped where they are built
 (:mod:`exstreamtv.ffmpeg.escape`).
@@ -38,6 +39,8 @@ class OutputProfile:
     video_codec: str = "h264"
     bit_depth: int = 8
     audio_codec: str = "aac"
+    #: A radio channel: one audio stream, no video stream at all.
+    audio_only: bool = False
 
     @classmethod
     def from_config(cls, cfg: FFmpegConfig) -> OutputProfile:
@@ -276,6 +279,41 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
     return args + _mux_args(service)
 
 
+def _network_args(source: MediaInput) -> list[str]:
+    if not source.is_network:
+        return []
+    return ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "5",
+            "-rw_timeout", "15000000"]
+
+
+def _audio_only_args(source: MediaInput | GeneratedInput, profile: OutputProfile,
+                     service: ServiceInfo) -> list[str]:
+    """A radio channel's item or error screen: the audio through the usual chain, no video
+    (``-vn``); an input without sound gives silence for the duration."""
+    if isinstance(source, GeneratedInput):
+        args, audio_ref = list(source.audio_args), "[0:a]"
+        pre, gain, duration = None, None, source.duration
+    else:
+        if source.audio_stream is None:
+            args = ["-f", "lavfi", "-i", f"anullsrc=r={profile.sample_rate}:cl={profile.channel_layout}"]
+            audio_ref = "[0:a]"
+        else:
+            args = _network_args(source)
+            if source.offset > 0.01:
+                args += ["-ss", f"{source.offset:.3f}"]
+            args += ["-i", input_location(source.location)]
+            audio_ref = f"[0:{source.audio_stream}]"
+        sound = source.audio_stream is not None  # a downmix or gain is for the item's sound
+        pre = source.audio_filter if sound else None
+        gain = source.audio_gain_db if sound else None
+        duration = source.duration
+    args += ["-filter_complex", f"{audio_ref}{_audio_chain(profile, pre, gain)}[aout]",
+             "-map", "[aout]", "-vn", "-sn", "-dn", *_audio_codec_args(profile)]
+    if duration is not None:
+        args += ["-t", f"{max(duration, 0.04):.3f}"]
+    return args + _mux_args(service)
+
+
 def build_command(
     ffmpeg: str,
     source: MediaInput | GeneratedInput,
@@ -286,6 +324,8 @@ def build_command(
     """The complete argv for one item or error screen of a channel."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning", "-stats",
             "-stats_period", "1"]
+    if profile.audio_only:
+        return [*argv, *_audio_only_args(source, profile, service)]  # no video, no device
     if isinstance(source, MediaInput) and source.copy:
         return [*argv, *_copy_args(source, profile, service)]  # no video encoder, no device
     argv += preset.init_args
@@ -295,9 +335,7 @@ def build_command(
         graph = f"[0:v]{pre}{_scale_chain(profile, preset)}[vout];[1:a]{_audio_chain(profile, None)}[aout]"
         return [*argv, "-filter_complex", graph, *_output_args(profile, preset, service, source.duration)]
 
-    if source.is_network:
-        argv += ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "5",
-                 "-rw_timeout", "15000000"]
+    argv += _network_args(source)
     if source.video_stream is not None:
         argv += list(preset.decode_args)
     if source.offset > 0.01:

@@ -8,6 +8,10 @@ The encoder preset and output profile it uses are the configured ones, changed o
 through the pipeline's commands (``UsePreset``, ``UseProfile``, ``LightenEncoding``):
 at work level 1 a software encoder uses x264's fastest preset, at level 2 the picture
 is also half the size. Changes apply to the segments started afterwards.
+
+A radio channel (``output: audio``) plays only the sound of every item, movies
+included, and its error screens are sound only: nothing about the picture (subtitles,
+watermark, deinterlacing, tone mapping, copy) is planned, and loudness still applies.
 """
 
 from __future__ import annotations
@@ -78,10 +82,11 @@ class ItemPlanner:
         self.playable: Playable = playable or (lambda item, location: location)
         self.registry = registry
         self.tools = tools
-        self.wanted = OutputProfile.from_config(channel.ffmpeg)
+        self.wanted = replace(OutputProfile.from_config(channel.ffmpeg), audio_only=channel.radio)
         self.base_profile = self.wanted
         self.service = ServiceInfo(channel.number, channel.name)
-        self.base_preset = self.resolve_preset(channel.ffmpeg.encoder)
+        # A radio channel encodes no picture: no GPU to open, no hardware fallback to make.
+        self.base_preset = SOFTWARE if channel.radio else self.resolve_preset(channel.ffmpeg.encoder)
         self.work_level = 0
         #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
         self.loudness: LoudnessCache | None = None
@@ -159,7 +164,8 @@ class ItemPlanner:
         assert item is not None
         info = self._through_relay(item, item.info) if item.info is not None else None
         audio, video_stream, audio_stream = self.streams(info)
-        subs = self._pick_subtitles(info) if info else None
+        radio = self.channel.radio
+        subs = self._pick_subtitles(info) if info and not radio else None
         audio_filter = audio.filter if audio else None
         gain, loudness_note = self._gain(item, audio_stream, audio_filter)
         source = MediaInput(
@@ -173,16 +179,19 @@ class ItemPlanner:
             video_filters=subs.video_filters if subs else (),
             overlay_stream=subs.overlay_stream if subs else None,
             overlay_input=subs.overlay_input if subs else None,
-            deinterlace=self._deinterlace(info),
-            tonemap=self._tonemap(info),
-            watermark=self._watermark(),
+            deinterlace=not radio and self._deinterlace(info),
+            tonemap=None if radio else self._tonemap(info),
+            watermark=None if radio else self._watermark(),
         )
-        copy = self._copy_reason(info, subs, source)
+        copy = None if radio else self._copy_reason(info, subs, source)
         if copy is not None:
             source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
         notes = [copy] if copy else []
-        if video_stream is None:
+        if radio:
+            notes.append("radio: audio only" if audio_stream is not None
+                         else "radio: no audio stream; silence")
+        elif video_stream is None:
             notes.append("no video stream; showing a slate")
         if source.deinterlace:
             notes.append("deinterlaced")
@@ -315,7 +324,8 @@ class ItemPlanner:
         cfg = self.channel.ffmpeg.error_screen
         request = ErrorScreenRequest(reason, self.channel.name, self.channel.number,
                                      self.profile, cfg, self.tools.ffmpeg)
-        visual = self._component_input("error_screen", cfg.visual, request, "slate")
+        visual = (VisualInput(()) if self.channel.radio
+                  else self._component_input("error_screen", cfg.visual, request, "slate"))
         audio = self._component_input("error_audio", cfg.audio, request, "silent")
         assert isinstance(visual, VisualInput)
         assert isinstance(audio, tuple)

@@ -14,7 +14,9 @@ the packets of each new segment so that
   and a half frames; a PES of several frames (ffmpeg packs tiny ones, such as the
   silence of an error screen) is not dropped but played that much later, and
 * the output is cut into pieces at video keyframes (with the PAT/PMT that precede
-  them), so a viewer who joins a running channel starts on a decodable picture.
+  them), so a viewer who joins a running channel starts on a decodable picture. A
+  stream without video (a radio channel) is cut at an audio PES start about once a
+  second instead: every AAC frame decodes on its own.
 
 Timestamps are kept unwrapped internally and written modulo 2**33.
 """
@@ -31,6 +33,7 @@ PTS_HZ = 90_000
 VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xEA})
 _NO_PES_HEADER = frozenset({0xBC, 0xBE, 0xBF, 0xF0, 0xF1, 0xF2, 0xF8, 0xFF})
 _HOLD_LIMIT = 4000  # packets held at a segment start while looking for first timestamps
+_AUDIO_ACCESS_TICKS = PTS_HZ  # a stream without video: an access point every second
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class TSSplicer:
         self._video_anchored = False  # this segment was placed by its video
         self._shift: dict[int, int] = {}  # extra ticks for a pid of this segment
         self._span: dict[int, int] = {}  # ticks the last PES of a pid lasts, when known
+        self._last_access: int | None = None  # output DTS of the last audio-only access point
         self._remainder = b""
         self.segments = 0
         self.packets = 0
@@ -281,7 +285,7 @@ class TSSplicer:
         return False
 
     def _rewrite(self, pkt: bytearray) -> tuple[bool, bool]:
-        """Rewrite one packet in place; returns (video keyframe start, is PSI)."""
+        """Rewrite one packet in place; returns (access point start, is PSI)."""
         self.packets += 1
         pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
         pusi = bool(pkt[1] & 0x40)
@@ -309,7 +313,19 @@ class TSSplicer:
             return keyframe, True
         if pusi and afc & 0x1 and payload + 14 <= PACKET_SIZE:
             self._rewrite_pes(pid, pkt, payload)
+            if self.video_pid is None and self._tables:
+                keyframe = self._audio_access(pid)
         return keyframe, False
+
+    def _audio_access(self, pid: int) -> bool:
+        """Whether the PES just rewritten starts a piece of a stream without video."""
+        out = self._last_out.get(pid)
+        if out is None:
+            return False
+        if self._last_access is not None and 0 <= out - self._last_access < _AUDIO_ACCESS_TICKS:
+            return False
+        self._last_access = out
+        return True
 
     def _program_tables(self) -> bytearray:
         """Copies of the latest PAT and PMT with the next continuity counters."""

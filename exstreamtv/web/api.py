@@ -62,6 +62,7 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         "logo_url": channel_logo_url(channel, base),
         "guide_id": channel.guide_id,
         "schedule": channel.schedule.type,
+        "output": channel.output.value,  # video | audio (a radio channel)
         "stream_url": f"/stream/channels/{channel.number}.ts",
         "hls_url": f"/stream/channels/{channel.number}.m3u8",
         "viewers": len(h.sessions.viewers(number)),  # HLS players count from their first segment

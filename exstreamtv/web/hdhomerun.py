@@ -5,6 +5,10 @@ Endpoints and fields follow the HDHomeRun HTTP API: ``/discover.json``,
 The DeviceID is ``server.device_id`` or, when that is null, 8 hex digits generated
 once (with a valid HDHomeRun check digit) and kept in ``server.data_directory``, so it
 is stable across restarts. Lineup URLs carry no query string.
+
+Radio channels (``output: audio``) are left out of the lineup: Plex, Jellyfin and Emby
+record and play an HDHomeRun channel as video and fail on a stream without a picture.
+They reach IPTV players through the M3U (marked ``radio="true"``).
 """
 
 from __future__ import annotations
@@ -95,11 +99,11 @@ def discover(config: Config, base: str) -> dict[str, object]:
 
 
 def lineup(config: Config, base: str) -> list[dict[str, object]]:
-    """The ``lineup.json`` entries: one per enabled channel, URLs without a query."""
+    """The ``lineup.json`` entries: one per enabled video channel, URLs without a query."""
     return [
         {"GuideNumber": str(c.number), "GuideName": one_line(c.name),
          "URL": f"{base}/stream/channels/{c.number}.ts", "HD": 1}
-        for c in config.channels if c.enabled
+        for c in config.channels if c.enabled and not c.radio
     ]
 
 

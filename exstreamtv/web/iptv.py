@@ -40,6 +40,8 @@ def render_m3u(config: Config, base: str) -> str:
         if logo:
             attrs.append(f'tvg-logo="{_attr(logo)}"')
         attrs.append(f'group-title="{_attr(channel.group)}"')
+        if channel.radio:
+            attrs.append('radio="true"')  # audio only: TiviMate and Kodi list it as radio
         name = one_line(channel.name).replace(",", " ")
         lines.append(f"#EXTINF:-1 {' '.join(attrs)},{name}")
         lines.append(f"{base}/stream/channels/{channel.number}.ts")
