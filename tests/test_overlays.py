@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from exstreamtv.ffmpeg.command import Captions, OutputProfile, caption_options
@@ -18,7 +20,7 @@ from exstreamtv.media.models import MediaItem
 from exstreamtv.media.probe import probe
 from exstreamtv.scheduling.base import ScheduledItem
 from exstreamtv.streaming.planner import ItemPlanner
-from tests.helpers import clips_folder, ffmpeg_bin
+from tests.helpers import base_config, clips_folder, ffmpeg_bin, make_clip
 from tests.test_picture import corner_color, load, make_image, registry
 
 HOSTILE = [
@@ -109,3 +111,21 @@ def test_watermark_over_error_screens_only_when_asked(tmp_path):
         out.write_bytes(proc.stdout)
         r, g, b = corner_color(out, *spot)
         assert (r > 180 and g < 80 and b < 80) == red, (show, r, g, b)
+
+
+def test_a_running_channel_titles_each_item_with_what_follows(make_server, tmp_path):
+    """Through the server: each item's command draws its own title and the next item's."""
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("a-first", "b-second"):
+        make_clip(media / f"{name}.mp4", 2.0)
+    config = base_config(tmp_path, media)
+    config["channels"][0]["ffmpeg"] = {"now_next": {"enabled": True, "seconds": 1}}
+    server = make_server(config)
+    wanted = ["'Now: a-first' / 'Next: b-second'", "'Now: b-second' / 'Next: a-first'"]
+    deadline = time.monotonic() + 90
+    with httpx.stream("GET", f"{server.url}/stream/channels/1.ts", timeout=60) as answer:
+        for _ in answer.iter_bytes():  # a viewer keeps the channel playing
+            if all(line in server.log for line in wanted) or time.monotonic() > deadline:
+                break
+    assert all(line in server.log for line in wanted), server.log[-3000:]

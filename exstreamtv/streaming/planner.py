@@ -204,7 +204,7 @@ class ItemPlanner:
         if source.watermark is not None:
             notes.append("watermark")
         if source.captions is not None:
-            notes.append("now/next")
+            notes.append(f"now/next titles: {' / '.join(map(repr, source.captions.lines))}")
         if source.tonemap == "zscale":
             notes.append("HDR tone-mapped to SDR BT.709")
         elif source.tonemap == "tags":
