@@ -4,7 +4,8 @@ Generates, in a temporary folder, a 1080i/25 interlaced clip (field order tt), a
 clip (PQ, BT.2020, 10-bit HEVC) and a plain 1080p clip, then runs the channel's real argv
 (:func:`build_command`, software encoder, 1280x720 output) on the same clip with one
 feature on and off: deinterlacing, HDR tone mapping, HEVC instead of H.264, 10-bit,
-the watermark, the loudness gain. The ratio is the speed with the feature over the speed
+the watermark, the loudness gain, the now/next titles, a (blank) DVB subtitle stream.
+The ratio is the speed with the feature over the speed
 without (below 1: the feature costs). Also the cost of loudness analysis: seconds of CPU
 time per hour of media. ``python bench/picture.py [--seconds N]``.
 """
@@ -26,6 +27,7 @@ from common import result
 from exstreamtv_plugins.encoders.software import software_preset
 
 from exstreamtv.ffmpeg.command import (
+    Captions,
     MediaInput,
     OutputProfile,
     ServiceInfo,
@@ -95,6 +97,10 @@ def main() -> None:
         compare("watermark", (media, hd), (replace(media, watermark=Watermark(str(logo))), hd),
                 seconds)
         compare("loudness_gain", (media, hd), (replace(media, audio_gain_db=-6.5), hd), seconds)
+        titles = Captions(("Now: Bob's Burgers: 100%", "Next: The News"), seconds=seconds)
+        compare("now_next", (media, hd), (replace(media, captions=titles), hd), seconds)
+        compare("dvb_subtitle_stream", (media, hd), (media, replace(hd, subtitle_language="eng")),
+                seconds)
         compare("eac3_51", (media, hd), (media, replace(hd, audio_codec="eac3", audio_channels=6,
                                                            audio_bitrate_kbps=384)), seconds)
         started = time.perf_counter()

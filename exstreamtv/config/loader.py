@@ -485,6 +485,7 @@ def _ffmpeg_model(d: Mapping[str, Any]) -> model.FFmpegConfig:
         audio=model.AudioConfig(**audio),
         subtitles=model.SubtitleConfig(**subtitles),
         watermark=model.WatermarkConfig(**d["watermark"]),
+        now_next=model.NowNextConfig(**d["now_next"]),
         error_screen=model.ErrorScreenConfig(**d["error_screen"]),
     )
 

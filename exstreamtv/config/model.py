@@ -104,6 +104,17 @@ class WatermarkConfig:
     position: str = "bottom-right"
     size: float = 0.12
     opacity: float = 0.8
+    #: ``programmes``: over items only; ``always``: over error screens too.
+    show: str = "programmes"
+
+
+@dataclass(frozen=True)
+class NowNextConfig:
+    """The current and next programme's titles drawn for ``seconds`` at each item's start."""
+
+    enabled: bool = False
+    seconds: float = 10.0
+    position: str = "top-left"
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,7 @@ class FFmpegConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     subtitles: SubtitleConfig = field(default_factory=SubtitleConfig)
     watermark: WatermarkConfig = field(default_factory=WatermarkConfig)
+    now_next: NowNextConfig = field(default_factory=NowNextConfig)
     error_screen: ErrorScreenConfig = field(default_factory=ErrorScreenConfig)
 
 

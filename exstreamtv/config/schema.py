@@ -111,7 +111,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
     )
     subtitles = Section(
         {
-            key("mode", "none"): one_of("none", "burn"),
+            key("mode", "none"): one_of("none", "burn", "stream"),
             key("languages", ["eng"]): language_list,
             key("prefer", "text"): one_of("text", "image"),
             key("sdh", "avoid"): one_of("avoid", "prefer", "any"),
@@ -126,6 +126,15 @@ def ffmpeg_section(with_defaults: bool) -> Section:
                                                      "bottom-right"),
             key("size", 0.12): number(0.02, 0.5),
             key("opacity", 0.8): number(0.05, 1),
+            key("show", "programmes"): one_of("programmes", "always"),
+        }
+    )
+    now_next = Section(
+        {
+            key("enabled", False): bool,
+            key("seconds", 10.0): number(1, 600),
+            key("position", "top-left"): one_of("top-left", "top-right", "bottom-left",
+                                                 "bottom-right"),
         }
     )
     error_screen = Section(
@@ -147,6 +156,7 @@ def ffmpeg_section(with_defaults: bool) -> Section:
             key("audio", {}): audio,
             key("subtitles", {}): subtitles,
             key("watermark", {}): watermark,
+            key("now_next", {}): now_next,
             key("error_screen", {}): error_screen,
         }
     )

@@ -2,9 +2,11 @@
 
 Every item and every error screen of a channel goes through :func:`build_command`, so all
 of them come out with the same codecs, size, frame rate, sample rate, channel layout
-and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit) and one
-audio stream (AAC, AC-3 or E-AC-3), or, for a radio channel (``audio_only``), the
-audio stream alone: no picture is decoded or encoded, whatever the input has. File names reach ffmpeg through
+and stream layout: MPEG-TS with one video stream (H.264 or HEVC, 8 or 10-bit), one
+audio stream (AAC, AC-3 or E-AC-3) and, for a channel that sends subtitles as a stream,
+one DVB subtitle stream (:mod:`exstreamtv.ffmpeg.dvb_subtitles`); or, for a radio channel
+(``audio_only``), the audio stream alone: no picture is decoded or encoded, whatever the
+input has. File names reach ffmpeg through
 :func:`~exstreamtv.ffmpeg.escape.input_location` (never read as an option or a
 protocol); filter arguments are escaped where they are built
 (:mod:`exstreamtv.ffmpeg.escape`).
@@ -15,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from exstreamtv.ffmpeg.escape import input_location
+from exstreamtv.ffmpeg.dvb_subtitles import blank_input
+from exstreamtv.ffmpeg.escape import drawtext_filter, input_location
 from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
+from exstreamtv.media.language import normalize_language
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import FFmpegConfig
@@ -41,6 +45,8 @@ class OutputProfile:
     audio_codec: str = "aac"
     #: A radio channel: one audio stream, no video stream at all.
     audio_only: bool = False
+    #: The language of the DVB subtitle stream every command carries; None: no such stream.
+    subtitle_language: str | None = None
 
     @classmethod
     def from_config(cls, cfg: FFmpegConfig) -> OutputProfile:
@@ -56,6 +62,8 @@ class OutputProfile:
             video_codec=cfg.video.codec,
             bit_depth=cfg.video.bit_depth,
             audio_codec=cfg.audio.codec,
+            subtitle_language=_stream_language(cfg.subtitles.languages)
+            if cfg.subtitles.mode == "stream" else None,
         )
 
     @property
@@ -65,6 +73,15 @@ class OutputProfile:
     @property
     def channel_layout(self) -> str:
         return CHANNEL_LAYOUTS.get(self.audio_channels, "stereo")
+
+
+def _stream_language(languages: tuple[str, ...]) -> str:
+    """The ISO 639-2 code a subtitle stream is labelled with: the first preferred one."""
+    for lang in languages:
+        code = normalize_language(lang)
+        if code is not None:
+            return code
+    return "und"
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,9 @@ class MediaInput:
     makes one progressive frame per interlaced frame (the frame rate stays);
     ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
     turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
-    the output BT.709 (an ffmpeg without zscale).
+    the output BT.709 (an ffmpeg without zscale). ``subtitle_stream`` is an image
+    subtitle stream sent as the channel's DVB subtitles (subtitles as a stream), of the
+    input or of ``subtitle_input`` (a sidecar file) when set.
     """
 
     location: str
@@ -105,6 +124,9 @@ class MediaInput:
     audio_gain_db: float | None = None
     tonemap: str | None = None
     watermark: Watermark | None = None
+    subtitle_stream: int | None = None
+    subtitle_input: str | None = None
+    captions: Captions | None = None
 
     @property
     def is_network(self) -> bool:
@@ -125,6 +147,15 @@ class Watermark:
 
 
 @dataclass(frozen=True)
+class Captions:
+    """Lines of text drawn over the picture for its first ``seconds`` (now/next titles)."""
+
+    lines: tuple[str, ...]
+    seconds: float = 10.0
+    position: str = "top-left"  # top-left | top-right | bottom-left | bottom-right
+
+
+@dataclass(frozen=True)
 class GeneratedInput:
     """Generated picture and sound (error screens): lavfi sources or a still image.
 
@@ -136,6 +167,7 @@ class GeneratedInput:
     audio_args: tuple[str, ...]
     duration: float | None = None
     video_filter: str | None = None
+    watermark: Watermark | None = None
 
 
 #: Deinterlacing that keeps the frame rate: one frame out per frame in (both fields
@@ -174,8 +206,35 @@ def _watermark_chain(mark: Watermark, index: int, profile: OutputProfile) -> tup
     return image, f"overlay={x}:{y}:format=auto"
 
 
-def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | None = None) -> str:
-    """Scale and pad to the output size and rate, then ``[wm]`` ``overlay`` if given."""
+def caption_options(captions: Captions, line: int,
+                    profile: OutputProfile) -> tuple[tuple[str, str | int | float], ...]:
+    """The drawtext options (size, colours, place, timing) of caption line ``line``."""
+    size = max(profile.height // 20, 8)
+    margin = round(profile.height * 0.04)
+    step = round(size * 1.5)
+    x = str(margin) if captions.position.endswith("left") else f"w-tw-{margin}"
+    if captions.position.startswith("top"):
+        y = str(margin + line * step)
+    else:
+        y = f"h-{margin + (len(captions.lines) - line) * step}"
+    return (("fontsize", size), ("fontcolor", "white"), ("box", 1), ("boxcolor", "black@0.6"),
+            ("boxborderw", max(size // 4, 2)), ("x", x), ("y", y),
+            ("enable", f"lt(t,{captions.seconds:g})"))
+
+
+def _caption_chain(captions: Captions | None, profile: OutputProfile) -> str:
+    """``,drawtext=...`` per caption line (every text drawn literally), or nothing."""
+    if captions is None:
+        return ""
+    return "".join(
+        "," + drawtext_filter(" ".join(text.splitlines()), *caption_options(captions, i, profile))
+        for i, text in enumerate(captions.lines))
+
+
+def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | None = None,
+                 captions: Captions | None = None) -> str:
+    """Scale and pad to the output size and rate, then ``[wm]`` ``overlay`` if given, then
+    the captions."""
     w, h = profile.width, profile.height
     chain = (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
@@ -183,6 +242,7 @@ def _scale_chain(profile: OutputProfile, preset: EncoderPreset, overlay: str | N
     )
     if overlay:
         chain += f"[vbase];[vbase][wm]{overlay}"
+    chain += _caption_chain(captions, profile)
     chain += f",format={video_format(profile, preset).pix_fmt}"
     if preset.upload_filter:
         chain += f",{preset.upload_filter}"
@@ -201,12 +261,41 @@ def _audio_chain(profile: OutputProfile, pre: str | None, gain_db: float | None 
     return ",".join(parts)
 
 
+def _subtitle_args(profile: OutputProfile, source: MediaInput | None,
+                   next_input: int) -> tuple[list[str], list[str]]:
+    """(input options, output options) of the channel's DVB subtitle stream, if it has one.
+
+    The source's image subtitles are encoded with ``dvbsub``; without them the blank
+    stream (:func:`~exstreamtv.ffmpeg.dvb_subtitles.blank_input`) is copied, so every
+    command has the same streams.
+    """
+    if profile.subtitle_language is None:
+        return [], []
+    tag = ["-metadata:s:s:0", f"language={profile.subtitle_language}"]
+    if source is not None and source.subtitle_stream is not None:
+        if not source.subtitle_input:
+            return [], ["-map", f"0:{source.subtitle_stream}", "-c:s", "dvbsub", *tag]
+        seek = ["-ss", f"{source.offset:.3f}"] if source.offset > 0.01 else []
+        return ([*seek, "-i", input_location(source.subtitle_input)],
+                ["-map", f"{next_input}:{source.subtitle_stream}", "-c:s", "dvbsub", *tag])
+    blank = blank_input(profile.subtitle_language)
+    return ["-f", "mpegts", "-i", blank], ["-map", f"{next_input}:s:0", "-c:s", "copy", *tag]
+
+
+def _shortest(profile: OutputProfile) -> list[str]:
+    """``-shortest`` (a generated slate or silence ends with the file's other stream),
+    except with a subtitle stream: its input ends at once and would end the output;
+    ``-t`` bounds the output then."""
+    return [] if profile.subtitle_language else ["-shortest"]
+
+
 def _output_args(
-    profile: OutputProfile, preset: EncoderPreset, service: ServiceInfo, duration: float | None
+    profile: OutputProfile, preset: EncoderPreset, service: ServiceInfo, duration: float | None,
+    subtitles: list[str] | None = None,
 ) -> list[str]:
     kbps = profile.video_bitrate_kbps
     fmt = video_format(profile, preset)
-    args = ["-map", "[vout]", "-map", "[aout]", "-c:v", fmt.encoder]
+    args = ["-map", "[vout]", "-map", "[aout]", *(subtitles or []), "-c:v", fmt.encoder]
     for flag, value in fmt.options:
         args += [flag, value]
     args += [
@@ -268,12 +357,13 @@ def _copy_args(source: MediaInput, profile: OutputProfile, service: ServiceInfo)
         audio_ref = "[1:a]"
     else:
         audio_ref = f"[0:{source.audio_stream}]"
+    sub_inputs, sub_outputs = _subtitle_args(profile, source, 2 if source.audio_stream is None else 1)
     chain = _audio_chain(profile, source.audio_filter, source.audio_gain_db)
-    args += ["-filter_complex", f"{audio_ref}{chain}[aout]",
-             "-map", f"0:{source.video_stream}", "-map", "[aout]",
+    args += [*sub_inputs, "-filter_complex", f"{audio_ref}{chain}[aout]",
+             "-map", f"0:{source.video_stream}", "-map", "[aout]", *sub_outputs,
              "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", *_audio_codec_args(profile)]
     if source.audio_stream is None:
-        args += ["-shortest"]
+        args += _shortest(profile)
     if source.duration is not None:
         args += ["-t", f"{max(source.duration, 0.04):.3f}"]
     return args + _mux_args(service)
@@ -332,8 +422,16 @@ def build_command(
     if isinstance(source, GeneratedInput):
         argv += [*source.video_args, *source.audio_args]
         pre = f"{source.video_filter}," if source.video_filter else ""
-        graph = f"[0:v]{pre}{_scale_chain(profile, preset)}[vout];[1:a]{_audio_chain(profile, None)}[aout]"
-        return [*argv, "-filter_complex", graph, *_output_args(profile, preset, service, source.duration)]
+        mark, overlay, next_input = "", None, 2
+        if source.watermark is not None:
+            argv += ["-i", input_location(source.watermark.image)]
+            mark, overlay = _watermark_chain(source.watermark, next_input, profile)
+            next_input += 1
+        graph = (f"{mark}[0:v]{pre}{_scale_chain(profile, preset, overlay)}[vout];"
+                 f"[1:a]{_audio_chain(profile, None)}[aout]")
+        sub_inputs, sub_outputs = _subtitle_args(profile, None, next_input)
+        return [*argv, *sub_inputs, "-filter_complex", graph,
+                *_output_args(profile, preset, service, source.duration, sub_outputs)]
 
     argv += _network_args(source)
     if source.video_stream is not None:
@@ -374,10 +472,12 @@ def build_command(
         argv += ["-i", input_location(source.watermark.image)]
         mark, overlay = _watermark_chain(source.watermark, next_input, profile)
         next_input += 1
+    sub_inputs, sub_outputs = _subtitle_args(profile, source, next_input)
+    argv += sub_inputs
     graph = (
-        f"{mark}{vchain}{_scale_chain(profile, preset, overlay)}[vout];"
+        f"{mark}{vchain}{_scale_chain(profile, preset, overlay, source.captions)}[vout];"
         f"{audio_ref}{_audio_chain(profile, source.audio_filter, source.audio_gain_db)}[aout]"
     )
-    extra = ["-shortest"] if source.audio_stream is None or source.video_stream is None else []
+    extra = _shortest(profile) if source.audio_stream is None or source.video_stream is None else []
     return [*argv, "-filter_complex", graph, *extra,
-            *_output_args(profile, preset, service, source.duration)]
+            *_output_args(profile, preset, service, source.duration, sub_outputs)]

@@ -296,7 +296,7 @@ class ChannelManager:
         """The HLS packager reading ``pipeline``'s buffer (started on first use)."""
         packager = self._packagers.get(pipeline.number)
         if packager is None or packager.buffer is not pipeline.buffer or not packager.running:
-            packager = HLSPackager(pipeline.buffer)
+            packager = HLSPackager(pipeline.buffer, cues=pipeline.cue_track)
             packager.start()
             self._packagers[pipeline.number] = packager
         return packager

@@ -6,20 +6,28 @@ segment therefore starts with PAT/PMT and a video keyframe (what Safari and hls.
 want), timestamps are the spliced, continuous ones, and only the newest ``keep``
 segments stay in memory. A gap in the packager's reading (it fell out of the buffer)
 marks the next segment with ``EXT-X-DISCONTINUITY``.
+
+A channel that sends subtitles as a stream also has a WebVTT rendition: one WebVTT
+file per segment, with the same sequence numbers, cut from the channel's
+:class:`~exstreamtv.streaming.webvtt.CueTrack` by each segment's first picture time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import re
 from collections import deque
 from dataclasses import dataclass
 
 from exstreamtv.streaming.buffer import ChannelBuffer, Chunk, ReaderBehind
+from exstreamtv.streaming.ts import PACKET_SIZE, PTS_HZ, read_pts
+from exstreamtv.streaming.webvtt import CueTrack
 
 SEGMENT_NAME = re.compile(r"^seg-(\d{1,12})\.ts\Z")
+SUBTITLE_NAME = re.compile(r"^sub-(\d{1,12})\.vtt\Z")
 SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
@@ -29,18 +37,42 @@ class HLSSegment:
     data: bytes
     duration: float
     discontinuity: bool
+    #: The PTS of its first picture and of the picture after its last one, seconds.
+    pictures: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:
         return f"seg-{self.sequence}.ts"
 
 
+def picture_span(data: bytes) -> tuple[float, float] | None:
+    """(first picture PTS, last picture PTS + one frame) of the video PES (stream id
+    0xE0-0xEF) in ``data``, seconds; what the segment shows, so that successive segments'
+    spans meet without overlapping."""
+    times: list[int] = []
+    for at in range(0, len(data) - PACKET_SIZE + 1, PACKET_SIZE):
+        pkt = data[at:at + PACKET_SIZE]
+        if not pkt[1] & 0x40 or not pkt[3] & 0x10:
+            continue
+        start = 5 + pkt[4] if pkt[3] & 0x20 else 4
+        if start + 14 <= PACKET_SIZE and pkt[start:start + 3] == b"\x00\x00\x01" \
+                and 0xE0 <= pkt[start + 3] <= 0xEF and pkt[start + 7] & 0x80:
+            times.append(read_pts(pkt, start + 9))
+    if not times:
+        return None
+    times.sort()
+    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return times[0] / PTS_HZ, (times[-1] + (min(steps) if steps else 0)) / PTS_HZ
+
+
 class HLSPackager:
     """Cuts one channel's buffer into a sliding window of in-memory HLS segments."""
 
     def __init__(self, buffer: ChannelBuffer, target_seconds: float = 2.0,
-                 window: int = 5, keep: int = 8) -> None:
+                 window: int = 5, keep: int = 8, cues: CueTrack | None = None) -> None:
         self.buffer = buffer
+        #: Text cues for the WebVTT rendition (None: the channel has none).
+        self.cues = cues
         self.target_seconds = target_seconds
         self.window = window
         self.segments: deque[HLSSegment] = deque(maxlen=keep)
@@ -119,8 +151,9 @@ class HLSPackager:
     def _add(self, parts: list[Chunk], duration: float, gap: bool) -> None:
         if len(self.segments) == self.segments.maxlen and self.segments[0].discontinuity:
             self.discontinuity_sequence += 1
-        segment = HLSSegment(self.next_sequence, b"".join(c.data for c in parts), duration,
-                             gap and self.next_sequence > 0)
+        data = b"".join(c.data for c in parts)
+        segment = HLSSegment(self.next_sequence, data, duration, gap and self.next_sequence > 0,
+                             picture_span(data) if self.cues is not None else None)
         self.next_sequence += 1
         self.segments.append(segment)
         self.target_duration = max(self.target_duration, math.ceil(duration))
@@ -158,8 +191,18 @@ class HLSPackager:
                 async with asyncio.timeout(remaining):
                     await self._changed.wait()
 
-    def playlist(self) -> str:
-        """The live media playlist over the newest ``window`` segments."""
+    def subtitles(self, sequence: int) -> str | None:
+        """The WebVTT file of segment ``sequence`` (None: no such segment or no cues)."""
+        if self.cues is None:
+            return None
+        for seg in self.segments:
+            if seg.sequence == sequence and seg.pictures is not None:
+                return self.cues.segment(*seg.pictures)
+        return None
+
+    def playlist(self, subtitles: bool = False) -> str:
+        """The live media playlist over the newest ``window`` segments (or the WebVTT
+        rendition's, naming ``sub-K.vtt`` for each ``seg-K.ts``)."""
         shown = list(self.segments)[-self.window:]
         first = shown[0].sequence if shown else self.next_sequence
         hidden = [s for s in self.segments if s.sequence < first and s.discontinuity]
@@ -174,13 +217,21 @@ class HLSPackager:
             if seg.discontinuity:
                 lines.append("#EXT-X-DISCONTINUITY")
             lines.append(f"#EXTINF:{seg.duration:.3f},")
-            lines.append(seg.name)
+            lines.append(f"sub-{seg.sequence}.vtt" if subtitles else seg.name)
         return "\n".join(lines) + "\n"
 
 
-def master_playlist(media_uri: str, bandwidth: int, resolution: str | None) -> str:
-    """A one-variant master playlist pointing at the session's media playlist."""
+def master_playlist(media_uri: str, bandwidth: int, resolution: str | None,
+                    subtitles: tuple[str, str] | None = None) -> str:
+    """A one-variant master playlist pointing at the session's media playlist, with a
+    WebVTT rendition when ``subtitles`` is (its playlist URI, its ISO 639-2 language)."""
     attrs = f"BANDWIDTH={bandwidth}"
     if resolution:
         attrs += f",RESOLUTION={resolution}"
-    return f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:{attrs}\n{media_uri}\n"
+    media = ""
+    if subtitles is not None:
+        uri, language = subtitles
+        media = (f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{language}",'
+                 f'LANGUAGE="{language}",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="{uri}"\n')
+        attrs += ',SUBTITLES="subs"'
+    return f"#EXTM3U\n#EXT-X-VERSION:3\n{media}#EXT-X-STREAM-INF:{attrs}\n{media_uri}\n"

@@ -53,6 +53,7 @@ from exstreamtv.streaming.recovery import (
 )
 from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
 from exstreamtv.streaming.ts import Piece, TSSplicer
+from exstreamtv.streaming.webvtt import CueTrack
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class ChannelPipeline:
         self.host = host
         self.buffer = ChannelBuffer(settings.buffer_seconds)
         self.splicer = TSSplicer()
+        #: Text subtitles for HLS viewers (``subtitles.mode: stream``).
+        self.cue_track = CueTrack(planner.tools.ffmpeg) \
+            if channel.ffmpeg.subtitles.mode == "stream" else None
         self.pacer = Pacer(f"Channel {channel.number}")
         self.recovery = RecoveryPolicy(recovery)
         self.orders = Orders(self)
@@ -232,13 +236,16 @@ class ChannelPipeline:
             plan = self.planner.error_screen(f"{self.channel.name}: {reason}",
                                              duration + SCREEN_PAD)
         else:
-            plan = self.planner.media(entry, offset, self.locations.get(entry.item.id))
+            plan = self.planner.media(entry, offset, self.locations.get(entry.item.id),
+                                      self.following(entry).title)
         return await self.spawn(entry, offset, duration, plan)
 
     async def spawn(self, entry: ScheduledItem, offset: float, duration: float,
                     plan: Plan) -> Segment:
         proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}")
         seg = Segment(entry, offset, duration, plan, proc)
+        if plan.cue_source is not None and self.cue_track is not None:
+            seg.cues = self.cue_track.read(plan.cue_source)
         proc.listeners.append(self._listener(seg))
         try:
             await proc.start()
@@ -311,6 +318,9 @@ class ChannelPipeline:
             if seg.start_out is None and self.splicer.start_seconds is not None:
                 seg.start_out = self.splicer.start_seconds
                 self.pacer.align(seg.start_out, self.clock() - self._first_air)
+            if seg.cues is not None and seg.start_out is not None and self.cue_track is not None:
+                self.cue_track.place(seg.cues, seg.start_out, seg.duration)
+                seg.cues = None
             clock = self.splicer.clock_seconds
             self.delivery.note(self.splicer.end_seconds)
             if (self._prepared is None and seg.kind != "error" and clock is not None

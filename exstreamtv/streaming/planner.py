@@ -24,6 +24,7 @@ from pathlib import Path
 
 from exstreamtv.config.model import ChannelConfig, config_relative
 from exstreamtv.ffmpeg.command import (
+    Captions,
     GeneratedInput,
     MediaInput,
     OutputProfile,
@@ -39,7 +40,8 @@ from exstreamtv.media.models import MediaInfo, MediaItem
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
 from exstreamtv.scheduling.base import ScheduledItem
-from exstreamtv.streaming.error_screens import ErrorScreenRequest, VisualInput
+from exstreamtv.streaming.error_screens import ErrorScreenRequest, VisualInput, drawtext_problem
+from exstreamtv.streaming.webvtt import CueSource
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Plan:
     kind: str  # program | error
     audio: AudioChoice | None = None
     subtitles: SubtitleChoice | None = None
+    cue_source: CueSource | None = None  # text subtitles for HLS viewers (WebVTT)
 
 
 @functools.lru_cache(maxsize=8)
@@ -91,6 +94,7 @@ class ItemPlanner:
         #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
         self.loudness: LoudnessCache | None = None
         self._watermark_problem: str | None = None
+        self._captions_warned = False
         self._fit_profile()
 
     def _fit_profile(self) -> None:
@@ -158,14 +162,21 @@ class ItemPlanner:
         self.base_preset = preset
         self._fit_profile()
 
-    def media(self, entry: ScheduledItem, offset: float, location: str | None = None) -> Plan:
-        """The command that plays ``entry`` from ``offset`` seconds to its end."""
+    def media(self, entry: ScheduledItem, offset: float, location: str | None = None,
+              next_title: str | None = None) -> Plan:
+        """The command that plays ``entry`` from ``offset`` seconds to its end
+        (``next_title``: what follows it, for the now/next captions)."""
         item = entry.item
         assert item is not None
         info = self._through_relay(item, item.info) if item.info is not None else None
         audio, video_stream, audio_stream = self.streams(info)
         radio = self.channel.radio
         subs = self._pick_subtitles(info) if info and not radio else None
+        sent = subs if self.channel.ffmpeg.subtitles.mode == "stream" else None
+        cues = None
+        if sent is not None and info is not None:
+            subs = None  # sent as a stream, not burned in
+            cues = self._cue_source(info, entry.seek + offset, max(entry.duration - offset, 0.1))
         audio_filter = audio.filter if audio else None
         gain, loudness_note = self._gain(item, audio_stream, audio_filter)
         source = MediaInput(
@@ -182,8 +193,11 @@ class ItemPlanner:
             deinterlace=not radio and self._deinterlace(info),
             tonemap=None if radio else self._tonemap(info),
             watermark=None if radio else self._watermark(),
+            subtitle_stream=sent.overlay_stream if sent else None,
+            subtitle_input=sent.overlay_input if sent else None,
+            captions=None if radio else self._captions(entry, offset, next_title),
         )
-        copy = None if radio else self._copy_reason(info, subs, source)
+        copy = None if radio else self._copy_reason(info, subs or sent, source)
         if copy is not None:
             source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
@@ -197,6 +211,8 @@ class ItemPlanner:
             notes.append("deinterlaced")
         if source.watermark is not None:
             notes.append("watermark")
+        if source.captions is not None:
+            notes.append(f"now/next titles: {' / '.join(map(repr, source.captions.lines))}")
         if source.tonemap == "zscale":
             notes.append("HDR tone-mapped to SDR BT.709")
         elif source.tonemap == "tags":
@@ -208,9 +224,13 @@ class ItemPlanner:
             notes.append(f"audio: {audio.reason}")
         if subs is not None:
             notes.append(f"subtitles: {subs.reason}")
+        if sent is not None:
+            notes.append(f"subtitle stream: {sent.reason}")
+        if cues is not None:
+            notes.append(f"WebVTT for HLS from stream {cues.stream} of {cues.location}")
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
-        return Plan(argv, item.title, "program", audio, subs)
+        return Plan(argv, item.title, "program", audio, subs or sent, cues)
 
     def _through_relay(self, item: MediaItem, info: MediaInfo) -> MediaInfo:
         """``info`` with every URL ffmpeg opens by itself (the input, read again by the
@@ -270,6 +290,23 @@ class ItemPlanner:
         self._watermark_problem = None
         return Watermark(image, cfg.position, cfg.size, cfg.opacity)
 
+    def _captions(self, entry: ScheduledItem, offset: float,
+                  next_title: str | None) -> Captions | None:
+        """The now/next titles at the start of an item (``now_next``), if drawtext can."""
+        cfg = self.channel.ffmpeg.now_next
+        if not cfg.enabled or offset > 1.0:
+            return None
+        problem = drawtext_problem(self.tools.ffmpeg)
+        if problem is not None:
+            if not self._captions_warned:
+                log.warning("Channel %d: no now/next titles: %s", self.channel.number, problem)
+            self._captions_warned = True
+            return None
+        lines = [f"Now: {entry.title}"]
+        if next_title:
+            lines.append(f"Next: {next_title}")
+        return Captions(tuple(lines), cfg.seconds, cfg.position)
+
     def _tonemap(self, info: MediaInfo | None) -> str | None:
         """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
         videos = info.video_streams if info is not None else []
@@ -305,7 +342,8 @@ class ItemPlanner:
             return None
         if source.is_network or (subs is not None and subs.stream is not None):
             return None
-        if source.deinterlace or source.tonemap or source.watermark is not None:
+        if source.deinterlace or source.tonemap or source.watermark is not None \
+                or source.captions is not None:
             return None
         if (p.video_codec, p.bit_depth) != ("h264", 8):
             return None
@@ -329,7 +367,8 @@ class ItemPlanner:
         audio = self._component_input("error_audio", cfg.audio, request, "silent")
         assert isinstance(visual, VisualInput)
         assert isinstance(audio, tuple)
-        source = GeneratedInput(visual.args, audio, duration, visual.filter)
+        mark = self._watermark() if self.channel.ffmpeg.watermark.show == "always" else None
+        source = GeneratedInput(visual.args, audio, duration, visual.filter, mark)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
         return Plan(argv, reason, "error")
 
@@ -356,9 +395,35 @@ class ItemPlanner:
                       self.channel.number, exc)
             return None
 
-    def _pick_subtitles(self, info: object) -> SubtitleChoice | None:
-        if self.channel.ffmpeg.subtitles.mode == "none":
+    def _cue_source(self, info: MediaInfo, offset: float, duration: float) -> CueSource | None:
+        """The text subtitles the picker chooses for HLS viewers' WebVTT, or None."""
+        texts = tuple(s for s in info.streams if s.type != "subtitle" or s.is_text_subtitle)
+        if not any(s.type == "subtitle" for s in texts):
             return None
+        choice = self._run_picker(replace(info, streams=texts))
+        stream = choice.stream if choice is not None else None
+        if stream is None:
+            return None
+        if stream.external_path:
+            return CueSource(stream.external_path, 0, offset, duration)
+        return CueSource(info.path, stream.index, offset, duration)
+
+    def _pick_subtitles(self, info: MediaInfo) -> SubtitleChoice | None:
+        """The subtitles to burn in, or (mode ``stream``) the image subtitles to send as
+        DVB subtitles: text ones cannot be (see :mod:`exstreamtv.ffmpeg.dvb_subtitles`)."""
+        mode = self.channel.ffmpeg.subtitles.mode
+        if mode == "none":
+            return None
+        if mode == "stream":
+            images = tuple(s for s in info.streams if not s.is_text_subtitle)
+            if len(images) < len(info.streams) and not any(s.type == "subtitle" for s in images):
+                return SubtitleChoice(reason="only text subtitles, which this ffmpeg cannot send "
+                                             "as DVB subtitles (its dvbsub encoder takes bitmaps)")
+            info = replace(info, streams=images)
+        return self._run_picker(info)
+
+    def _run_picker(self, info: MediaInfo) -> SubtitleChoice | None:
+        """The channel's subtitle picker's choice among ``info``'s streams (None: it failed)."""
         try:
             picker = self.registry.get("subtitle_picker",
                                        self.channel.ffmpeg.subtitles.picker).factory()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from exstreamtv.ffmpeg.process import FFmpegProcess
     from exstreamtv.scheduling.base import ScheduledItem
     from exstreamtv.streaming.planner import Plan
+    from exstreamtv.streaming.webvtt import Cue
 
 #: Window over which delivery is measured, seconds.
 DELIVERY_WINDOW = 5.0
@@ -50,6 +51,7 @@ class Segment:
     produced: float = 0.0  # seconds of output it gave, once it has ended
     reading: asyncio.Future[bytes] | None = None  # a read of its stdout in flight
     read_since: float | None = None  # monotonic time that read began
+    cues: asyncio.Task[list[Cue]] | None = None  # its text subtitles being read (HLS WebVTT)
 
     @property
     def kind(self) -> str:

@@ -13,6 +13,12 @@ the packets of each new segment so that
   up to one frame longer than the video) are dropped, leaving a step of at most one
   and a half frames; a PES of several frames (ffmpeg packs tiny ones, such as the
   silence of an error screen) is not dropped but played that much later, and
+* subtitle streams (DVB subtitles, teletext) are sparse: a segment may carry none of
+  their packets for minutes, so they neither hold a segment's start nor place it; their
+  timestamps are moved with the segment's video, except a subtitle PES that comes after
+  the segment's last picture and lies beyond it (ffmpeg flushes the clearing of a
+  subtitle that outlasts the item at the end): it is placed on the segment's last
+  picture (not on the next segment's first, where that one's own first cue may lie), and
 * the output is cut into pieces at video keyframes (with the PAT/PMT that precede
   them), so a viewer who joins a running channel starts on a decodable picture. A
   stream without video (a radio channel) is cut at an audio PES start about once a
@@ -32,6 +38,8 @@ PCR_HZ = 27_000_000
 PTS_HZ = 90_000
 VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xEA})
 _NO_PES_HEADER = frozenset({0xBC, 0xBE, 0xBF, 0xF0, 0xF1, 0xF2, 0xF8, 0xFF})
+#: PMT descriptor tags that mark a private-data stream as subtitles (DVB subtitling, teletext).
+SPARSE_DESCRIPTORS = frozenset({0x56, 0x59})
 _HOLD_LIMIT = 4000  # packets held at a segment start while looking for first timestamps
 _AUDIO_ACCESS_TICKS = PTS_HZ  # a stream without video: an access point every second
 
@@ -100,6 +108,7 @@ class TSSplicer:
         self._tables: dict[int, bytes] = {}  # latest PAT and PMT packets, by pid
         self._pmt_pids: set[int] = set()
         self.video_pid: int | None = None
+        self.sparse_pids: set[int] = set()  # subtitle streams (see module doc)
         self._delta = 0  # 90 kHz ticks added to every timestamp of the current segment
         self._last_in: dict[int, int] = {}  # unwrapped input DTS per pid, this segment
         self._last_out: dict[int, int] = {}  # output DTS per pid
@@ -151,7 +160,8 @@ class TSSplicer:
         """Where the output timeline ends so far (last DTS + one frame), in seconds."""
         if not self._last_out:
             return None
-        return max(self._end(p) for p in self._last_out) / PTS_HZ
+        ends = [self._end(p) for p in self._last_out if p not in self.sparse_pids]
+        return max(ends) / PTS_HZ if ends else None
 
     # -- feeding ---------------------------------------------------------------
 
@@ -232,7 +242,7 @@ class TSSplicer:
             self._first_in[pid] = ts
 
     def _hold_complete(self) -> bool:
-        wanted = set(self._last_out)
+        wanted = set(self._last_out) - self.sparse_pids
         return wanted.issubset(self._first_in) or len(self._hold) >= _HOLD_LIMIT
 
     def _begin_delta(self) -> None:
@@ -240,7 +250,7 @@ class TSSplicer:
         candidates = {
             pid: self._end(pid) - first
             for pid, first in self._first_in.items()
-            if pid in self._last_out
+            if pid in self._last_out and pid not in self.sparse_pids
         }
         if not candidates:
             return
@@ -363,7 +373,7 @@ class TSSplicer:
         if flags == 3:
             dts = unwrap(read_pts(pkt, start + 14), ref if ref is not None else pts)
         previous = self._last_out.get(pid)
-        if ref is None and previous is not None:
+        if ref is None and previous is not None and pid not in self.sparse_pids:
             # This stream's first PES of the segment (it may have come after the hold
             # ended): it must still start after where the stream ended. A stream other
             # than the video was trimmed to within half a frame of it instead.
@@ -373,6 +383,8 @@ class TSSplicer:
             if dts + self._delta + self._shift.get(pid, 0) < floor:
                 self._delta = floor - dts - self._shift.get(pid, 0)
         delta = self._delta + self._shift.get(pid, 0)
+        if pid in self.sparse_pids:
+            delta = self._sparse_delta(dts, delta)
         write_pts(pkt, start + 9, pts + delta)
         if flags == 3:
             write_pts(pkt, start + 14, dts + delta)
@@ -388,6 +400,13 @@ class TSSplicer:
         self._last_out[pid] = out
         if self._first_out is None:
             self._first_out = out
+
+    def _sparse_delta(self, dts: int, delta: int) -> int:
+        """``delta`` for a subtitle PES, or less for one beyond the picture (module doc)."""
+        if self.video_pid not in self._last_out:
+            return delta
+        end = self._end(self.video_pid)
+        return self._last_out[self.video_pid] - dts if dts + delta > end + PTS_HZ else delta
 
     def _parse_psi(self, pid: int, pkt: bytearray, start: int) -> None:
         pointer = pkt[start]
@@ -413,7 +432,19 @@ class TSSplicer:
                 es_len = ((pkt[i + 3] & 0x0F) << 8) | pkt[i + 4]
                 if stream_type in VIDEO_STREAM_TYPES:
                     self.video_pid = es_pid
+                elif stream_type == 0x06 and _descriptor_tags(pkt, i + 5, min(i + 5 + es_len, end)) \
+                        & SPARSE_DESCRIPTORS:
+                    self.sparse_pids.add(es_pid)
                 i += 5 + es_len
+
+
+def _descriptor_tags(pkt: bytearray, start: int, end: int) -> set[int]:
+    """The tags of the descriptors in ``pkt[start:end]``."""
+    tags = set()
+    while start + 2 <= end:
+        tags.add(pkt[start])
+        start += 2 + pkt[start + 1]
+    return tags
 
 
 def _payload_start(pkt: bytearray) -> int | None:

@@ -4,8 +4,9 @@ Both outputs read the channel's one shared pipeline. A ``Range`` header on the l
 TS stream is ignored: the answer is always ``200`` with the stream from the newest
 keyframe (``Accept-Ranges: none`` says so). HLS: ``{n}.m3u8`` creates a session and
 answers a master playlist naming the session's media playlist
-``{n}/{session}/index.m3u8``, whose segments are ``{n}/{session}/seg-K.ts``; every
-request touches the session. An HLS session counts toward the viewer limit from its
+``{n}/{session}/index.m3u8``, whose segments are ``{n}/{session}/seg-K.ts``, and for a
+channel with ``subtitles.mode: stream`` a WebVTT rendition ``{n}/{session}/subs.m3u8``
+with ``sub-K.vtt`` for each ``seg-K.ts``; every request touches the session. An HLS session counts toward the viewer limit from its
 first segment, and is released after ``hls_release_segments`` target durations without a
 request (see :mod:`exstreamtv.streaming.session_manager`).
 """
@@ -19,7 +20,8 @@ from quart import Blueprint, Response, request
 from exstreamtv.cluster.node import RELAY_HEADER, serving_relay
 from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
-from exstreamtv.streaming.hls import SEGMENT_NAME, SESSION_ID, master_playlist
+from exstreamtv.ffmpeg.command import OutputProfile
+from exstreamtv.streaming.hls import SEGMENT_NAME, SESSION_ID, SUBTITLE_NAME, master_playlist
 from exstreamtv.streaming.output import ts_body
 from exstreamtv.web.common import error, hub
 
@@ -82,13 +84,25 @@ async def channel_hls(number: int) -> Response | tuple[Response, int]:
         return error(exc.status, exc.reason)
     video, audio = channel.ffmpeg.video, channel.ffmpeg.audio
     bandwidth = int((video.bitrate_kbps + audio.bitrate_kbps) * 1000 * 1.2)
+    language = OutputProfile.from_config(channel.ffmpeg).subtitle_language
+    subtitles = (f"{number}/{session.session_id}/subs.m3u8", language) if language else None
     body = master_playlist(f"{number}/{session.session_id}/index.m3u8", bandwidth,
-                           f"{video.width}x{video.height}")
+                           f"{video.width}x{video.height}", subtitles)
     return Response(body, mimetype=HLS_MIME, headers=HLS_HEADERS)
 
 
 @bp.route("/stream/channels/<int:number>/<session_id>/index.m3u8")
 async def channel_hls_media(number: int, session_id: str) -> Response | tuple[Response, int]:
+    return await _media_playlist(number, session_id, subtitles=False)
+
+
+@bp.route("/stream/channels/<int:number>/<session_id>/subs.m3u8")
+async def channel_hls_subtitles(number: int, session_id: str) -> Response | tuple[Response, int]:
+    return await _media_playlist(number, session_id, subtitles=True)
+
+
+async def _media_playlist(number: int, session_id: str,
+                          subtitles: bool) -> Response | tuple[Response, int]:
     h = hub()
     try:
         h.channels.channel(number)
@@ -112,15 +126,17 @@ async def channel_hls_media(number: int, session_id: str) -> Response | tuple[Re
         if not await packager.wait_for_segments(1, FIRST_SEGMENT_TIMEOUT):
             h.sessions.record_error(session, "the channel produced no segment in time")
             return error(503, f"channel {number} produced no HLS segment in time")
+        if subtitles and packager.cues is None:
+            return error(404, f"channel {number} has no subtitle rendition")
         session.target_duration = float(packager.target_duration)
-        return Response(packager.playlist(), mimetype=HLS_MIME, headers=HLS_HEADERS)
+        return Response(packager.playlist(subtitles), mimetype=HLS_MIME, headers=HLS_HEADERS)
 
 
 @bp.route("/stream/channels/<int:number>/<session_id>/<name>")
 async def channel_hls_segment(number: int, session_id: str,
                               name: str) -> Response | tuple[Response, int]:
     h = hub()
-    match = SEGMENT_NAME.match(name)
+    match = SEGMENT_NAME.match(name) or SUBTITLE_NAME.match(name)
     if match is None or not SESSION_ID.match(session_id):
         return error(404, "no such HLS segment")
     session = h.sessions.touch(session_id)
@@ -134,6 +150,11 @@ async def channel_hls_segment(number: int, session_id: str,
     except StreamUnavailable as exc:
         return error(503, str(exc))
     packager = h.channels.packager(pipeline)
+    if name.endswith(".vtt"):
+        vtt = packager.subtitles(int(match.group(1)))
+        if vtt is None:
+            return error(404, f"subtitles {name} are no longer (or not yet) available")
+        return Response(vtt, mimetype="text/vtt", headers=HLS_HEADERS)
     with h.sessions.request(session):
         segment = await packager.segment(int(match.group(1)), packager.target_duration * 2.0)
     if segment is None:
