@@ -98,6 +98,8 @@ class AIAnalysis:
     error: dict[str, Any] | None = None
     related_channels: list[int] = field(default_factory=list)
     chosen: StrategyOption | None = None
+    #: Strategies the severity kept from running (a WARNING gets nothing that cuts the picture).
+    held_back: list[str] = field(default_factory=list)
     reason: str = ""
     alternatives: list[StrategyOption] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
@@ -109,16 +111,26 @@ class AIAnalysis:
         return asdict(self)
 
     def plan(self, chain: Sequence[tuple[str, str, float]], approval_above: str,
-             issue_risk: str, learning: bool) -> None:
-        """Record the chain of strategies to try: the first is chosen, the rest wait."""
+             issue_risk: str, learning: bool, *, severity: str | None = None,
+             held: Sequence[str] = ()) -> None:
+        """Record the chain of strategies to try: the first is chosen, the rest wait;
+        ``held``: the strategies the issue's ``severity`` keeps from running."""
+        if severity is not None:
+            self.severity = severity
         options = [StrategyOption(name, risk, round(conf, 3)) for name, risk, conf in chain]
         self.chosen = options[0] if options else None
         self.alternatives = options[1:]
         self.updated = time.time()
+        if held:
+            self.held_back = list(held)
         if self.chosen is None:
-            self.reason = "no strategy applies to this issue"
+            self.reason = (f"severity {self.severity}: the programme still plays, so no fix "
+                           f"that interrupts viewers ({', '.join(held)} held back)" if held
+                           else "no strategy applies to this issue")
             return
-        order = "learned success probability" if learning else "the strategy table's order"
+        order = ("learned success probability" if learning else "the strategy table's order"
+                 + (" (severity CRITICAL: the quickest way back to picture first)"
+                    if self.severity == "CRITICAL" else ""))
         others = ", ".join(f"{o.strategy} ({o.confidence:.2f})" for o in self.alternatives)
         gate = f"issue risk {issue_risk}, strategy risk {self.chosen.risk}"
         self.reason = (f"{self.chosen.strategy} first by {order} "
@@ -126,6 +138,9 @@ class AIAnalysis:
                        f"above {approval_above}" + (f"; then {others}" if others else ""))
         if not self.recoverable:
             self.reason += "; the error cannot be fixed by retrying the item, so no restart"
+        if held:
+            self.reason += (f"; severity {self.severity}: {', '.join(held)} held back (they "
+                            "would interrupt viewers who still have picture)")
 
     def attempt(self, fix_id: str, strategy: str, status: str, message: str) -> None:
         """Note what happened to one attempt (the newest state of each fix id)."""

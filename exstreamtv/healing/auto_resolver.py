@@ -17,7 +17,10 @@ enabled, ordered by the learned success probability), then for each strategy:
    the next strategy is tried.
 
 An issue that retrying cannot fix (``recoverable`` false: a codec this ffmpeg lacks)
-never gets RESTART. The settings are read live from a ``settings`` callable (the
+never gets RESTART. The issue's severity (:mod:`.severity`) decides the rest: a WARNING
+gets no fix that cuts the picture (it is recorded as skipped), a CRITICAL one goes
+straight down the strategy table's order (its primary first) and its restarts show the
+error screen at once. The settings are read live from a ``settings`` callable (the
 ``ai_auto_heal`` section), so a reload applies to the next decision.
 
 Every outcome is a :class:`FixRecord` in the outcome store and a ``FixEvent``.
@@ -38,6 +41,8 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from exstreamtv.events import EventBus, FixEvent
+from exstreamtv.healing.outcomes import FixRecord, MemoryOutcomeStore, OutcomeStore
+from exstreamtv.healing.severity import rule_for
 from exstreamtv.healing.strategy_table import (
     FALLBACK_CHAIN,
     RETRIES,
@@ -46,6 +51,7 @@ from exstreamtv.healing.strategy_table import (
     StrategyRule,
     risk_rank,
 )
+from exstreamtv.healing.vocabulary import Severity
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import AIAutoHealConfig
@@ -79,6 +85,9 @@ class DetectedIssue:
     risk: str = "SAFE"
     #: False when retrying the item cannot help (the decisive ffmpeg error says so).
     recoverable: bool = True
+    #: How badly it hurts viewers (a Severity): what the detector saw, then, once the
+    #: engine has assessed it, raised by what the channel delivers now.
+    severity: str = Severity.ERROR
     #: The failed ffmpeg's last stderr lines, when a process failed.
     stderr_tail: tuple[str, ...] = ()
     #: Wall time the ffmpeg that showed the issue started, when one did: a fix is judged
@@ -91,50 +100,9 @@ class DetectedIssue:
         return data
 
 
-@dataclass
-class FixRecord:
-    """One attempt to fix one issue with one strategy, and how it ended."""
-
-    id: str
-    issue: str
-    strategy: str
-    channel: int | None
-    risk: str
-    confidence: float
-    status: str  # pending | applied | verified | rolled_back | failed | rejected | expired | capped
-    message: str = ""
-    created: float = field(default_factory=time.time)
-    finished: float | None = None
-    #: The issue's probable cause (its analysis), kept with the outcome.
-    cause: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class OutcomeStore(Protocol):
-    """Where fix outcomes are kept (in memory here; a database table when available)."""
-
-    def record(self, fix: FixRecord) -> None: ...
-
-    def all(self) -> list[FixRecord]: ...
-
-
-class MemoryOutcomeStore:
-    """The last ``size`` outcomes in memory."""
-
-    def __init__(self, size: int = 1000) -> None:
-        self._records: deque[FixRecord] = deque(maxlen=size)
-
-    def record(self, fix: FixRecord) -> None:
-        self._records.append(fix)
-
-    def all(self) -> list[FixRecord]:
-        return list(self._records)
-
-
 class Strategy(Protocol):
-    """What the resolver needs from a healing strategy plugin (see HealingStrategy)."""
+    """What the resolver needs from a healing strategy plugin (see HealingStrategy; one
+    without ``interrupts`` counts as cutting the picture)."""
 
     name: str
 
@@ -247,19 +215,41 @@ class AutoResolver:
 
     # -- chain ----------------------------------------------------------------
 
-    def chain(self, issue: str, recoverable: bool = True) -> list[tuple[str, str, float]]:
-        """(strategy, risk, prior) in the order to try; ESCALATE last."""
+    def _candidates(self, issue: str, recoverable: bool) -> list[tuple[str, str, float]]:
+        """The table's strategies for ``issue`` that are registered and can help."""
         rule = STRATEGY_TABLE.get(issue)
         items = ([(rule.strategy, rule.risk, rule.confidence)] if rule else [])
         items += list(FALLBACK_CHAIN.get(issue, ()))
         items = [i for i in items if i[0] in self.strategies]
         if not recoverable:
             items = [i for i in items if i[0] not in RETRIES]
-        if self.learning:
+        return items
+
+    def interrupts(self, strategy: str) -> bool:
+        """Whether ``strategy`` cuts the viewers' picture (a fresh ffmpeg, another item)."""
+        return bool(getattr(self.strategies.get(strategy), "interrupts", True))
+
+    def chain(self, issue: str, recoverable: bool = True,
+              severity: str = Severity.ERROR) -> list[tuple[str, str, float]]:
+        """(strategy, risk, prior) in the order to try; ESCALATE last. ``severity`` holds
+        back the strategies that cut the picture (WARNING) and keeps the table's order
+        (CRITICAL), per :data:`~exstreamtv.healing.severity.SEVERITY_RULES`."""
+        rule = rule_for(severity)
+        items = self._candidates(issue, recoverable)
+        if not rule.may_interrupt:
+            items = [i for i in items if not self.interrupts(i[0])]
+        if self.learning and rule.learned_order:
             items.sort(key=lambda i: -self.learner.confidence(issue, i[0], i[2]))
-        if "ESCALATE" in self.strategies:
+        if "ESCALATE" in self.strategies and (items or rule.may_interrupt):
             items.append(("ESCALATE", "SAFE", 1.0))
         return items
+
+    def held_back(self, issue: DetectedIssue) -> list[tuple[str, str, float]]:
+        """The strategies the issue's severity keeps from running (they cut the picture)."""
+        if rule_for(issue.severity).may_interrupt:
+            return []
+        return [i for i in self._candidates(issue.type, issue.recoverable)
+                if self.interrupts(i[0])]
 
     def fixes_last_hour(self, channel: int | EllipsisType | None = ...) -> int:
         """Fixes applied in the last hour: on ``channel`` (None: server-wide issues), or
@@ -280,16 +270,30 @@ class AutoResolver:
         if key in self.active:
             return None
         self.active.add(key)
-        chain = self.chain(issue.type, issue.recoverable)
+        chain = self.chain(issue.type, issue.recoverable, issue.severity)
+        held = self.held_back(issue)
         if issue.analysis is not None:
-            issue.analysis.plan(chain, self.approval_above, issue.risk, self.learning)
+            issue.analysis.plan(chain, self.approval_above, issue.risk,
+                                self.learning and rule_for(issue.severity).learned_order,
+                                severity=issue.severity, held=[h[0] for h in held])
         try:
-            record = await self._run_chain(issue, chain)
+            record = (self._hold_back(issue, held) if held and not chain
+                      else await self._run_chain(issue, chain))
             if issue.analysis is not None:
                 issue.analysis.finish(record.status if record is not None else None)
             return record
         finally:
             self.active.discard(key)
+
+    def _hold_back(self, issue: DetectedIssue,
+                   held: list[tuple[str, str, float]]) -> FixRecord:
+        """Record, as skipped, the fix a WARNING does not get: viewers still have picture."""
+        name, risk, prior = held[0]
+        record = self._record(issue, name, risk, self.learner.confidence(issue.type, name, prior))
+        names = ", ".join(h[0] for h in held)
+        return self._finish(record, "skipped", f"held back: severity {issue.severity} (the "
+                            f"programme still plays at play speed) and {names} would "
+                            "interrupt viewers")
 
     async def _run_chain(self, issue: DetectedIssue,
                          chain: list[tuple[str, str, float]]) -> FixRecord | None:

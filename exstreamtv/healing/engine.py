@@ -45,8 +45,9 @@ from exstreamtv.healing.log_collector import (
 from exstreamtv.healing.outcomes import DatabaseOutcomeStore
 from exstreamtv.healing.pattern_detector import PatternDetector
 from exstreamtv.healing.play_speed import MIN_SPEED, PlaySpeedVerifier
+from exstreamtv.healing.severity import Delivery, assess, delivery, seen_as
 from exstreamtv.healing.strategy import FixContext
-from exstreamtv.healing.vocabulary import IssueType
+from exstreamtv.healing.vocabulary import IssueType, Severity
 from exstreamtv.secrets import mask
 from exstreamtv.streaming.control import ChannelControl, ChannelStatus, EndReason, SegmentEnded
 from exstreamtv.streaming.recovery import RecoverySettings
@@ -208,7 +209,8 @@ class HealingEngine:
             issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:
             self.raise_issue(DetectedIssue(issue_type, channel, error.line, "ffmpeg_monitor",
-                                           evidence=(error.line,), shown_by=started))
+                                           evidence=(error.line,), shown_by=started,
+                                           severity=seen_as("ffmpeg_monitor", error.severity)))
 
     def _on_failure(self, ended: SegmentEnded) -> None:
         """A segment failed. Its stderr was read to the end before the event, so a specific
@@ -221,7 +223,8 @@ class HealingEngine:
             kind = IssueType.CODEC_ERROR  # retrying the item cannot help: skip it
         issue = DetectedIssue(kind, ended.channel, message, "pipeline", stderr_tail=tail,
                               recoverable=error.recoverable if error is not None else True,
-                              shown_by=ended.started or None)
+                              shown_by=ended.started or None,
+                              severity=seen_as("pipeline", error.severity if error else None))
         now = time.time()
         if any((t, issue.channel) in self.resolver.active
                or now - self._seen.get((t, issue.channel), 0) < 3 for t in SPECIFIC_ISSUES):
@@ -304,12 +307,17 @@ class HealingEngine:
         return tuple(line for at, line in lines or () if at >= horizon)
 
     def _analysed(self, issue: DetectedIssue) -> DetectedIssue:
-        """``issue`` with its AIAnalysis (evidence, cause, recoverability)."""
+        """``issue`` with its AIAnalysis (evidence, cause, recoverability) and its severity
+        assessed against what the channel delivers now (a failed segment: nothing)."""
         tail = issue.stderr_tail or self._tail(issue.channel)
         analysis = self.analyst.analyse(issue.type, issue.channel, issue.at,
                                         detector=issue.detector, message=issue.message,
                                         stderr_tail=tail, evidence=issue.evidence)
-        return dataclasses.replace(issue, analysis=analysis,
+        now = (Delivery.NOTHING if issue.detector == "pipeline" else
+               delivery(self._status(issue.channel)) if issue.channel is not None else None)
+        severity = assess(Severity.of(issue.severity), now)
+        analysis.severity = severity
+        return dataclasses.replace(issue, analysis=analysis, severity=severity,
                                    recoverable=issue.recoverable and analysis.recoverable)
 
     def _recurred(self, issue: DetectedIssue, applied_at: float) -> bool:
@@ -384,7 +392,9 @@ class HealingEngine:
                     self.raise_issue(DetectedIssue(found.issue, found.channel, found.pattern,
                                                    "pattern_detector", found.confidence,
                                                    found.evidence, found.last_seen,
-                                                   risk=found.risk))
+                                                   risk=found.risk,
+                                                   severity=seen_as("pattern_detector",
+                                                                    found.level)))
 
     def _check_delivery(self, status: ChannelStatus, now: float) -> None:
         """Once a second, a channel that has played its programme under play speed
@@ -428,7 +438,8 @@ class HealingEngine:
             return  # every channel is slow because the host is busy: a restart adds load
         if prediction.confidence >= self.config.prediction_confidence_threshold:
             self.raise_issue(DetectedIssue(IssueType.FFMPEG_HANG, number, prediction.reason,
-                                           "prediction", prediction.confidence))
+                                           "prediction", prediction.confidence,
+                                           severity=seen_as("prediction")))
 
     def _check_system(self) -> None:
         sample = sample_system(str(self.hub.data_dir))

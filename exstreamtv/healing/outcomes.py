@@ -1,4 +1,5 @@
-"""Fix outcomes kept in the database, so learning survives restarts.
+"""Fix outcomes: one :class:`FixRecord` per attempt, kept in memory and in the database,
+so learning survives restarts.
 
 Every finished fix is kept in memory (the last 1,000, for the API) and written to the
 ``healing_outcomes`` table in the background. At start, the recorded outcomes are read
@@ -11,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
-from exstreamtv.healing.auto_resolver import FixRecord, MemoryOutcomeStore
 from exstreamtv.secrets import mask
 
 if TYPE_CHECKING:
@@ -26,6 +29,48 @@ log = logging.getLogger(__name__)
 
 SUCCESS = "verified"
 REPLAYED = 1000
+
+
+@dataclass
+class FixRecord:
+    """One attempt to fix one issue with one strategy, and how it ended."""
+
+    id: str
+    issue: str
+    strategy: str
+    channel: int | None
+    risk: str
+    confidence: float
+    status: str  # pending | applied | verified | rolled_back | failed | rejected | expired | capped
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    #: The issue's probable cause (its analysis), kept with the outcome.
+    cause: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class OutcomeStore(Protocol):
+    """Where fix outcomes are kept (in memory here; a database table when available)."""
+
+    def record(self, fix: FixRecord) -> None: ...
+
+    def all(self) -> list[FixRecord]: ...
+
+
+class MemoryOutcomeStore:
+    """The last ``size`` outcomes in memory."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._records: deque[FixRecord] = deque(maxlen=size)
+
+    def record(self, fix: FixRecord) -> None:
+        self._records.append(fix)
+
+    def all(self) -> list[FixRecord]:
+        return list(self._records)
 
 
 class DatabaseOutcomeStore(MemoryOutcomeStore):

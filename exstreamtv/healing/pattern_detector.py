@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exstreamtv.healing.log_collector import LogEvent
+from exstreamtv.healing.log_collector import LEVELS, LogEvent
 from exstreamtv.healing.vocabulary import IssueType, Risk
 
 
@@ -75,12 +75,14 @@ class PatternDetection:
     #: When the newest matching line was logged (a fix applied after it is not undone
     #: by this detection).
     last_seen: float = 0.0
+    #: The worst log level among the matching lines (the issue's severity as seen).
+    level: str = "warning"
 
     def to_dict(self) -> dict[str, Any]:
         return {"pattern": self.pattern, "issue": self.issue, "risk": self.risk,
                 "confidence": self.confidence, "channel": self.channel,
                 "evidence": list(self.evidence), "indicators": list(self.indicators),
-                "at": self.at, "last_seen": self.last_seen}
+                "at": self.at, "last_seen": self.last_seen, "level": self.level}
 
 
 class PatternDetector:
@@ -128,6 +130,8 @@ class PatternDetector:
         confidence = min(0.99, 0.5 + 0.1 * (len(matched) - pattern.min_hits)
                          + 0.15 * (len(indicators) - 1))
         evidence = tuple(e.message for e, _ in matched[-self.max_evidence:])
+        level = max((e.level for e, _ in matched),
+                    key=lambda lv: LEVELS.index(lv) if lv in LEVELS else 0)
         return PatternDetection(pattern.name, pattern.issue, pattern.risk, round(confidence, 3),
                                 channel, evidence, tuple(indicators), now,
-                                max(e.timestamp for e, _ in matched))
+                                max(e.timestamp for e, _ in matched), level)

@@ -18,6 +18,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from exstreamtv.healing.severity import rule_for
+from exstreamtv.healing.vocabulary import Severity
 from exstreamtv.streaming.control import ChannelControl, Restart, RestartFrom
 
 if TYPE_CHECKING:
@@ -65,14 +67,17 @@ class FixContext:
         return self.hub.bus
 
     async def restart(self, channel: int | None, reason: str, *,
-                      since: float | None = None) -> str:
-        """A fresh ffmpeg where viewers are (hot swap if enabled, behind the error screen
-        if enabled); nothing when the pipeline already replaced the failed one after
-        ``since``. Returns what the pipeline said; RuntimeError when it failed."""
+                      since: float | None = None, severity: str = Severity.CRITICAL) -> str:
+        """A fresh ffmpeg where viewers are (hot swap if enabled); behind the error screen
+        if enabled and the issue's ``severity`` asks for it at once (CRITICAL: viewers
+        have no programme), else the old output plays on until the new one has output.
+        Nothing when the pipeline already replaced the failed one after ``since``.
+        Returns what the pipeline said; RuntimeError when it failed."""
         control = self.channel(channel)
+        screen = self.error_screen and self.hot_swap and rule_for(severity).error_screen_at_once
         result = await control.send(Restart(
-            RestartFrom.VIEWERS, reason, error_screen=self.error_screen and self.hot_swap,
-            hot=self.hot_swap, unless_recovered_since=since))
+            RestartFrom.VIEWERS, reason, error_screen=screen, hot=self.hot_swap,
+            unless_recovered_since=since))
         if not result.applied:
             raise RuntimeError(result.message)
         return result.message
@@ -84,6 +89,9 @@ class HealingStrategy(ABC):
     name: ClassVar[str] = ""
     #: Risk when the strategy is used outside the spec table's primary row.
     risk: ClassVar[str] = "MEDIUM"
+    #: Whether it cuts the viewers' picture (a fresh ffmpeg, another item): an issue of
+    #: severity WARNING never gets such a fix (see exstreamtv.healing.severity).
+    interrupts: ClassVar[bool] = True
 
     @abstractmethod
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:

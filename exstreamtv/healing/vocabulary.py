@@ -1,4 +1,5 @@
-"""The words of self-healing, defined once: issue types, risks, fix statuses and actions.
+"""The words of self-healing, defined once: issue types, severities, risks, fix statuses
+and actions.
 
 Every module that names an issue, a risk or what happened to a fix imports it from
 here. The enums are ``StrEnum``s, so a member equals its string (``IssueType.FFMPEG_HANG
@@ -26,6 +27,35 @@ class IssueType(StrEnum):
     CODEC_ERROR = "CODEC_ERROR"
     #: The host has too little CPU for the channels (not an ffmpeg fault: no restart).
     HOST_STARVED = "HOST_STARVED"
+
+
+class Severity(StrEnum):
+    """How badly an issue hurts viewers now, lowest first (see :mod:`.severity`)."""
+
+    WARNING = "WARNING"  # a forecast or a warning; the programme still plays at play speed
+    ERROR = "ERROR"  # something failed, or the programme plays below play speed
+    CRITICAL = "CRITICAL"  # the channel delivers no programme, or the item cannot be played
+
+    @property
+    def rank(self) -> int:
+        """WARNING=0, ERROR=1, CRITICAL=2."""
+        return list(Severity).index(self)
+
+    @classmethod
+    def of(cls, value: str) -> Severity:
+        """The severity named ``value``, or of a log level (``info`` and below count as
+        WARNING, ``fatal`` as CRITICAL); an unknown name counts as ERROR."""
+        name = str(value).upper()
+        name = _LEVEL_SEVERITY.get(name, name)
+        try:
+            return cls(name)
+        except ValueError:
+            return cls.ERROR
+
+
+_LEVEL_SEVERITY = {"TRACE": "WARNING", "DEBUG": "WARNING", "VERBOSE": "WARNING",
+                   "INFO": "WARNING", "WARN": "WARNING", "FATAL": "CRITICAL",
+                   "PANIC": "CRITICAL"}
 
 
 class Risk(StrEnum):

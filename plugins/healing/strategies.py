@@ -39,7 +39,7 @@ class Restart(HealingStrategy):
         # issue) needs no second fresh ffmpeg: the pipeline says so and changes nothing.
         since = issue.at if issue.type == IssueType.FFMPEG_CRASH else None
         message = await context.restart(issue.channel, f"{issue.type}: {issue.message}"[:200],
-                                        since=since)
+                                        since=since, severity=issue.severity)
         log.info("Channel %s: %s", issue.channel, message)
 
 
@@ -59,7 +59,8 @@ class Refresh(HealingStrategy):
             raise LookupError(f"source '{item.source_id}' is gone")
         location = await source.refresh_location(item)
         await control.send(PlayFromLocation(item.id, location))
-        await context.restart(issue.channel, f"fresh location for '{item.title}'")
+        await context.restart(issue.channel, f"fresh location for '{item.title}'",
+                              severity=issue.severity)
         return item.id
 
     async def rollback(self, issue: DetectedIssue, context: FixContext, state: Any) -> None:
@@ -71,6 +72,7 @@ class Expand(HealingStrategy):
 
     name = "EXPAND"
     risk = "LOW"
+    interrupts = False
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
         return await context.database.expand_pool()
@@ -92,7 +94,8 @@ class Fallback(HealingStrategy):
             await control.send(UsePreset("software"))
             log.warning("Channel %s: encoder '%s' failed; falling back to software",
                         issue.channel, previous.name)
-            await context.restart(issue.channel, "software encoder fallback")
+            await context.restart(issue.channel, "software encoder fallback",
+                                  severity=issue.severity)
             return previous
         if issue.type == IssueType.HARDWARE_FAILED:
             # The pipeline switched to software itself when the encoder died at start;
@@ -129,6 +132,7 @@ class Reduce(HealingStrategy):
 
     name = "REDUCE"
     risk = "MEDIUM"
+    interrupts = False  # the lighter profile applies from the next segments
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
         stopped = await context.stop_idle_channels()
@@ -155,6 +159,7 @@ class Escalate(HealingStrategy):
 
     name = "ESCALATE"
     risk = "SAFE"
+    interrupts = False
 
     async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
         message = f"{issue.type} on channel {issue.channel} needs an operator: {issue.message}"
