@@ -53,6 +53,23 @@ class ScheduledItem:
 
 
 @dataclass(frozen=True)
+class SlotWindow:
+    """A named window of a channel's grid (a time slot on one day), POSIX seconds."""
+
+    name: str
+    start: float
+    end: float
+    collection: str | None = None
+
+    def shifted(self, offset: float) -> SlotWindow:
+        return SlotWindow(self.name, self.start + offset, self.end + offset, self.collection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "start": self.start, "end": self.end,
+                "collection": self.collection}
+
+
+@dataclass(frozen=True)
 class SchedulerContext:
     """What a scheduler may read: its channel, the library, the server's timezone.
 
@@ -138,6 +155,11 @@ class Scheduler(ABC):
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         """Distribution stats over ``[start, end)`` where a scheduler keeps them, else None."""
         return None
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        """(the slot whose window holds ``t``, the next slot to start) for schedules made of
+        slots; (None, None) for the others."""
+        return None, None
 
 
 def offline_entries(t: float, reason: str = "") -> Iterator[ScheduledItem]:

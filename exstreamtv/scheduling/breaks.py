@@ -41,7 +41,7 @@ import voluptuous as vol
 
 from exstreamtv.config.validators import number, string
 from exstreamtv.media.models import MediaItem
-from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext, SlotWindow
 from exstreamtv.scheduling.sequences import MIN_DURATION, seeded_rng
 
 DAY = 86400.0
@@ -247,6 +247,9 @@ class BreakScheduler(Scheduler):
 
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         return self.inner.stats(start, end)
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        return self.inner.slot_windows(t)
 
     # -- planning ----------------------------------------------------------------
     def in_evening_set(self, day: int, clip_id: str) -> bool:

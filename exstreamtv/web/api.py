@@ -73,6 +73,10 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         data["now"] = {**_entry(current, channel.name, now, base),
                        "offset": current.offset_at(now)}
         data["next"] = _entry(following, channel.name, now, base)
+        active, upcoming = scheduler.slot_windows(now)
+        if active is not None or upcoming is not None:
+            data["slot"] = active.to_dict() if active else None
+            data["next_slot"] = upcoming.to_dict() if upcoming else None
         data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
         stats = scheduler.stats(now - STATS_WINDOW, now)
         if stats is not None:
