@@ -17,6 +17,7 @@ from exstreamtv.config.model import ChannelConfig, FFmpegConfig, ScheduleConfig
 from exstreamtv.media.library import Library
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext
 from exstreamtv.scheduling.breaks import BREAK_KEYS, validate_break_options, with_breaks
+from exstreamtv.scheduling.cooldowns import CooldownBook
 from exstreamtv.scheduling.guide import GuideChannel, merge_flex, render_xmltv, tiled
 from tests.scheduling_helpers import config_problems, items, library, registry
 from tests.test_guide import validate
@@ -27,13 +28,14 @@ WEEK = 7 * 86400.0
 MONTH = 30 * 86400.0
 
 
-def break_scheduler(options: Mapping[str, Any], lib: Library, name: str = "Test") -> Scheduler:
+def break_scheduler(options: Mapping[str, Any], lib: Library, name: str = "Test",
+                    cooldowns: CooldownBook | None = None) -> Scheduler:
     """A scheduler as the channel manager builds it: the plugin's, wrapped in breaks."""
     component = registry().get("scheduler", options["type"])
     plain = {k: v for k, v in options.items() if k != "type" and k not in BREAK_KEYS}
     validated = {**component.schema(plain), **validate_break_options(options)}
     channel = ChannelConfig(1, name, ScheduleConfig(options["type"], validated), FFmpegConfig())
-    context = SchedulerContext(channel, lib, UTC)
+    context = SchedulerContext(channel, lib, UTC, cooldowns=cooldowns)
     return with_breaks(component.factory(validated, context), context)
 
 
