@@ -17,6 +17,7 @@ from exstreamtv.config.model import ChannelConfig, FFmpegConfig, ScheduleConfig
 from exstreamtv.media.library import Library
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext
 from exstreamtv.scheduling.breaks import BREAK_KEYS, validate_break_options, with_breaks
+from exstreamtv.scheduling.cooldowns import CooldownBook
 from exstreamtv.scheduling.guide import GuideChannel, merge_flex, render_xmltv, tiled
 from tests.scheduling_helpers import config_problems, items, library, registry
 from tests.test_guide import validate
@@ -27,13 +28,14 @@ WEEK = 7 * 86400.0
 MONTH = 30 * 86400.0
 
 
-def break_scheduler(options: Mapping[str, Any], lib: Library, name: str = "Test") -> Scheduler:
+def break_scheduler(options: Mapping[str, Any], lib: Library, name: str = "Test",
+                    cooldowns: CooldownBook | None = None) -> Scheduler:
     """A scheduler as the channel manager builds it: the plugin's, wrapped in breaks."""
     component = registry().get("scheduler", options["type"])
     plain = {k: v for k, v in options.items() if k != "type" and k not in BREAK_KEYS}
     validated = {**component.schema(plain), **validate_break_options(options)}
     channel = ChannelConfig(1, name, ScheduleConfig(options["type"], validated), FFmpegConfig())
-    context = SchedulerContext(channel, lib, UTC)
+    context = SchedulerContext(channel, lib, UTC, cooldowns=cooldowns)
     return with_breaks(component.factory(validated, context), context)
 
 
@@ -215,3 +217,26 @@ def test_filler_heavy_week_golden_xmltv(tmp_path: Path) -> None:
     assert "<title>Evening: between programmes</title>" in xml
     (tmp_path / "guide.xml").write_text(xml)
     validate(tmp_path / "guide.xml")
+
+
+def test_slots_get_pre_mid_and_post_roll_on_the_grid() -> None:
+    lib = _library()
+    options = {"type": "time_slots", "pad_to_minutes": 30, "mid_roll_every_minutes": 10,
+               "fillers": FILLERS, "slots": [
+                   {"name": "Morning", "start_time": "06:00", "duration_minutes": 240,
+                    "collection": "shows", "order_mode": "shuffle", "flex_mode": "compress"},
+                   {"name": "Late", "start_time": "22:00", "duration_minutes": 60,
+                    "collection": "shows", "max_lateness_minutes": 0}]}
+    scheduler = break_scheduler(options, lib)
+    for day in range(7):
+        morning = START + day * 86400 + 6 * 3600
+        window = [e for e in scheduler.window(morning, morning + 4 * 3600)
+                  if morning <= e.start < morning + 4 * 3600]
+        _tiles(window)
+        starts = [e.start for e in window if e.kind == "program" and e.seek == 0]
+        assert starts[0] == morning and len(starts) >= 4
+        assert all(round(s) % 1800 == 0 for s in starts)
+        assert all(e.slot == "Morning" for e in window if e.kind == "program")
+        roles = {e.slot for e in window if e.kind == "filler"}
+        assert {"pre_roll", "post_roll", "mid_roll"} <= roles, roles
+        assert window[-1].end == morning + 4 * 3600  # compress: nothing crosses the slot end

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from exstreamtv.web.hdhomerun import valid_device_id
+from tests.browser import browser_page
 from tests.helpers import Server, channel
 from tests.test_guide import validate
 
@@ -148,7 +152,25 @@ def test_time_slot_channel_streams(make_server: Callable[..., Server],
              "collection": "clips", "order_mode": "shuffle", "padding_mode": "loop"}]}})
     server = make_server(config)
     _wait_scanned(server)
-    assert server.get("/api/channels/4").json()["now"]["title"].startswith("clip-0")
+    summary = server.get("/api/channels/4").json()
+    assert summary["now"]["title"].startswith("clip-0")
+    # The slot on now and the next one: their names and wall-clock windows (Paris days).
+    paris = ZoneInfo("Europe/Paris")
+    slot = summary["slot"]
+    start, end = (datetime.fromtimestamp(slot[k], paris) for k in ("start", "end"))
+    assert (slot["name"], slot["collection"]) == ("All day", "clips")
+    assert (start.hour, start.minute, end.hour, end.minute) == (0, 0, 0, 0)
+    assert end.date() == start.date() + timedelta(days=1)
+    assert slot["start"] <= time.time() < slot["end"]
+    assert summary["next_slot"]["name"] == "All day"
+    assert summary["next_slot"]["start"] == summary["slot"]["end"]
+    assert "slot" not in server.get("/api/channels/1").json()  # not a time-slot channel
+    with browser_page() as page:
+        page.goto(server.url + "/")
+        row = page.locator('tr.channel[data-number="4"]')
+        assert row.locator(".now .slot").text_content().startswith("All day ")
+        assert row.locator(".next .slot").text_content().startswith("All day ")
+        assert page.locator('tr.channel[data-number="1"] .now .slot').text_content() == ""
     packets = probe_packets(f"{server.url}/stream/channels/4.ts", 5)
     video = [p for p in packets if p["codec_type"] == "video"]
     assert video and float(video[-1]["dts_time"]) - float(video[0]["dts_time"]) >= 4.0

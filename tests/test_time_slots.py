@@ -226,3 +226,49 @@ def test_slot_starting_in_the_skipped_or_repeated_hour() -> None:
     first = autumn[0].start
     assert local(autumn[0])[0] == "2026-10-25 02:30"
     assert first == datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()  # the first 02:30 (CEST)
+
+
+def test_max_lateness_cuts_an_overrun_and_slot_windows_name_the_grid() -> None:
+    # Shows (10:00, 30 min) that day plays its second 20-minute item to its end (extend):
+    # 10 minutes over.
+    lib = library({"shows": items("shows", [1200] * 4), "news": items("news", [600] * 6)})
+    day = (2026, 7, 3)
+
+    def run(**lateness: float) -> tuple[TimeSlotScheduler, list[ScheduledItem]]:
+        """``slot=m``: News may start m minutes late; ``schedule=m``: every slot may."""
+        news: dict[str, object] = {"name": "News", "start_time": "10:30",
+                                   "duration_minutes": 30, "collection": "news"}
+        extra: dict[str, object] = {}
+        if "slot" in lateness:
+            news["max_lateness_minutes"] = lateness["slot"]
+        if "schedule" in lateness:
+            extra["max_lateness_minutes"] = lateness["schedule"]
+        sched = grid(lib, [
+            {"name": "Shows", "start_time": "10:00", "duration_minutes": 30,
+             "collection": "shows", "flex_mode": "extend"}, news], **extra)
+        return sched, sched.window(at(UTC, *day, 10, 0), at(UTC, *day, 11, 0))
+
+    # No limit: News waits for the overrun and starts 10 minutes late.
+    _, waited = run()
+    assert programs(waited, "Shows")[-1].end == at(UTC, *day, 10, 40)
+    assert programs(waited, "News")[0].start == at(UTC, *day, 10, 40)
+    # At most 5 minutes late: the overrunning item is cut at 10:35, where News starts.
+    for key in ("slot", "schedule"):
+        sched, capped = run(**{key: 5})
+        shows, news = programs(capped, "Shows"), programs(capped, "News")
+        assert shows[-1].end == at(UTC, *day, 10, 35) and shows[-1].duration == 900
+        assert news[0].start == at(UTC, *day, 10, 35)
+        assert [e.duration for e in news] == [600, 600, 300]  # its end holds: 11:00
+        assert news[-1].end == at(UTC, *day, 11, 0)
+        assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(capped))
+    # A late start within the limit is left alone.
+    _, within = run(slot=30)
+    assert programs(within, "News")[0].start == at(UTC, *day, 10, 40)
+    # The grid's windows: the overrun does not move them.
+    active, following = sched.slot_windows(at(UTC, *day, 10, 32))
+    assert active is not None and following is not None
+    assert (active.name, active.start, active.end) == (
+        "News", at(UTC, *day, 10, 30), at(UTC, *day, 11, 0))
+    assert (following.name, following.start) == ("Shows", at(UTC, *day, 10, 0) + 86400)
+    between, upcoming = sched.slot_windows(at(UTC, *day, 12, 0))
+    assert between is None and upcoming is not None and upcoming.name == "Shows"

@@ -13,6 +13,10 @@ state (``clock``), so a restart resumes where the last viewer stopped.
 
 ``play_history`` records what aired when per channel (one row per item a pipeline
 started), written from the channel ``item`` events.
+
+``cooldowns`` holds each channel's cooldown book
+(:mod:`exstreamtv.scheduling.cooldowns`): one row per key that rests, with the time it
+may start again; rows whose time has passed are deleted when the books are loaded.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from exstreamtv.database.models import ChannelPlayoutRow, PlayHistoryRow
+from exstreamtv.database.models import ChannelPlayoutRow, CooldownRow, PlayHistoryRow
 from exstreamtv.database.store import _upsert
 from exstreamtv.media.models import MediaItem
+from exstreamtv.scheduling.cooldowns import Cooldown, CooldownBook
 from exstreamtv.scheduling.sequences import PlayoutMemory
 
 if TYPE_CHECKING:
@@ -145,6 +150,31 @@ class PlayoutStore:
                 session.add(row)
         except Exception as exc:
             log.error("Channel %d: could not record what aired: %s", event.channel, exc)
+
+    async def save_cooldowns(self, channel: int, cooldowns: list[Cooldown]) -> None:
+        """Store cooldowns a channel's airing started (a later ``until`` replaces a key's)."""
+        if not self.ready or not cooldowns:
+            return
+        rows = [{"channel_number": channel, "key": c.key[:500], "until": c.until}
+                for c in cooldowns]
+        try:
+            async with self.manager.session() as session, session.begin():
+                await session.execute(_upsert(session, CooldownRow.__table__, rows,
+                                              ["channel_number", "key"]))
+        except Exception as exc:
+            log.error("Channel %d: could not save its cooldowns: %s", channel, exc)
+
+    async def load_cooldowns(self, now: float | None = None) -> dict[int, CooldownBook]:
+        """The cooldown books by channel, without (and deleting) the rows that have ended."""
+        now = time.time() if now is None else now
+        async with self.manager.session() as session, session.begin():
+            await session.execute(delete(CooldownRow).where(CooldownRow.until <= now))
+            rows = (await session.scalars(select(CooldownRow))).all()
+        books: dict[int, CooldownBook] = {}
+        for row in rows:
+            books.setdefault(row.channel_number, CooldownBook()).add(
+                [Cooldown(row.key, row.until)])
+        return books
 
     async def history(self, channel: int, limit: int = 100) -> list[dict[str, Any]]:
         """The latest ``limit`` plays of ``channel``, newest first."""

@@ -144,6 +144,12 @@ class Database:
             log.error("Could not load the channels' playout state: %s", exc)
             return
         self.hub.channels.restore_playout(stored)
+        try:
+            books = await self.playout.load_cooldowns()
+        except Exception as exc:
+            log.error("Could not load the channels' cooldowns: %s", exc)
+            return
+        self.hub.channels.restore_cooldowns(books)
 
     async def _load_library(self, *, save_pending: bool = True) -> None:
         try:

@@ -12,9 +12,11 @@ never goes dark for a cooldown).
 
 Source selector: inside the chosen source, items come in a seeded shuffle (each once
 before any repeats). Plans are made per block (see blocks.py; 72 hours by default):
-counts and the tracker start afresh at each block boundary, so a source may repeat
-across that boundary inside its cooldown, and the last minutes of a block go to
-whatever still fits (a few picks a week away from the weights).
+counts start afresh at each block boundary, and the last minutes of a block go to
+whatever still fits (a few picks a week away from the weights). The tracker starts
+from the channel's cooldown book (what aired under an earlier plan: before the block,
+or before a restart with an edited schedule or library; see cooldowns.py), so a source
+does not repeat inside its cooldown across a block boundary or a restart.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import voluptuous as vol
 
 from exstreamtv.config.validators import non_negative_int
 from exstreamtv.media.models import MediaItem
+from exstreamtv.scheduling.base import ScheduledItem
 from exstreamtv.scheduling.blocks import (
     BlockScheduler,
     Pick,
@@ -35,26 +38,42 @@ from exstreamtv.scheduling.blocks import (
     block_options,
     length,
 )
+from exstreamtv.scheduling.cooldowns import (
+    SAME_AIRING_SECONDS,
+    Cooldown,
+    CooldownBook,
+    source_key,
+)
 from exstreamtv.scheduling.options import weighted_sources
 
 
 @dataclass
 class CooldownTracker:
-    """When each source last ended, and whether it may play again at t."""
+    """When each source last ended, and whether it may play again at t.
+
+    ``book`` holds what aired under an earlier plan (:class:`CooldownBook`)."""
 
     cooldown: float
     last_end: dict[str, float] = field(default_factory=dict)
+    book: CooldownBook | None = None
 
     def record(self, source: str, end: float) -> None:
         self.last_end[source] = end
 
-    def ready_at(self, source: str) -> float:
-        """The earliest time ``source`` may start again."""
+    def ready_at(self, source: str, t: float | None = None) -> float:
+        """The earliest time ``source`` may start again (from ``t``, with the book)."""
         last = self.last_end.get(source)
-        return float("-inf") if last is None else last + self.cooldown
+        ready = float("-inf") if last is None else last + self.cooldown
+        key = source_key(source)
+        # The book's until is cooldown after the item ended: it rests from that end on
+        # (the airing itself started before it, so a plan that made it is unchanged).
+        rest = self.cooldown + 2 * SAME_AIRING_SECONDS
+        if t is not None and self.book is not None and self.book.holds(key, t, rest):
+            ready = max(ready, self.book.until(key) or ready)
+        return ready
 
     def eligible(self, source: str, t: float) -> bool:
-        return t >= self.ready_at(source) - 1e-6
+        return t >= self.ready_at(source, t) - 1e-6
 
 
 class _SourceQueue:
@@ -99,10 +118,10 @@ class BalancePicker(Picker):
     """Weight calculator + cooldown tracker + source selector for one block."""
 
     def __init__(self, sources: Sequence[WeightedSource], cooldown: float,
-                 rng: random.Random) -> None:
+                 rng: random.Random, book: CooldownBook | None = None) -> None:
         self.sources = [s for s in sources if s.items]
         self.total_weight = sum(s.weight for s in self.sources) or 1.0
-        self.tracker = CooldownTracker(cooldown)
+        self.tracker = CooldownTracker(cooldown, book=book)
         self.counts = {s.collection: 0 for s in self.sources}
         self.queues = {s.collection: _SourceQueue(s.items, rng) for s in self.sources}
         self.rng = rng
@@ -115,8 +134,8 @@ class BalancePicker(Picker):
             return None
         eligible = [s for s in fitting if self.tracker.eligible(s.collection, t)]
         if not eligible:
-            soonest = min(self.tracker.ready_at(s.collection) for s in fitting)
-            eligible = [s for s in fitting if self.tracker.ready_at(s.collection) == soonest]
+            soonest = min(self.tracker.ready_at(s.collection, t) for s in fitting)
+            eligible = [s for s in fitting if self.tracker.ready_at(s.collection, t) == soonest]
         # Weight calculator: the source furthest behind what it is owed goes next.
         scale = (self.picks + 1) / self.total_weight
         best: list[WeightedSource] = []
@@ -142,9 +161,20 @@ class BalanceScheduler(BlockScheduler):
 
     default_block_hours = 72.0
 
+    @property
+    def cooldown(self) -> float:
+        return float(self.options.get("cooldown_minutes", 0)) * 60.0
+
     def picker(self, rng: random.Random, block: int) -> Picker:
-        cooldown = float(self.options.get("cooldown_minutes", 0)) * 60.0
-        return BalancePicker(self.sources, cooldown, rng)
+        return BalancePicker(self.sources, self.cooldown, rng, self.context.cooldowns)
+
+    def cooldowns(self, entry: ScheduledItem) -> list[Cooldown]:
+        """A programme's source rests ``cooldown_minutes`` after the item ends."""
+        if entry.kind != "program" or entry.item is None or self.cooldown <= 0:
+            return []
+        end = entry.start - entry.seek + length(entry.item)
+        return [Cooldown(source_key(s.collection), end + self.cooldown)
+                for s in self.sources if s.holds(entry.item)]
 
 
 SCHEMA = vol.Schema({

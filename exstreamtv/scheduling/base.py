@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from exstreamtv.config.model import ChannelConfig
     from exstreamtv.media.library import Library
     from exstreamtv.media.models import MediaItem
+    from exstreamtv.scheduling.cooldowns import Cooldown, CooldownBook
     from exstreamtv.scheduling.sequences import PlayoutMemory
 
 #: How long one "offline" entry lasts when a channel has nothing to play.
@@ -53,6 +54,23 @@ class ScheduledItem:
 
 
 @dataclass(frozen=True)
+class SlotWindow:
+    """A named window of a channel's grid (a time slot on one day), POSIX seconds."""
+
+    name: str
+    start: float
+    end: float
+    collection: str | None = None
+
+    def shifted(self, offset: float) -> SlotWindow:
+        return SlotWindow(self.name, self.start + offset, self.end + offset, self.collection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "start": self.start, "end": self.end,
+                "collection": self.collection}
+
+
+@dataclass(frozen=True)
 class SchedulerContext:
     """What a scheduler may read: its channel, the library, the server's timezone.
 
@@ -60,6 +78,8 @@ class SchedulerContext:
     removed from a collection so a scheduler can skip them without moving the rest.
     ``unplayable`` says why an item must not be scheduled (it failed to play and its
     file has not changed since), or None: such items count as removed.
+    ``cooldowns`` is what the channel aired that still rests (kept in the database
+    across restarts, see :mod:`exstreamtv.scheduling.cooldowns`); planners hold it back.
     """
 
     channel: ChannelConfig
@@ -67,6 +87,11 @@ class SchedulerContext:
     timezone: tzinfo
     memory: PlayoutMemory | None = None
     unplayable: Callable[[MediaItem], str | None] | None = None
+    cooldowns: CooldownBook | None = None
+
+    def resting(self, key: str, t: float, cooldown: float) -> bool:
+        """Whether an earlier airing holds ``key`` back at ``t`` (see ``cooldowns``)."""
+        return self.cooldowns is not None and self.cooldowns.holds(key, t, cooldown)
 
     def slot_length(self, item: MediaItem) -> float:
         """How long ``item`` holds the channel: its duration, rounded up to the channel's
@@ -138,6 +163,15 @@ class Scheduler(ABC):
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         """Distribution stats over ``[start, end)`` where a scheduler keeps them, else None."""
         return None
+
+    def cooldowns(self, entry: ScheduledItem) -> list[Cooldown]:
+        """The cooldowns that airing ``entry`` (one of this scheduler's) starts."""
+        return []
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        """(the slot whose window holds ``t``, the next slot to start) for schedules made of
+        slots; (None, None) for the others."""
+        return None, None
 
 
 def offline_entries(t: float, reason: str = "") -> Iterator[ScheduledItem]:

@@ -54,6 +54,14 @@ class WeightedSource:
             object.__setattr__(self, "_shortest", cached)
         return cached
 
+    def holds(self, item: MediaItem) -> bool:
+        """Whether ``item`` is one of this source's (a set, built once)."""
+        ids: frozenset[str] | None = self.__dict__.get("_ids")
+        if ids is None:
+            ids = frozenset(i.id for i in self.items)
+            object.__setattr__(self, "_ids", ids)
+        return item.id in ids
+
 
 @dataclass
 class Pick:

@@ -22,7 +22,9 @@ hold inside a day by bookkeeping, and across midnight by construction: the clips
 may play in the last ``clip_cooldown`` before midnight are a seeded half of the clips
 (the day's *evening set*), and those are the ones the next day leaves out until one
 cooldown after its first programme, so no clip can repeat across the boundary. List
-cooldowns are kept inside a day.
+cooldowns are kept inside a day by the plan, and across days, restarts and schedule
+edits by the channel's cooldown book (:mod:`exstreamtv.scheduling.cooldowns`: what aired
+under an earlier plan rests for its cooldown).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ import voluptuous as vol
 
 from exstreamtv.config.validators import number, string
 from exstreamtv.media.models import MediaItem
-from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SchedulerContext, SlotWindow
+from exstreamtv.scheduling.cooldowns import Cooldown, clip_key, list_key
 from exstreamtv.scheduling.sequences import MIN_DURATION, seeded_rng
 
 DAY = 86400.0
@@ -173,6 +176,11 @@ class FillerList:
         ordered = tuple(sorted(self.items, key=lambda i: (_length(i), i.id)))
         object.__setattr__(self, "by_length", ordered)
         object.__setattr__(self, "lengths", [_length(i) for i in ordered])
+        object.__setattr__(self, "ids", frozenset(i.id for i in self.items))
+
+    def holds(self, item: MediaItem) -> bool:
+        ids: frozenset[str] = self.__dict__["ids"]
+        return item.id in ids
 
     def fitting(self, room: float) -> tuple[MediaItem, ...]:
         """The clips no longer than ``room``, shortest first."""
@@ -247,6 +255,22 @@ class BreakScheduler(Scheduler):
 
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         return self.inner.stats(start, end)
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        return self.inner.slot_windows(t)
+
+    def cooldowns(self, entry: ScheduledItem) -> list[Cooldown]:
+        """A filler clip rests for ``clip_cooldown_minutes`` and its list for the list's
+        ``cooldown_minutes``; a programme's are the inner scheduler's."""
+        if entry.kind != "filler" or entry.item is None:
+            return self.inner.cooldowns(entry)
+        out = []
+        if self.clip_cooldown > 0:
+            out.append(Cooldown(clip_key(entry.item.id), entry.start + self.clip_cooldown))
+        for filler in self.lists:
+            if filler.cooldown > 0 and entry.slot in filler.roles and filler.holds(entry.item):
+                out.append(Cooldown(list_key(filler.collection), entry.start + filler.cooldown))
+        return out
 
     # -- planning ----------------------------------------------------------------
     def in_evening_set(self, day: int, clip_id: str) -> bool:
@@ -365,6 +389,8 @@ class BreakScheduler(Scheduler):
         last = picks.clip_used.get(item.id)
         if last is not None and t - last < self.clip_cooldown:
             return False
+        if self.context.resting(clip_key(item.id), t, self.clip_cooldown):
+            return False
         if t < picks.head_end and self.in_evening_set(picks.day, item.id):
             return False
         return not (t >= picks.tail_start and not self.in_evening_set(picks.day + 1, item.id))
@@ -375,7 +401,8 @@ class BreakScheduler(Scheduler):
 
         The clip starts at ``t``, or ends at ``ending`` when given."""
         lists = [f for f in self.lists if role in f.roles and f.items
-                 and t - picks.list_used.get(f.collection, -math.inf) >= f.cooldown]
+                 and t - picks.list_used.get(f.collection, -math.inf) >= f.cooldown
+                 and not self.context.resting(list_key(f.collection), t, f.cooldown)]
         while lists:
             chosen = picks.rng.choices(lists, weights=[f.weight for f in lists])[0]
             item = self._clip(chosen, t, room, picks, ending)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SlotWindow
 
 
 class MirrorScheduler(Scheduler):
@@ -33,6 +33,11 @@ class MirrorScheduler(Scheduler):
 
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         return self.source.stats(start - self.offset, end - self.offset)
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        active, following = self.source.slot_windows(t - self.offset)
+        return (active.shifted(self.offset) if active else None,
+                following.shifted(self.offset) if following else None)
 
     @property
     def merge_flex_seconds(self) -> float:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exstreamtv.scheduling.base import ScheduledItem, Scheduler
+from exstreamtv.scheduling.base import ScheduledItem, Scheduler, SlotWindow
+from exstreamtv.scheduling.cooldowns import Cooldown
 
 WALL = "wall"
 ON_DEMAND = "on_demand"
@@ -76,6 +77,17 @@ class OnDemandScheduler(Scheduler):
     def stats(self, start: float, end: float) -> dict[str, Any] | None:
         shift = self.shift()
         return self.inner.stats(start - shift, end - shift)
+
+    def cooldowns(self, entry: ScheduledItem) -> list[Cooldown]:
+        """The inner scheduler's, in its own time (the one its planners work in)."""
+        shift = self.shift(entry.start)
+        return self.inner.cooldowns(replace(entry, start=entry.start - shift))
+
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        shift = self.shift(t)
+        active, following = self.inner.slot_windows(t - shift)
+        return (active.shifted(shift) if active else None,
+                following.shifted(shift) if following else None)
 
     @property
     def merge_flex_seconds(self) -> float:

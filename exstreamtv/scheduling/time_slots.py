@@ -17,7 +17,14 @@ Rules (see docs/scheduling.md):
 * Time left in a slot is padding (``padding_mode``): ``none`` offline, ``filler`` items
   from the filler collection that fit (offline without one), ``loop`` more items of
   the slot's collection, ``next`` starts the next slot at once.
+* ``max_lateness_minutes`` (per slot, or for every slot at the schedule level) bounds
+  how late an overrun may push a slot: when the slot before would run past this slot's
+  start by more than that, the overrunning entry is cut so this slot starts exactly
+  that late. Unset, a slot waits for the overrun to end.
 * Time outside every slot plays the schedule's ``filler`` or the offline screen.
+* With ``pad_to_minutes`` an item holds the channel for its length rounded up to the
+  quantum, so the filler lists' pre-, mid- and post-roll breaks air inside the slot
+  (see ``breaks.py``, which wraps every schedule type).
 
 What is on at t needs only the occurrences of t's day and its neighbours: arithmetic
 (occurrence numbers by counting weekdays) and binary searches, whatever the epoch.
@@ -34,9 +41,15 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv.config.validators import Section, hh_mm, one_of, string
+from exstreamtv.config.validators import Section, hh_mm, number, one_of, string
 from exstreamtv.media.models import MediaItem
-from exstreamtv.scheduling.base import LoopingSequence, ScheduledItem, Scheduler, SchedulerContext
+from exstreamtv.scheduling.base import (
+    LoopingSequence,
+    ScheduledItem,
+    Scheduler,
+    SchedulerContext,
+    SlotWindow,
+)
 from exstreamtv.scheduling.options import (
     FLEX_MODES,
     ORDER_MODES,
@@ -47,7 +60,6 @@ from exstreamtv.scheduling.options import (
     validated_list,
 )
 from exstreamtv.scheduling.sequences import (
-    MIN_DURATION,
     ShuffledSequence,
     fill_gap,
     seeded_rng,
@@ -72,6 +84,8 @@ class TimeSlot:
     flex_mode: str = "none"
     days_of_week: int = 127
     filler: str | None = None
+    #: Seconds an overrun may delay this slot's start (None: as long as it runs).
+    max_lateness: float | None = None
 
     def runs_on(self, day: date) -> bool:
         return bool(self.days_of_week & (1 << day.weekday()))
@@ -98,6 +112,11 @@ def _days_of_week(value: Any) -> int:
     return value
 
 
+def _lateness(value: Any) -> float:
+    """Minutes, 0 to 1440."""
+    return number(0, 1440)(value)
+
+
 def _duration(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1440:
         raise vol.Invalid(f"expected whole minutes from 1 to 1440, got {value!r}")
@@ -115,6 +134,7 @@ SLOT = Section(
         vol.Optional("flex_mode", default="none"): one_of(*FLEX_MODES),
         vol.Optional("days_of_week", default=127): _days_of_week,
         vol.Optional("filler"): string,
+        vol.Optional("max_lateness_minutes"): _lateness,
         vol.Optional("id"): string,
     }
 )
@@ -173,6 +193,7 @@ SCHEMA = vol.Schema(vol.All(
     Section({
         vol.Required("slots"): _slot_list,
         vol.Optional("filler"): string,
+        vol.Optional("max_lateness_minutes"): _lateness,
         **seed_option(),
         **epoch_option(),
     }),
@@ -183,7 +204,9 @@ SCHEMA = vol.Schema(vol.All(
 def slots_from_options(options: Mapping[str, Any]) -> list[TimeSlot]:
     """The TimeSlot dataclasses of validated options."""
     out = []
+    default_lateness = options.get("max_lateness_minutes")
     for i, s in enumerate(options["slots"]):
+        lateness = s.get("max_lateness_minutes", default_lateness)
         hours, minutes = str(s["start_time"]).split(":")
         out.append(TimeSlot(
             slot_id=str(s.get("id") or f"{i}-{s['name']}"), name=str(s["name"]),
@@ -192,6 +215,7 @@ def slots_from_options(options: Mapping[str, Any]) -> list[TimeSlot]:
             padding_mode=str(s.get("padding_mode", "none")),
             flex_mode=str(s.get("flex_mode", "none")),
             days_of_week=int(s.get("days_of_week", 127)), filler=s.get("filler"),
+            max_lateness=float(lateness) * 60.0 if lateness is not None else None,
         ))
     return out
 
@@ -322,6 +346,18 @@ class TimeSlotScheduler(Scheduler):
         """The next slot to start after ``t``."""
         return next((occ.slot for occ in self._around(t, back=0) if occ.start > t), None)
 
+    def slot_windows(self, t: float) -> tuple[SlotWindow | None, SlotWindow | None]:
+        """The slot on the grid at ``t`` and the next one to start, with their wall-clock
+        windows (an overrun or a late start does not move them)."""
+        active: SlotWindow | None = None
+        for occ in self._around(t, back=0):
+            window = SlotWindow(occ.slot.name, occ.start, occ.end, occ.slot.collection_id)
+            if occ.start > t:
+                return active, window
+            if t < occ.end:
+                active = window
+        return active, None
+
     def get_current_item(self, t: float) -> ScheduledItem:
         """The entry on air at ``t`` (an item, filler or offline)."""
         return self.item_at(t)
@@ -373,7 +409,7 @@ class TimeSlotScheduler(Scheduler):
             budget = slot.duration_minutes * 60.0  # the same share of picks as the other modes
         used = 0.0
         for item in self._picks(occ):
-            length = max(item.duration, MIN_DURATION)
+            length = self.context.slot_length(item)  # with pad_to_minutes, up to the grid
             if t >= end - 1e-6 or used >= budget:
                 break
             used += length
@@ -409,6 +445,8 @@ class TimeSlotScheduler(Scheduler):
         if before.slot.padding_mode == "next" and before.end >= occ.start - 1e-6:
             return content_end
         if content_end > occ.start:
+            if occ.slot.max_lateness is not None:
+                return min(content_end, occ.start + occ.slot.max_lateness)
             return content_end
         return occ.start
 
@@ -418,13 +456,17 @@ class TimeSlotScheduler(Scheduler):
         content = self.nominal(occ)
         shift = start - occ.start
         limit = max(occ.end, content[-1].end if content else occ.end)
+        # The next slot's maximum lateness cuts an overrun short.
+        cut = occ.end - 1e-6 <= next_start < limit - 1e-6
+        if cut:
+            limit = next_start
         out: list[ScheduledItem] = []
         for entry in content:
             moved = entry.start + shift
             if moved >= limit - 1e-6:
                 break
             if moved + entry.duration > limit + 1e-6:
-                if occ.slot.flex_mode == "none":
+                if occ.slot.flex_mode == "none" or cut:
                     out.append(ScheduledItem(entry.item, moved, limit - moved, slot=entry.slot))
                 break
             out.append(ScheduledItem(entry.item, moved, entry.duration, slot=entry.slot))

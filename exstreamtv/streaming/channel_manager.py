@@ -11,6 +11,10 @@ The manager sends running pipelines commands (``Reconfigure`` on a reload,
 Components that act on channels (self-healing) get a :class:`~.control.ChannelControl`
 per channel through :meth:`control`.
 
+Each item a pipeline starts may start cooldowns (the scheduler says which); they go into
+the channel's cooldown book, which the database keeps, and every scheduler built later
+plans with it (:mod:`exstreamtv.scheduling.cooldowns`).
+
 When a pipeline gives up on an item (:class:`~exstreamtv.events.ItemFailed`), the item
 is recorded in ``hub.database.failed_items`` and every channel's playout is rebuilt
 without it (it airs as offline, saying why), so the guide, the API, MQTT and the
@@ -30,9 +34,10 @@ from zoneinfo import ZoneInfo
 from exstreamtv.config.model import ChannelConfig, Config
 from exstreamtv.database.playout_state import StoredPlayout, schedule_key
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
-from exstreamtv.events import Event, HealthEvent, ItemFailed, SessionEvent
+from exstreamtv.events import ChannelEvent, Event, HealthEvent, ItemFailed, SessionEvent
 from exstreamtv.scheduling.base import Scheduler, SchedulerContext
 from exstreamtv.scheduling.breaks import with_breaks
+from exstreamtv.scheduling.cooldowns import Cooldown, CooldownBook
 from exstreamtv.scheduling.mirror import MirrorScheduler
 from exstreamtv.scheduling.on_demand import ON_DEMAND, OnDemandClock, OnDemandScheduler
 from exstreamtv.scheduling.options import DEFAULT_EPOCH, parse_epoch
@@ -75,6 +80,9 @@ class ChannelManager:
         self.pipelines: dict[int, ChannelPipeline] = {}
         self._schedulers: dict[int, tuple[ChannelConfig, tuple[int, int], Scheduler]] = {}
         self._memories: dict[int, PlayoutMemory] = {}
+        #: What each channel aired that still rests, and the copy its schedulers plan with.
+        self._books: dict[int, CooldownBook] = {}
+        self._planned_books: dict[int, CooldownBook] = {}
         #: The own clocks of on-demand channels (schedule.clock: on_demand).
         self._clocks: dict[int, OnDemandClock] = {}
         self._guide_schedulers: dict[int, tuple[Scheduler, Scheduler]] = {}
@@ -93,7 +101,28 @@ class ChannelManager:
             self.release(event.channel)
         if isinstance(event, ItemFailed):
             return self._item_failed(event)
+        if isinstance(event, ChannelEvent) and event.action == "item":
+            return self._aired(event)
         return None
+
+    def _aired(self, event: ChannelEvent) -> Any:
+        """A pipeline started an item: the cooldowns its airing starts go into the book
+        (and, when they changed it, into the database)."""
+        if event.started_at is None or not event.item_id:
+            return None
+        try:
+            scheduler = self.scheduler(event.channel)
+        except ChannelNotFound:
+            return None
+        entry = scheduler.item_at(event.started_at)
+        if entry.item is None or entry.item.id != event.item_id:
+            return None
+        book = self._books.setdefault(event.channel, CooldownBook())
+        changed = book.add(scheduler.cooldowns(entry))
+        database = getattr(self.hub, "database", None)
+        if not changed or database is None or not database.ready:
+            return None
+        return database.playout.save_cooldowns(event.channel, changed)
 
     @property
     def failed_items(self) -> FailedItems:
@@ -132,8 +161,12 @@ class ChannelManager:
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         if number not in self._memories or (cached is not None and cached[0] != channel):
             self._memories[number] = PlayoutMemory()
+        book = self._books.setdefault(number, CooldownBook())
+        book.prune(time.time())
+        self._planned_books[number] = book.copy()
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config),
-                                   self._memories[number], failed.reason)
+                                   self._memories[number], failed.reason,
+                                   self._planned_books[number])
         scheduler: Scheduler = self._on_demand(channel, with_breaks(
             component.factory(dict(channel.schedule.options), context), context))
         self._schedulers[number] = (channel, version, scheduler)
@@ -187,6 +220,23 @@ class ChannelManager:
             log.info("Channel %d: continues its playout from the database", channel.number)
         self.playout_changed()
 
+    def cooldowns(self, number: int) -> list[Cooldown]:
+        """What channel ``number`` aired that still rests, soonest free first."""
+        book = self._books.get(number)
+        now = time.time()
+        return sorted((c for c in book or () if c.until > now), key=lambda c: c.until)
+
+    def restore_cooldowns(self, books: Mapping[int, CooldownBook]) -> None:
+        """Cooldown books of an earlier run (or a restored backup): the channels' playouts
+        are planned again holding back what aired within its cooldown."""
+        for number, book in books.items():
+            self._books.setdefault(number, CooldownBook()).add(book)
+            self._schedulers.pop(number, None)
+            self._guide_schedulers.pop(number, None)
+        if books:
+            log.info("Cooldowns of %d channel(s) restored from the database", len(books))
+        self.playout_changed()
+
     def guide_scheduler(self, number: int) -> Scheduler:
         """A scheduler for the guide, separate from the one that plays the channel.
 
@@ -209,7 +259,7 @@ class ChannelManager:
                              dict(memory.missing))
         component = self.hub.registry.get("scheduler", channel.schedule.type)
         context = SchedulerContext(channel, self.hub.library, timezone_of(self.hub.config), copy,
-                                   self.failed_items.reason)
+                                   self.failed_items.reason, self._planned_books.get(number))
         scheduler: Scheduler = self._on_demand(channel, with_breaks(
             component.factory(dict(channel.schedule.options), context), context))
         self._guide_schedulers[number] = (playing, scheduler)

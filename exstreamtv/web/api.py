@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quart import Blueprint, Response, has_request_context
+from quart import Blueprint, Response, has_request_context, request
 
 from exstreamtv.errors import ChannelNotFound
 from exstreamtv.hub import Hub
@@ -21,6 +21,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 _RANK = {"ok": 0, "degraded": 1, "error": 2}
 #: Schedulers with distribution stats (balance, random) report them over this window.
 STATS_WINDOW = 7 * 86400.0
+#: The most entries GET /api/channels/{n}/playout lists.
+PLAYOUT_MAX_ENTRIES = 5000
 
 
 def _entry(entry: ScheduledItem, channel_name: str, now: float, base: str) -> dict[str, Any]:
@@ -74,6 +76,10 @@ def channel_summary(h: Hub, number: int, now: float | None = None) -> dict[str, 
         data["now"] = {**_entry(current, channel.name, now, base),
                        "offset": current.offset_at(now)}
         data["next"] = _entry(following, channel.name, now, base)
+        active, upcoming = scheduler.slot_windows(now)
+        if active is not None or upcoming is not None:
+            data["slot"] = active.to_dict() if active else None
+            data["next_slot"] = upcoming.to_dict() if upcoming else None
         data["schedule_health"] = dict(zip(("status", "reason"), scheduler.health(), strict=True))
         stats = scheduler.stats(now - STATS_WINDOW, now)
         if stats is not None:
@@ -155,6 +161,35 @@ async def channel(number: int) -> tuple[Response, int]:
         return json_response(channel_summary(hub(), number))
     except ChannelNotFound as exc:
         return error(404, str(exc))
+
+
+@bp.route("/channels/<int:number>/playout")
+async def channel_playout(number: int) -> tuple[Response, int]:
+    """Every entry from now for ``?hours=`` (default 2, at most 48; at most
+    :data:`PLAYOUT_MAX_ENTRIES`), breaks and filler clips included, and the channel's
+    cooldowns (what aired that still rests)."""
+    h = hub()
+    raw = request.args.get("hours", "2")
+    try:
+        hours = float(raw)
+    except ValueError:
+        return error(400, f"hours must be a number of hours from 0 to 48, got {raw!r}")
+    if not 0 < hours <= 48:
+        return error(400, f"hours must be a number of hours from 0 to 48, got {raw!r}")
+    try:
+        scheduler = h.channels.scheduler(number)
+    except ChannelNotFound as exc:
+        return error(404, str(exc))
+    now = time.time()
+    entries: list[dict[str, Any]] = []
+    for entry in scheduler.entries(now):
+        if entry.start >= now + hours * 3600 or len(entries) == PLAYOUT_MAX_ENTRIES:
+            break
+        entries.append({"start": entry.start, "end": entry.end, "kind": entry.kind,
+                        "title": entry.title, "item_id": entry.item.id if entry.item else None,
+                        "slot": entry.slot, "seek": entry.seek})
+    cooldowns = [{"key": c.key, "until": c.until} for c in h.channels.cooldowns(number)]
+    return json_response({"number": number, "entries": entries, "cooldowns": cooldowns})
 
 
 @bp.route("/sessions")

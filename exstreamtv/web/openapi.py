@@ -48,6 +48,9 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/api/channels", "Channels with what is on now and next"),
     Route("get", "/api/channels/{number}", "One channel with now and next",
           params=(("number", "integer"),)),
+    Route("get", "/api/channels/{number}/playout", "The channel's entries from now (breaks "
+          "included) and its cooldowns", params=(("number", "integer"),),
+          query=(("hours", "number"),)),
     Route("get", "/api/channels.m3u", "M3U playlist", content="audio/x-mpegurl"),
     Route("get", "/api/xmltv.xml", "XMLTV guide", content="application/xml"),
     Route("get", "/artwork/items/{item_id}/{kind}", "An item's artwork (thumb, poster, "

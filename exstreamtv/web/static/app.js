@@ -50,6 +50,23 @@ function shownTitle(entry) {
   return (entry.programme && entry.programme.display_title) || entry.title;
 }
 
+// -- time slots: the slot on now and the next one (time_slots channels) ----------
+function clock(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function showSlot(node, slot) {
+  if (!node) return;
+  node.textContent = slot ? `${slot.name} ${clock(slot.start)}–${clock(slot.end)}` : "";
+}
+
+function showSlots() {
+  for (const node of document.querySelectorAll("small.slot[data-name]")) {
+    showSlot(node, { name: node.dataset.name, start: Number(node.dataset.start),
+                     end: Number(node.dataset.end) });
+  }
+}
+
 async function refreshChannels() {
   try {
     const channels = await api("/api/channels");
@@ -63,7 +80,9 @@ async function refreshChannels() {
         bar.dataset.start = ch.now.start;
         bar.dataset.end = ch.now.end;
       }
-      row.querySelector(".next").textContent = ch.next ? shownTitle(ch.next) : "—";
+      row.querySelector(".next .title").textContent = ch.next ? shownTitle(ch.next) : "—";
+      showSlot(row.querySelector(".now .slot"), ch.slot);
+      showSlot(row.querySelector(".next .slot"), ch.next_slot);
     }
   } catch (err) { /* the next refresh tries again */ }
 }
@@ -236,6 +255,7 @@ function listenForEvents() {
 
 document.addEventListener("DOMContentLoaded", () => {
   tick();
+  showSlots();
   setInterval(tick, 1000);
   setInterval(refreshChannels, 15000);
   for (const button of document.querySelectorAll(".preview-button")) {
