@@ -124,3 +124,41 @@ def test_video_continues_frame_after_frame_when_audio_runs_longer(clips):
     assert min(steps) > 0 and max(steps) <= 1.5 * 1920, max(steps)  # 1024 samples at 48 kHz
     # no drift: over four segments the streams span the same time within three audio frames
     assert abs((audio[-1] - audio[0]) - (video[-1] - video[0])) < 3 * 1920
+
+
+def test_a_lighter_preset_never_shows_two_pictures_at_once(clips, tmp_path):
+    """From a segment with B-frames (its last decoded frame is shown after its DTS) to one
+    without (x264 "ultrafast", what a starved host switches to): placed by DTS alone, the
+    new first picture landed on the time of a picture already shown, and an HLS client
+    remuxing the stream reported "Non-monotonous DTS"."""
+    from dataclasses import replace
+
+    ultrafast = replace(SOFTWARE, options=(("-preset", "ultrafast"),
+                                           *(o for o in SOFTWARE.options if o[0] != "-preset")))
+    splicer = TSSplicer()
+    out = bytearray()
+    clip = sorted(clips.glob("*.mp4"))[0]
+    for preset in (SOFTWARE, ultrafast, SOFTWARE):
+        splicer.start_segment()
+        argv = build_command(ffmpeg_bin(), MediaInput(str(clip), 0.0, 2.0, 0, 1), PROFILE,
+                             preset, ServiceInfo(1, "Test"))
+        data = subprocess.run(argv, capture_output=True, check=True).stdout
+        for i in range(0, len(data), 5000):
+            out += b"".join(p.data for p in splicer.feed(data[i:i + 5000]))
+        out += b"".join(p.data for p in splicer.flush_hold())
+    path = tmp_path / "spliced.ts"
+    path.write_bytes(bytes(out))
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "packet=pts,dts", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True).stdout
+    frames = [(int(pts), int(dts)) for pts, dts, *_ in (line.split(",") for line in probe.split())]
+    has_b_frames = any(pts != dts for pts, dts in frames)
+    assert has_b_frames, "the first segment has no B-frames: the test proves nothing"
+    shown = [pts for pts, _ in frames]
+    assert len(set(shown)) == len(shown), "two pictures share a presentation time"
+    decoded = [dts for _, dts in frames]
+    assert all(b > a for a, b in itertools.pairwise(decoded)), "DTS did not increase"
+    remux = subprocess.run([ffmpeg_bin(), "-v", "warning", "-i", str(path), "-c", "copy",
+                            "-f", "mpegts", "-"], capture_output=True, check=False)
+    assert b"Non-monotonous" not in remux.stderr, remux.stderr.decode(errors="replace")

@@ -119,6 +119,8 @@ class TSSplicer:
         self._holding = False
         self._hold: list[bytearray] = []
         self._first_in: dict[int, int] = {}
+        self._first_pts_in: dict[int, int] = {}  # first input PTS per pid, this segment
+        self._pts_out: dict[int, int] = {}  # the latest output PTS per pid (display order)
         self._trim: dict[int, int] = {}  # pid -> output DTS its next frame must reach
         self._dropping: set[int] = set()  # pids whose current PES is being dropped
         self._video_anchored = False  # this segment was placed by its video
@@ -138,6 +140,7 @@ class TSSplicer:
         self._last_pcr_in = None
         self.segments += 1
         self._first_in = {}
+        self._first_pts_in = {}
         self._trim = {}
         self._dropping = set()
         self._video_anchored = False
@@ -240,6 +243,8 @@ class TSSplicer:
         ts = _pes_dts(pkt, start) if start is not None else None
         if ts is not None:
             self._first_in[pid] = ts
+            if start is not None and pkt[start + 7] >> 6 in (2, 3):
+                self._first_pts_in[pid] = read_pts(pkt, start + 9)
 
     def _hold_complete(self) -> bool:
         wanted = set(self._last_out) - self.sparse_pids
@@ -255,12 +260,25 @@ class TSSplicer:
         if not candidates:
             return
         if self.video_pid in candidates:
-            self._delta = candidates[self.video_pid]
+            self._delta = max(candidates[self.video_pid], self._after_last_picture())
             self._video_anchored = True
             self._trim = {pid: self._end(pid)
                           for pid in candidates if pid != self.video_pid}
         else:
             self._delta = max(candidates.values())
+
+    def _after_last_picture(self) -> int:
+        """The least delta that shows the new segment's first picture after the previous
+        segment's last one. Decode order alone is not enough: an encoder with B-frames
+        shows its last decoded frame up to a few frames after its DTS, so a segment
+        without them (a lighter preset) placed by DTS alone would show its first picture
+        at the same instant as one already shown."""
+        pid = self.video_pid
+        first = self._first_pts_in.get(pid) if pid is not None else None
+        shown = self._pts_out.get(pid) if pid is not None else None
+        if first is None or shown is None or pid is None:
+            return 0
+        return shown + self._interval.get(pid, 3000) - first
 
     def _end(self, pid: int) -> int:
         """Where stream ``pid`` ends in the output: its last PES plus that PES's length
@@ -386,6 +404,7 @@ class TSSplicer:
         if pid in self.sparse_pids:
             delta = self._sparse_delta(dts, delta)
         write_pts(pkt, start + 9, pts + delta)
+        self._pts_out[pid] = max(self._pts_out.get(pid, pts + delta), pts + delta)
         if flags == 3:
             write_pts(pkt, start + 14, dts + delta)
         out = dts + delta
