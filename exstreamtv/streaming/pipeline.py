@@ -213,7 +213,10 @@ class ChannelPipeline:
                 end = await self._play(segment)
                 segment = await self._after(segment, end)
         except asyncio.CancelledError:
-            if self._task is not None:  # not stop(): a cancellation leaked from below
+            task = asyncio.current_task()
+            if task is not None and not task.cancelling():
+                # Nobody cancelled this task (stop(), a cluster fence): the cancellation
+                # of something it awaited leaked out of it.
                 self._fail("the pipeline's loop was cancelled")
             raise
         except Exception as exc:
