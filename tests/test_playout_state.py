@@ -78,6 +78,7 @@ def test_a_restart_keeps_removed_items_in_place_and_history_is_recorded(
     config = config_for(sources=[{"id": "clips", "type": "local", "path": str(media)}])
     config["channels"][0]["schedule"]["epoch"] = "2024-01-01T00:00:00Z"
     config["database"]["url"] = url = db_url
+    config["guide"] = {"days_ahead": 1, "hours_behind": 0}  # 4-second clips: a big XMLTV
     table, history = "channel_playout", "play_history"
     server = make_server(config)
     before = server.wait_for(lambda: len(_guide(server)) > 20 and _guide(server), timeout=60)
