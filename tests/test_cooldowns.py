@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def test_a_restart_keeps_cooldowns(db_url: str, tmp_path: Path,  # noqa: F811
     for i in range(ADS):
         shutil.copy(one, ads / f"ad-{i + 1:02d}.mp4")
     (tmp_path / "data").mkdir(exist_ok=True)
+    # Each minute is a 40-second programme and its break: an epoch 36 s ago puts the
+    # first break right after the server is up, instead of up to 40 s of waiting for it.
+    epoch = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time()) - 36))
 
     def config(seed: int, url: str, label: str) -> dict[str, Any]:
         return {
@@ -104,7 +108,8 @@ def test_a_restart_keeps_cooldowns(db_url: str, tmp_path: Path,  # noqa: F811
             # 4-minute cooldown fill every minute's break.
             "sources": [{"id": "shows", "type": "local", "path": str(clips_folder("show", 1, 40.0))},
                         {"id": "ads", "type": "local", "path": str(ads)}],
-            "channels": [{"number": 1, "name": "Breaks", "schedule": _options(seed)}],
+            "channels": [{"number": 1, "name": "Breaks",
+                          "schedule": _options(seed, epoch=epoch)}],
             "streaming": {"idle_stop_seconds": 2},
         }
 
