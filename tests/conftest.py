@@ -11,6 +11,12 @@ import pytest
 from tests.helpers import Server, base_config, clips_folder, write_config
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests (marked ``slow``) first: the workers start on them and fill in with the
+    short ones, instead of one worker running a two-minute test alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def clips() -> Path:
     """Three 4-second 320x180 clips with English stereo audio."""

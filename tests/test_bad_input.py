@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import Server, make_clip, probe_packets
 from tests.stream_tools import Reader
 from tests.test_boundaries import dts_gaps
@@ -53,6 +55,7 @@ def container_duration(path: Path) -> float:
     return float(out)
 
 
+@pytest.mark.slow
 def test_bad_files_leave_no_hole_and_the_liar_is_named(
         tmp_path: Path, make_server: Callable[..., Server],
         config_for: Callable[..., dict[str, Any]]) -> None:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import MEDIA_CACHE, Server, decode_errors, make_clip
 from tests.stream_tools import ffmpeg_children
 
@@ -46,6 +48,7 @@ def _position(epoch: float) -> float:
     return (time.time() - epoch) % CYCLE
 
 
+@pytest.mark.slow
 def test_breaks_decode_across_the_programme_and_its_breaks(
         tmp_path: Path, config_for: Any, make_server: Any) -> None:
     # The channel's epoch puts it a little before the mid-roll window once the server is

@@ -189,6 +189,7 @@ def test_viewers_of_a_relay_survive_the_owner_being_killed(
     assert code == 0, errors
 
 
+@pytest.mark.slow
 def test_a_node_that_lost_its_lease_stops_its_ffmpeg_and_relays_the_new_owner(
     make_node: NodeFactory, viewers: Callable[[str], Viewer], pg_url: str
 ) -> None:

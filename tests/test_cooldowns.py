@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from exstreamtv.scheduling.base import ScheduledItem
 from exstreamtv.scheduling.cooldowns import Cooldown, CooldownBook, clip_key
 from tests.helpers import TEST_FFMPEG, clips_folder, free_port
@@ -87,6 +89,7 @@ def _fillers(server: Any) -> None:
                                  if e["kind"] == "filler"]) > 10, timeout=60)
 
 
+@pytest.mark.slow
 def test_a_restart_keeps_cooldowns(db_url: str, tmp_path: Path,  # noqa: F811
                                    make_server: Any) -> None:
     ads = tmp_path / "ads"

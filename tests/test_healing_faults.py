@@ -206,6 +206,7 @@ def test_approval_flow_over_http(make_server, long_clips, tmp_path):
     assert not viewer.ended
 
 
+@pytest.mark.slow
 def test_unplayable_file_is_skipped_after_restart_fails(make_server, tmp_path):
     from tests.helpers import make_clip
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import base_config, decode_errors, timing_problems
 from tests.media_files import (
@@ -46,6 +47,7 @@ def packets(path: Path) -> list[dict[str, object]]:
     return result
 
 
+@pytest.mark.slow
 def test_awkward_media_plays_as_one_uniform_stream(tmp_path, make_server):
     folder = bad_input_folder()
     config = base_config(tmp_path, folder)

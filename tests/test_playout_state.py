@@ -71,6 +71,7 @@ def _state(url: str) -> dict[str, Any]:
     return dict(json.loads(value) if isinstance(value, str) else value)
 
 
+@pytest.mark.slow
 def test_a_restart_keeps_removed_items_in_place_and_history_is_recorded(
         db_url: str, tmp_path: Path, config_for: Any, make_server: Any) -> None:
     media = tmp_path / "media"

@@ -9,6 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import httpx
+import pytest
 
 from tests.helpers import channel
 from tests.stream_tools import Reader
@@ -44,6 +45,7 @@ def play_speed(server, seconds: float = 10.0) -> float:
     return media_seconds(bytes(reader.data[start:after])) / seconds
 
 
+@pytest.mark.slow
 def test_viewers_keep_play_speed_while_clients_fetch_the_guide(make_server, config_for, tmp_path):
     # Ten channels of 4-second clips: a guide of ~100,000 programmes, seconds of CPU work.
     channels = [channel(n, f"Clips {n}", "clips") for n in range(1, 11)]
