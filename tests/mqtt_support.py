@@ -176,18 +176,23 @@ class Watcher:
         self.client.loop_stop()
 
 
-def retained_snapshot(broker: Broker, prefix: str, settle: float = 0.5) -> dict[str, Message]:
-    """What a fresh subscriber receives as retained under ``prefix`` (``#``)."""
+def retained_snapshot(broker: Broker, prefix: str, settle: float = 0.5,
+                      expect: int = 0) -> dict[str, Message]:
+    """What a fresh subscriber receives as retained under ``prefix`` (``#``); with
+    ``expect``, at least that many (or whatever came within 10 s)."""
     fresh = Watcher(broker)
     # The broker sends retained messages right after the subscription; on a loaded machine
-    # they trickle in, so wait until none has arrived for ``settle`` seconds.
+    # they trickle in, with pauses: wait for the expected number, then until none has
+    # arrived for ``settle`` seconds.
     count, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 10
     while time.monotonic() < deadline:
         with fresh._lock:
             now_count = len(fresh.messages)
+            wanted = len({m.topic for m in fresh.messages
+                          if m.retain and m.topic.startswith(prefix)})
         if now_count != count:
             count, quiet_since = now_count, time.monotonic()
-        elif time.monotonic() - quiet_since >= settle:
+        elif time.monotonic() - quiet_since >= settle and wanted >= expect:
             break
         time.sleep(0.05)
     snapshot = {t: m for t, m in fresh.latest().items() if t.startswith(prefix) and m.retain}

@@ -272,9 +272,10 @@ def test_removed_channel_loses_its_entities_on_hot_reload(make_server, mqtt_conf
     assert server.post("/api/config/reload").status_code == 200
     for topic in channel2:
         watcher.wait_message(topic, "")
-    retained = retained_snapshot(watcher.broker, "homeassistant/")
+    expected = len(SERVER_KEYS) + len(CHANNEL_KEYS)
+    retained = retained_snapshot(watcher.broker, "homeassistant/", expect=expected)
     assert not set(channel2) & set(retained)
-    assert len(retained) == len(SERVER_KEYS) + len(CHANNEL_KEYS), sorted(retained)
+    assert len(retained) == expected, sorted(retained)
     assert "exstreamtv/channel/2/state" not in retained_snapshot(watcher.broker, "exstreamtv/")
     # The reload itself went out as an event, with no secrets in it.
     event = watcher.wait_message("exstreamtv/events/config")
