@@ -93,5 +93,9 @@ def test_guide_posters_load_lazily(make_server, tmp_path: Path, clips: Path):
         assert last.get_attribute("loading") == "lazy"
         assert last.get_attribute("src").startswith("/artwork/items/")
         last.scroll_into_view_if_needed()
-        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                               arg=last.element_handle())
+        # Polled from here: wait_for_function compiles its predicate in the page, which
+        # the page's CSP (no 'unsafe-eval') refuses whenever the image is not loaded yet.
+        deadline = time.monotonic() + 30
+        while not last.evaluate("img => img.complete && img.naturalWidth > 0"):
+            assert time.monotonic() < deadline, "the last poster did not load"
+            page.wait_for_timeout(100)

@@ -4,6 +4,7 @@ playlist are written to the YAML and play. Screenshot in $EXSTREAMTV_TEST_OUTPUT
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import yaml
@@ -44,9 +45,12 @@ def test_browse_the_library_and_program_a_channel(make_server, tmp_path: Path, c
         show.wait_for()
         poster = show.locator("img")
         assert poster.get_attribute("loading") == "lazy"
-        page.wait_for_function(
-            "document.querySelector(\"#library-list li[data-group='show:Show One'] img\")"
-            ".naturalWidth > 0")
+        # Polled from here: wait_for_function compiles its predicate in the page, which
+        # the page's CSP (no 'unsafe-eval') refuses whenever the image is not loaded yet.
+        deadline = time.monotonic() + 30
+        while poster.evaluate("img => img.naturalWidth") == 0:
+            assert time.monotonic() < deadline, "the poster did not load"
+            page.wait_for_timeout(100)
         # Search narrows the groups.
         page.fill("#library-search", "cafe")
         page.locator("#library-list li[data-group='show:Show One']").wait_for(state="detached")
