@@ -126,9 +126,14 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/api/health", timeout=5).status_code == 200:
                     return self
             time.sleep(0.1)
+        # Where it is stuck: every thread's stack (SIGUSR2) and every task's (SIGUSR1).
+        for sig in (signal.SIGUSR2, signal.SIGUSR1):
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+        time.sleep(1.0)
         raise RuntimeError(f"server did not answer within {wait}s:\n{self.log}")
 
     @property

@@ -14,13 +14,14 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -32,7 +33,18 @@ MAX_POOL_SIZE = 100
 CONNECTIONS_PER_CHANNEL = 2.5
 #: SQLite waits this long for the single writer lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: A write SQLite still refuses after its busy timeout is tried this many times in all.
+WRITE_ATTEMPTS = 3
+WRITE_RETRY_SECONDS = 0.5
 POOL_TIMEOUT_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (or "busy"): another writer held the lock."""
+    return isinstance(exc, OperationalError) and any(
+        word in str(exc.orig) for word in ("database is locked", "database is busy"))
 
 
 def optimal_pool_size(channel_count: int) -> int:
@@ -100,6 +112,7 @@ class ConnectionMetrics:
     wait_total: float = 0.0
     wait_max: float = 0.0
     timeouts: int = 0
+    write_retries: int = 0
 
     def record_wait(self, seconds: float) -> None:
         self.waits += 1
@@ -124,6 +137,7 @@ class ConnectionMetrics:
             "wait_avg_ms": round(1000 * self.wait_total / self.waits, 3) if self.waits else 0.0,
             "wait_max_ms": round(1000 * self.wait_max, 3),
             "timeouts": self.timeouts,
+            "write_retries": self.write_retries,
         }
 
 
@@ -335,6 +349,27 @@ class DatabaseConnectionManager:
         async with self._connect() as conn, AsyncSession(bind=conn,
                                                           expire_on_commit=False) as session:
             yield session
+
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``await work(session)`` in one transaction, committed on success.
+
+        SQLite has one writer at a time: a write that still finds the lock taken after the
+        busy timeout (or whose read snapshot went stale while it waited, which SQLite
+        reports at once) is rolled back and tried again in a fresh transaction, so a busy
+        moment does not lose what was being saved. Other errors are raised at once.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self.session() as session, session.begin():
+                    return await work(session)
+            except OperationalError as exc:
+                if not is_locked(exc) or attempt == WRITE_ATTEMPTS:
+                    raise
+                self.metrics.write_retries += 1
+                log.info("The database was locked by another writer; trying again (%d/%d)",
+                         attempt + 1, WRITE_ATTEMPTS)
+                await asyncio.sleep(WRITE_RETRY_SECONDS * attempt)
+        raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:

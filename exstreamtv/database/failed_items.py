@@ -196,9 +196,8 @@ class FailedItems:
                "fingerprint": record.fingerprint, "channel_number": record.channel,
                "attempts": record.attempts, "failed_at": record.failed_at or time.time()}
         try:
-            async with self.manager.session() as session, session.begin():
-                await session.execute(_upsert(session, FailedItemRow.__table__, [row],
-                                              ["source_id", "item_id"]))
+            await self.manager.write(lambda session: session.execute(
+                _upsert(session, FailedItemRow.__table__, [row], ["source_id", "item_id"])))
         except Exception as exc:
             log.error("Could not save the failed item '%s' in the database: %s",
                       record.title, exc)

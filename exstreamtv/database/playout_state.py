@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from exstreamtv.database.models import ChannelPlayoutRow, CooldownRow, PlayHistoryRow
 from exstreamtv.database.store import _upsert
@@ -127,9 +128,8 @@ class PlayoutStore:
         row = {"channel_number": channel.number, "scheduler": key, "epoch": epoch,
                "position": 0, "seed": seed, "state": state, "updated_at": time.time()}
         try:
-            async with self.manager.session() as session, session.begin():
-                await session.execute(_upsert(session, ChannelPlayoutRow.__table__, [row],
-                                              ["channel_number"]))
+            await self.manager.write(lambda session: session.execute(
+                _upsert(session, ChannelPlayoutRow.__table__, [row], ["channel_number"])))
         except Exception as exc:
             log.error("Channel %d: could not save its playout state: %s", channel.number, exc)
             return False
@@ -145,9 +145,12 @@ class PlayoutStore:
                              kind=event.entry_kind or "program",
                              started_at=event.started_at or event.timestamp,
                              duration=event.duration or 0.0)
+
+        async def add(session: AsyncSession) -> None:
+            session.add(row)
+
         try:
-            async with self.manager.session() as session, session.begin():
-                session.add(row)
+            await self.manager.write(add)
         except Exception as exc:
             log.error("Channel %d: could not record what aired: %s", event.channel, exc)
 
@@ -158,9 +161,8 @@ class PlayoutStore:
         rows = [{"channel_number": channel, "key": c.key[:500], "until": c.until}
                 for c in cooldowns]
         try:
-            async with self.manager.session() as session, session.begin():
-                await session.execute(_upsert(session, CooldownRow.__table__, rows,
-                                              ["channel_number", "key"]))
+            await self.manager.write(lambda session: session.execute(
+                _upsert(session, CooldownRow.__table__, rows, ["channel_number", "key"])))
         except Exception as exc:
             log.error("Channel %d: could not save its cooldowns: %s", channel, exc)
 

@@ -83,7 +83,8 @@ class LibraryStore:
     async def save(self, source_id: str, source_type: str, items: Sequence[MediaItem]) -> None:
         """Upsert a source's scanned items; items no longer found are removed."""
         now = time.time()
-        async with self.manager.session() as session, session.begin():
+
+        async def work(session: AsyncSession) -> None:
             await session.execute(_upsert(session, MediaSourceRow.__table__, [{
                 "id": source_id, "type": source_type, "last_scan": now,
                 "item_count": len(items)}], ["id"]))
@@ -114,6 +115,8 @@ class LibraryStore:
                        for item in items for name in dict.fromkeys(item.collections)]
             for chunk in _chunks(members, 500):
                 await session.execute(insert(CollectionItemRow), chunk)
+
+        await self.manager.write(work)
 
     async def load(self) -> dict[str, list[MediaItem]]:
         """Every known item by source id, in the order the library sorts them."""

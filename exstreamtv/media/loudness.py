@@ -259,9 +259,8 @@ class LoudnessCache:
                "integrated": result.integrated, "true_peak": result.true_peak,
                "measured_at": time.time()}
         try:
-            async with manager.session() as session, session.begin():
-                await session.execute(_upsert(session, LoudnessRow.__table__, [row],
-                                              ["source_id", "item_id", "stream"]))
+            await manager.write(lambda session: session.execute(
+                _upsert(session, LoudnessRow.__table__, [row], ["source_id", "item_id", "stream"])))
         except Exception as exc:
             log.error("Could not save the loudness of %s: %s", key[1], exc)
 

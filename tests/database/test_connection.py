@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import OperationalError
 
+from exstreamtv.database import connection
 from exstreamtv.database.connection import (
     BASE_POOL_SIZE,
     MAX_POOL_SIZE,
@@ -157,3 +162,66 @@ def test_recycled_connections_are_counted(sqlite_url: str) -> None:
         return metrics.recycled, metrics.created, metrics.invalidated
 
     assert asyncio.run(run()) == (1, 2, 0)
+
+
+def _hold_write_lock(path: str, seconds: float, holding: threading.Event) -> None:
+    """Another writer (its own connection, as a second process would have) keeps SQLite's
+    write lock for ``seconds``."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO play_history (channel_number, kind, started_at, duration) "
+                   "VALUES (9, 'program', 1.0, 1.0)")
+        holding.set()
+        time.sleep(seconds)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _locked_write(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                  hold: float) -> tuple[int | Exception, int]:
+    """Channel 1's row written while another connection holds the lock for ``hold`` s:
+    (rows of channel 1 afterwards, or the error; retries counted)."""
+    monkeypatch.setattr(connection, "SQLITE_BUSY_TIMEOUT_MS", 300)
+
+    async def run() -> tuple[int | Exception, int]:
+        manager = DatabaseConnectionManager(sqlite_url)
+        await manager.open()
+        await migrate(manager)
+        holding = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock,
+                                  args=(sqlite_url.split("///", 1)[1], hold, holding))
+        holder.start()
+        assert await asyncio.to_thread(holding.wait, 10)
+        result: int | Exception
+        try:
+            await manager.write(lambda session: session.execute(insert(PlayHistoryRow).values(
+                channel_number=1, kind="program", started_at=2.0, duration=2.0)))
+            async with manager.session() as session:
+                result = int(await session.scalar(select(func.count(PlayHistoryRow.id)).where(
+                    PlayHistoryRow.channel_number == 1)) or 0)
+        except OperationalError as exc:
+            result = exc
+        await asyncio.to_thread(holder.join)
+        retries = manager.metrics.write_retries
+        await manager.close()
+        return result, retries
+
+    return asyncio.run(run())
+
+
+def test_a_write_waits_out_a_writer_that_holds_the_lock_past_the_busy_timeout(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The lock is held for four busy timeouts: the first attempts are refused ("database
+    # is locked"), a later one in a fresh transaction gets through; nothing is lost.
+    rows, retries = _locked_write(sqlite_url, monkeypatch, hold=1.2)
+    assert rows == 1
+    assert retries >= 1
+
+
+def test_a_write_locked_out_for_good_raises_after_its_attempts(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    error, retries = _locked_write(sqlite_url, monkeypatch, hold=5.0)
+    assert isinstance(error, OperationalError) and "database is locked" in str(error)
+    assert retries == connection.WRITE_ATTEMPTS - 1
