@@ -7,8 +7,12 @@ client (``bench/c/viewers.c``) opens the connections, every viewer reads as fast
 comes, and over a measuring window it is reported:
 
 * the channel's own production: bytes it produced / its play-speed rate (the rate comes
-  from the stream's own clock, PCR, measured on a sample of the stream);
-* what the viewers got: bytes each received / the play-speed rate (mean and slowest);
+  from the stream's own clock, PCR, measured on a sample of the stream), and its output
+  clock over the wall clock each second (``delivered_speed``, the last 5 s; it reads about
+  1% low, the time since the last chunk counting as silence);
+* what the viewers got: bytes each received / the play-speed rate (mean and slowest), and
+  the same against what the channel produced in the window (the picture makes its byte
+  rate vary by a few percent between windows, so this is the fairer share);
 * server CPU (share of one core) and RSS growth per viewer, from /proc.
 
 The same viewers, in the same run, against two baselines streaming the same bytes at the
@@ -30,8 +34,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import cpu_seconds, rss_bytes, table
@@ -91,6 +96,7 @@ class Run:
     cpu: float  # share of one core over the window
     rss_per_viewer: float
     production: float | None = None  # the channel's own, share of play speed
+    clock: list[float] = field(default_factory=list)  # its output clock / wall, each second
 
     def line(self) -> str:
         mean = statistics.mean(self.shares) if self.shares else 0.0
@@ -98,6 +104,14 @@ class Run:
         text = f"viewers mean {mean:.1%} min {low:.1%}"
         if self.production is not None:
             text = f"channel {self.production:.1%}, " + text
+        if self.clock:
+            text = (f"channel clock mean {statistics.mean(self.clock):.1%} "
+                    f"min {min(self.clock):.1%}, " + text)
+        if self.production and self.count > 1:
+            # Against what the channel made in the same window (its bytes vary with the
+            # picture, so the play-speed byte rate of the sample is only an estimate).
+            text += (f" (of the channel's output: mean {mean / self.production:.1%} "
+                     f"min {low / self.production:.1%})")
         if self.refused:
             text += f", {self.refused} refused"
         if self.count == 1:
@@ -185,8 +199,9 @@ def play_rate(data: bytes) -> float:
 
 def run_viewers(viewers: Path, port: int, path: str, count: int, warmup: float,
                 window: float, pid: int, rate: float, label: str,
-                produced: object = None) -> Run:
-    """Start ``count`` viewers; sample the server at the window's edges."""
+                produced: object = None, clock: object = None) -> Run:
+    """Start ``count`` viewers; sample the server at the window's edges (and, with
+    ``clock``, the channel's own play speed each second in between)."""
     base_rss = rss_bytes(pid)
     proc = subprocess.Popen([str(viewers), "127.0.0.1", str(port), path, str(count),
                              str(warmup), str(window)], stdout=subprocess.PIPE, text=True)
@@ -195,12 +210,25 @@ def run_viewers(viewers: Path, port: int, path: str, count: int, warmup: float,
     made1 = cpu1 = t1 = 0.0
     rss = base_rss
     lines = []
+    speeds: list[float] = []
+    measuring = threading.Event()
+
+    def sample_clock() -> None:
+        while measuring.wait(1.0) and callable(clock):
+            speed = clock()
+            if speed is not None and measuring.is_set():
+                speeds.append(speed)
+            time.sleep(1.0)
+
     for line in proc.stdout:
         line = line.strip()
         if line == "START":
             t0, cpu0 = time.monotonic(), cpu_seconds(pid)
             made0 = produced() if callable(produced) else 0
+            measuring.set()
+            threading.Thread(target=sample_clock, daemon=True).start()
         elif line == "END":
+            measuring.clear()
             t1, cpu1, rss = time.monotonic(), cpu_seconds(pid), rss_bytes(pid)
             made1 = produced() if callable(produced) else 0
         elif line:
@@ -213,6 +241,7 @@ def run_viewers(viewers: Path, port: int, path: str, count: int, warmup: float,
               (cpu1 - cpu0) / elapsed, (rss - base_rss) / count)
     if callable(produced):
         run.production = (made1 - made0) / (rate * elapsed)
+    run.clock = speeds
     time.sleep(2.0)  # let the server drop the closed connections
     return run
 
@@ -246,21 +275,39 @@ def main() -> None:
         def produced() -> int:
             return int(server.get("/api/channels/1", timeout=30).json()["pipeline"]["bytes"])
 
+        def clock() -> float | None:
+            """The channel's output clock over the wall clock (its last 5 s)."""
+            speed = server.get("/api/channels/1", timeout=30).json()["pipeline"][
+                "delivered_speed"]
+            return None if speed is None else float(speed)
+
         made0, t0 = produced(), time.monotonic()
+        alone_clock: list[float] = []
+        sampling = threading.Event()
+
+        def sample_alone() -> None:
+            while not sampling.wait(1.0):
+                if (speed := clock()) is not None:
+                    alone_clock.append(speed)
+
+        sampler = threading.Thread(target=sample_alone, daemon=True)
+        sampler.start()
         sample = asyncio.run(sample_stream(server.port, SAMPLE_SECONDS))
+        sampling.set()
+        sampler.join()
         made1, t1 = produced(), time.monotonic()
         rate = play_rate(sample)
         (tmp / "sample.ts").write_bytes(sample)
         # The channel with one viewer: what the host allows it before any fan-out.
         alone = Run("exstreamtv", 1, [len(sample) / (rate * SAMPLE_SECONDS)], 0, 0.0, 0.0,
-                    (made1 - made0) / (rate * (t1 - t0)))
+                    (made1 - made0) / (rate * (t1 - t0)), alone_clock)
         runs.append(alone)
 
         if "exstreamtv" in only:
             for count in counts:
                 runs.append(run_viewers(viewers, server.port, "/stream/channels/1.ts", count,
                                         warmup, window, server.proc.pid, rate, "exstreamtv",
-                                        produced))
+                                        produced, clock))
     finally:
         server.stop(timeout=60)
     baselines = {
@@ -298,7 +345,10 @@ def main() -> None:
             result(f"fan-out {count} viewers 720p, slowest viewer's share of play speed",
                    f"{o_min:.1%}", f"{label} {b_min:.1%}", o_min / max(b_min, 1e-9),
                    f"mean {statistics.mean(o.shares or [0]):.1%}; channel "
-                   f"{(o.production or 0):.1%}; load {load_end:.1f}")
+                   f"{(o.production or 0):.1%} (its clock min "
+                   f"{min(o.clock, default=0.0):.1%}); slowest viewer "
+                   f"{o_min / (o.production or 1):.1%} of the channel's output; "
+                   f"load {load_end:.1f}")
             result(f"fan-out {count} viewers 720p, server CPU per viewer",
                    f"{o.cpu / count * 1000:.2f} ms/s", f"{label} {b.cpu / count * 1000:.2f} ms/s",
                    o.cpu / max(b.cpu, 1e-9),
