@@ -43,7 +43,7 @@ from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
 from exstreamtv.healing.vocabulary import FixAction, FixStatus, IssueType, Risk  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
-from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo  # noqa: E402
+from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo, chapter_marks  # noqa: E402
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.remote import (  # noqa: E402
     COMMON_OPTIONS as COMMON_REMOTE_OPTIONS,
@@ -166,6 +166,7 @@ __all__ = [
     "VisualInput",
     "__version__",
     "channel_summary",
+    "chapter_marks",
     "collection_name",
     "drawtext_filter",
     "drawtext_problem",

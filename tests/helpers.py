@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,17 @@ def base_config(tmp: Path, media: Path, port: int | None = None, **sections: Any
     }
     config.update(sections)
     return config
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 30.0,
+                what: str = "condition not met") -> Any:
+    """Poll ``predicate`` (every 50 ms, on the running loop) until it is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(what)
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

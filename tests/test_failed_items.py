@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,17 +21,7 @@ from exstreamtv.scheduling.guide import GuideChannel, render_xmltv
 from exstreamtv.server import load_everything
 from exstreamtv.web.api import channel_summary, health_report
 from tests.database.conftest import fresh_postgres
-from tests.helpers import base_config, make_clip, write_config
-
-
-async def _until(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
+from tests.helpers import base_config, make_clip, until, write_config
 
 
 def _folder(tmp: Path) -> Path:
@@ -61,7 +50,7 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
         cfg, host, registry = load_everything(path)
         hub = Hub(cfg, host, registry)
         await hub.start(watch=False)
-        await _until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
+        await until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
         return hub
 
     async def scenario() -> None:
@@ -73,7 +62,7 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
             hub.bus.publish(ItemFailed(channel=1, source_id="clips", item_id=broken.id,
                                        title=broken.title, location=broken.location,
                                        reason="ffmpeg eof (exit 0) after 0.4s", attempts=3))
-            await _until(lambda: hub.channels.failed_items.items)
+            await until(lambda: hub.channels.failed_items.items)
             after = _loop(hub, t)
             # Same boundaries, nothing moved; the broken item's slot airs as offline, saying why.
             assert [s for _, s, _ in after] == [s for _, s, _ in before]
@@ -101,7 +90,7 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
         # (the playout memory is stored too), so nothing else moved.
         hub = await start()
         try:
-            await _until(lambda: hub.channels.failed_items.items)
+            await until(lambda: hub.channels.failed_items.items)
             titles = {e[0] for e in _loop(hub, time.time())}
             assert titles == {"a first", "c last", None}
             assert [s for _, s, _ in _loop(hub, t)] == [s for _, s, _ in before]
@@ -111,7 +100,7 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
             make_clip(fixed, 2.0, tone=900)
             os.utime(fixed, (time.time() + 5, time.time() + 5))
             await hub.library.scan("clips")
-            await _until(lambda: not hub.channels.failed_items.items)
+            await until(lambda: not hub.channels.failed_items.items)
             assert "b broken" in {e[0] for e in _loop(hub, time.time())}
             assert channel_summary(hub, 1)["health"]["status"] == "ok"
         finally:
@@ -139,20 +128,20 @@ def test_a_vanished_file_stays_out_until_it_comes_back(tmp_path: Path) -> None:
         hub = Hub(cfg, host, registry)
         await hub.start(watch=False)
         try:
-            await _until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
+            await until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
             item = next(i for i in hub.library.items["clips"] if i.title == "c last")
             kept = media / "c last.mp4.kept"
             os.replace(item.location, kept)
             hub.bus.publish(ItemFailed(channel=1, source_id="clips", item_id=item.id,
                                        title=item.title, location=item.location,
                                        reason="No such file or directory"))
-            record = (await _until(lambda: hub.channels.failed_items.items))[("clips", item.id)]
+            record = (await until(lambda: hub.channels.failed_items.items))[("clips", item.id)]
             assert record.fingerprint is None
             await hub.library.scan("clips")  # still gone: still failed
             assert hub.channels.failed_items.items
             os.replace(kept, item.location)
             await hub.library.scan("clips")
-            await _until(lambda: not hub.channels.failed_items.items)
+            await until(lambda: not hub.channels.failed_items.items)
         finally:
             await hub.stop()
 

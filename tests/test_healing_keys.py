@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from exstreamtv.hub import Hub
 from exstreamtv.server import load_everything
-from tests.helpers import write_config
-
-
-async def _until(check: Callable[[], Any], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("the reloaded setting was not applied")
+from tests.helpers import until, write_config
 
 
 def test_every_key_applies_on_reload(tmp_path, config_for):
@@ -58,10 +48,10 @@ def test_every_key_applies_on_reload(tmp_path, config_for):
             for key, value, applied in checks:
                 assert not applied(), f"{key} already had the new value"
                 await reload(**{key: value})
-                await _until(applied)
+                await until(applied)
             # enabled: false stops automatic fixes too.
             await reload(auto_resolve_enabled=True, enabled=False)
-            await _until(lambda: engine.resolver.enabled is False)
+            await until(lambda: engine.resolver.enabled is False)
             await reload(enabled=True)
             # pattern_detection_enabled and prediction_confidence_threshold: a 403 line
             # is a pattern only while detection is on, and raises an issue only at or
@@ -70,16 +60,16 @@ def test_every_key_applies_on_reload(tmp_path, config_for):
             rounds = engine.scan_rounds
             engine.collector.record("ffmpeg", "[http @ 0x1] HTTP error 403 Forbidden",
                                     channel=9)
-            await _until(lambda: engine.scan_rounds >= rounds + 2)  # a full round after it
+            await until(lambda: engine.scan_rounds >= rounds + 2)  # a full round after it
             assert not [e for e in engine.events if e.get("action") == "pattern"]
             await reload(pattern_detection_enabled=True, prediction_confidence_threshold=0.99)
-            await _until(lambda: [e for e in engine.events if e.get("action") == "pattern"])
+            await until(lambda: [e for e in engine.events if e.get("action") == "pattern"])
             assert not [e for e in engine.events if e.get("action") == "detected"
                         and e.get("channel") == 9]
             await reload(prediction_confidence_threshold=0.4)
             engine.collector.record("ffmpeg", "[http @ 0x1] HTTP error 403 Forbidden",
                                     channel=8)
-            await _until(lambda: [e for e in engine.events if e.get("action") == "detected"
+            await until(lambda: [e for e in engine.events if e.get("action") == "detected"
                                   and e.get("channel") == 8], 10)
         finally:
             await hub.stop()
@@ -104,7 +94,7 @@ def test_enabling_self_healing_live_after_starting_disabled(tmp_path, config_for
                 hub.config.ai_auto_heal, enabled=True, prediction_confidence_threshold=0.4)))
             engine.collector.record("ffmpeg", "[http @ 0x1] HTTP error 403 Forbidden",
                                     channel=3)
-            detected = await _until(lambda: [e for e in engine.events
+            detected = await until(lambda: [e for e in engine.events
                                              if e.get("action") == "detected"], 10)
             assert detected[0]["issue"] == "URL_EXPIRED"
             assert detected[0]["analysis"]["detector"] == "pattern_detector"

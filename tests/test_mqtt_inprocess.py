@@ -18,7 +18,7 @@ from exstreamtv.healing.analysis import Analyst
 from exstreamtv.healing.log_collector import UnifiedLogCollector
 from exstreamtv.hub import Hub
 from exstreamtv.server import load_everything
-from tests.helpers import base_config, write_config
+from tests.helpers import base_config, until, write_config
 from tests.mqtt_support import Broker, Watcher
 
 SECRET = "hunter2-very-secret"
@@ -61,15 +61,6 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.stop()
 
 
-async def _until(predicate: Any, timeout: float = 15.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met")
-
-
 def _results(watcher: Watcher) -> list[dict[str, Any]]:
     return [m.json for m in watcher.on("exstreamtv/command/result")]
 
@@ -87,32 +78,32 @@ def test_approvals_fix_events_and_no_secrets(tmp_path: Path, clips: Path, broker
         hub.healing = Healing()  # type: ignore[attr-defined]
         await hub.start(watch=False)
         try:
-            select = await _until(lambda: [m.json for t, m in watcher.latest().items()
+            select = await until(lambda: [m.json for t, m in watcher.latest().items()
                                            if t.startswith("homeassistant/select/") and m.payload])
             assert select[0]["options"] == ["none", "fix-1"]
-            state = await _until(lambda: watcher.on("exstreamtv/state"))
+            state = await until(lambda: watcher.on("exstreamtv/state"))
             assert state[-1].json["fixes_pending"] == 1
             assert state[-1].json["pending"][0]["issue"] == "stall"
             # Choose the fix in the select, then press approve.
             watcher.publish("exstreamtv/command/fix/select", "fix-1")
-            await _until(lambda: [m for m in watcher.on("exstreamtv/state")
+            await until(lambda: [m for m in watcher.on("exstreamtv/state")
                                   if m.json["selected_fix"] == "fix-1"])
             watcher.publish("exstreamtv/command/fix/approve", "PRESS")
-            result = await _until(lambda: _results(watcher))
+            result = await until(lambda: _results(watcher))
             assert result[0] == {**result[0], "command": "fix/approve", "fix_id": "fix-1",
                                  "ok": True}
             assert hub.healing.decisions == [("approve", "fix-1")]  # type: ignore[attr-defined]
             # Approving it again: a clear failure, no crash.
             watcher.publish("exstreamtv/command/fix/approve", "fix-1")
-            again = await _until(lambda: len(r := _results(watcher)) > 1 and r)
+            again = await until(lambda: len(r := _results(watcher)) > 1 and r)
             assert again[1]["ok"] is False and "no pending fix" in again[1]["message"]
             # A fix applied to channel 1: the channel's event entity and the hourly count.
             hub.bus.publish(FixEvent(issue="stall", strategy="restart", action="applied",
                                      channel=1, fix_id="fix-2"))
-            fired = await _until(lambda: watcher.on("exstreamtv/channel/1/fix"))
+            fired = await until(lambda: watcher.on("exstreamtv/channel/1/fix"))
             assert fired[0].json["event_type"] == "applied"
             assert json.loads(fired[0].payload)["fix_id"] == "fix-2"
-            await _until(lambda: [m for m in watcher.on("exstreamtv/state")
+            await until(lambda: [m for m in watcher.on("exstreamtv/state")
                                   if m.json["fixes_last_hour"] == 1])
             # The issue's analysis travels in the event payload (secrets masked).
             analysis = Analyst(UnifiedLogCollector()).analyse(
@@ -120,7 +111,7 @@ def test_approvals_fix_events_and_no_secrets(tmp_path: Path, clips: Path, broker
                     f"[error] http://x/v.mp4?token={SECRET}: Server returned 403 Forbidden"])
             hub.bus.publish(FixEvent(issue="URL_EXPIRED", strategy="", action="detected",
                                      channel=1, analysis=analysis.to_dict()))
-            detected = await _until(lambda: [m for m in watcher.on("exstreamtv/events/fix")
+            detected = await until(lambda: [m for m in watcher.on("exstreamtv/events/fix")
                                              if m.json["action"] == "detected"])
             sent = detected[0].json["analysis"]
             assert "expired" in sent["probable_cause"] and sent["error"]["http_status"] == 403
@@ -128,11 +119,11 @@ def test_approvals_fix_events_and_no_secrets(tmp_path: Path, clips: Path, broker
             # Secrets never leave the process, even inside an event message.
             hub.bus.publish(HealthEvent(component="mqtt", status="degraded",
                                         message=f"login with {SECRET} failed"))
-            health = await _until(lambda: watcher.on("exstreamtv/events/health"))
+            health = await until(lambda: watcher.on("exstreamtv/events/health"))
             assert SECRET not in health[0].text and "***" in health[0].text
         finally:
             await hub.stop()
-        await _until(lambda: watcher.latest()["exstreamtv/status"].text == "offline")
+        await until(lambda: watcher.latest()["exstreamtv/status"].text == "offline")
         everything = b"".join(m.payload for m in watcher.messages)
         assert SECRET.encode() not in everything
 

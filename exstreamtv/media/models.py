@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,6 +63,28 @@ class StreamInfo:
         return data
 
 
+#: Chapter marks kept per file (a file may hold thousands of bogus ones).
+MAX_CHAPTERS = 200
+
+
+def chapter_marks(starts: Iterable[object], duration: float) -> tuple[float, ...]:
+    """Chapter start times (seconds) usable as break points: inside ``(0, duration)``,
+    finite, sorted, at least a second apart, at most :data:`MAX_CHAPTERS`."""
+    marks: list[float] = []
+    for start in starts:
+        try:
+            t = float(start)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(t) and t >= 1.0 and (duration <= 0 or t < duration - 1.0):
+            marks.append(round(t, 3))
+    out: list[float] = []
+    for t in sorted(marks):
+        if not out or t - out[-1] >= 1.0:
+            out.append(t)
+    return tuple(out[:MAX_CHAPTERS])
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     """What probing a media file found."""
@@ -73,6 +96,8 @@ class MediaInfo:
     streams: tuple[StreamInfo, ...] = ()
     #: Container tags (``title``, ``show``, ``date`` ...), keys lower-cased.
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Where the file's chapters start, seconds (the first chapter's 0 left out).
+    chapters: tuple[float, ...] = ()
 
     @property
     def video_streams(self) -> list[StreamInfo]:

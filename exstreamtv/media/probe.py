@@ -20,7 +20,7 @@ from typing import Any
 from exstreamtv.errors import MediaError
 from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.media.language import normalize_language
-from exstreamtv.media.models import MediaInfo, StreamInfo
+from exstreamtv.media.models import MediaInfo, StreamInfo, chapter_marks
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def container_tags(raw: Any) -> dict[str, str]:
 
 
 def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
-    """Turn ``ffprobe -show_format -show_streams -of json`` output into MediaInfo."""
+    """Turn ``ffprobe -show_format -show_streams -show_chapters -of json`` output into
+    MediaInfo."""
     fmt = data.get("format") or {}
     streams = tuple(_stream_from_ffprobe(s) for s in data.get("streams") or [])
     duration = float(fmt.get("duration") or 0.0)
@@ -98,13 +99,15 @@ def parse_ffprobe_json(path: str, data: dict[str, Any]) -> MediaInfo:
         bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
         streams=streams,
         tags=container_tags(fmt.get("tags")),
+        chapters=chapter_marks((c.get("start_time") for c in data.get("chapters") or []
+                                if isinstance(c, dict)), duration),
     )
 
 
 async def probe_with_ffprobe(ffprobe: str, location: str, timeout: float = 30.0) -> MediaInfo:
     """Probe ``location`` (a path or URL) with the ffprobe binary."""
     proc = await asyncio.create_subprocess_exec(
-        ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json",
+        ffprobe, "-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json",
         input_location(location),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -172,8 +175,12 @@ def probe_with_pyav(location: str) -> MediaInfo:
                 )
             )
         duration = (container.duration or 0) / 1_000_000
+        chapters = getattr(container, "chapters", None)
+        starts = [c["start"] * c["time_base"] for c in (chapters() if chapters else [])
+                  if c.get("time_base")]
         return MediaInfo(location, float(duration), container.format.name, container.bit_rate,
-                         tuple(streams), container_tags(container.metadata))
+                         tuple(streams), container_tags(container.metadata),
+                         chapter_marks(starts, float(duration)))
 
 
 def sidecar_subtitles(path: Path, first_index: int) -> list[StreamInfo]:

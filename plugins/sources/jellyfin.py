@@ -33,6 +33,7 @@ from exstreamtv import (
     SourceContext,
     StreamInfo,
     __version__,
+    chapter_marks,
     collection_name,
     genres_of,
     hookimpl,
@@ -48,7 +49,7 @@ SCHEMA = {
 }
 
 LIBRARY_KINDS = {"movies": "movies", "tvshows": "shows", "mixed": "mixed", None: "mixed"}
-FIELDS = "MediaSources,MediaStreams,Overview,Genres,ProviderIds,DateLastSaved,Path"
+FIELDS = "MediaSources,MediaStreams,Overview,Genres,ProviderIds,DateLastSaved,Path,Chapters"
 TICKS = 10_000_000  # Jellyfin durations are in 100 ns ticks
 #: The file format asked of ``/Videos/{id}/{source}/Subtitles/{index}/Stream.{format}``
 #: for each text subtitle codec the server reports (it converts between them).
@@ -187,6 +188,10 @@ class JellyfinSource(RemoteSource):
             "provider_ids": dict(record.get("ProviderIds") or {}) or None,
             "updated_at": record.get("DateLastSaved") or record.get("DateCreated"),
             "kind": "episode" if is_episode else "movie",
+            "chapters": list(chapter_marks(
+                (c.get("StartPositionTicks", 0) / TICKS for c in record.get("Chapters") or []
+                 if isinstance(c, dict) and isinstance(c.get("StartPositionTicks"), int | float)),
+                duration)) or None,
         }
         collections = [self.id, collection_name(self.id, "library", library.name)]
         if is_episode:

@@ -194,6 +194,8 @@ class LocalSource(MediaSource):
             cover = next((st.index for st in info.streams if st.attached_pic), None)
             if cover is not None and not metadata.get("artwork"):
                 metadata["embedded_art"] = cover  # the file's own cover, served as its poster
+            if info.chapters:
+                metadata["chapters"] = list(info.chapters)  # mid-roll breaks go there
             item = MediaItem(
                 id=item_id(self.id, relative), source_id=self.id, title=title,
                 location=str(path), duration=info.duration, info=info,

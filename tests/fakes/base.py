@@ -69,6 +69,7 @@ class FakeItem:
     streams: tuple[dict[str, Any], ...] | None = None
     server_path: str | None = None  # the path the server reports (default: file)
     subtitles: tuple[FakeSubtitle, ...] = ()
+    chapters: tuple[float, ...] = ()  # where chapters start after the first, seconds
 
     def probed(self) -> tuple[float, tuple[dict[str, Any], ...]]:
         if self.duration is not None and self.streams is not None:

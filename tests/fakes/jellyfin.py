@@ -113,6 +113,11 @@ class FakeJellyfin(FakeServer):
                 "Bitrate": 500000, "MediaStreams": media_streams(item),
             }],
         }
+        if item.chapters:
+            # The server lists every chapter, the first at 0 (only when Fields asks).
+            record["Chapters"] = [
+                {"StartPositionTicks": int(t * 10_000_000), "Name": f"Chapter {n + 1}",
+                 "ImageDateModified": iso(0)} for n, t in enumerate((0.0, *item.chapters))]
         if item.kind == "episode":
             record.update(SeriesName=item.show, SeriesId=guid(item.show or ""),
                           ParentIndexNumber=item.season, IndexNumber=item.episode,
@@ -189,8 +194,12 @@ class FakeJellyfin(FakeServer):
         start = int(query.get("StartIndex") or 0)
         limit = int(query["Limit"]) if query.get("Limit") else len(pairs)
         page = pairs[start:start + limit]
-        handler.send_json({"Items": [self.record(lib, i) for lib, i in page],
-                           "TotalRecordCount": len(pairs), "StartIndex": start})
+        fields = set((query.get("Fields") or "").split(","))
+        records = [self.record(lib, i) for lib, i in page]
+        if "Chapters" not in fields:
+            records = [{k: v for k, v in r.items() if k != "Chapters"} for r in records]
+        handler.send_json({"Items": records, "TotalRecordCount": len(pairs),
+                           "StartIndex": start})
 
 
 def main() -> None:
