@@ -49,6 +49,7 @@ from exstreamtv.media.remote import (  # noqa: E402
     COMMON_OPTIONS as COMMON_REMOTE_OPTIONS,
 )
 from exstreamtv.media.remote import (  # noqa: E402
+    Grouping,
     RemoteError,
     RemoteLibrary,
     RemoteSource,
@@ -123,6 +124,7 @@ __all__ = [
     "FixContext",
     "FixEvent",
     "FixStatus",
+    "Grouping",
     "HealingStrategy",
     "HealthEvent",
     "Hub",

@@ -1,9 +1,10 @@
-"""Chapter marks: read from the file (ffprobe) or the media server (Jellyfin, Emby), kept
+"""Chapter marks: read from the file (ffprobe) or the media server (Plex, Jellyfin, Emby), kept
 with the item, and used as the places of a channel's mid-roll breaks.
 
 Real ffmpeg writes the chapters, real ffprobe reads them, a real library scan and the
-channel's real scheduler place the breaks; the Jellyfin and Emby fakes speak their wire
-format (``Chapters`` with ``StartPositionTicks``, only when ``Fields`` asks for them).
+channel's real scheduler place the breaks; the fakes speak the servers' wire formats
+(Jellyfin and Emby: ``Chapters`` with ``StartPositionTicks``, only when ``Fields`` asks for
+them; Plex: ``Chapter`` with ``startTimeOffset`` in ms, with ``includeChapters=1``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import voluptuous as vol
-from exstreamtv_plugins.sources import emby, jellyfin
+from exstreamtv_plugins.sources import emby, jellyfin, plex
 
 from exstreamtv.config.model import SourceConfig
 from exstreamtv.events import EventBus
@@ -31,6 +32,7 @@ from exstreamtv.server import load_everything
 from tests.fakes.base import catalogue
 from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
+from tests.fakes.plex import FakePlex
 from tests.helpers import base_config, ffmpeg_bin, make_clip, until, write_config
 
 SECRET = "chapters-secret"
@@ -103,15 +105,18 @@ def test_a_files_chapters_place_its_mid_roll_breaks(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("product", ["jellyfin", "emby"])
+@pytest.mark.parametrize("product", ["plex", "jellyfin", "emby"])
 def test_a_media_servers_chapters_are_kept(product: str, clips: Path, tmp_path: Path) -> None:
-    libraries = catalogue(clips, guid("movies"), guid("shows"))
+    keys = ("1", "2") if product == "plex" else (guid("movies"), guid("shows"))
+    libraries = catalogue(clips, *keys)
     movies = libraries[0]
     movies.items[1] = dataclasses.replace(movies.items[1], chapters=(1.5, 2.5))
-    fake = (FakeJellyfin if product == "jellyfin" else FakeEmby)(SECRET, libraries).start()
-    module = jellyfin if product == "jellyfin" else emby
+    fake = {"plex": FakePlex, "jellyfin": FakeJellyfin, "emby": FakeEmby}[product](
+        SECRET, libraries).start()
+    module = {"plex": plex, "jellyfin": jellyfin, "emby": emby}[product]
+    secret_key = "token" if product == "plex" else "api_key"
     try:
-        validated = vol.Schema(module.SCHEMA)({"url": fake.url, "api_key": SECRET})
+        validated = vol.Schema(module.SCHEMA)({"url": fake.url, secret_key: SECRET})
         tools = FFmpegTools("ffmpeg", "ffprobe", "test", "PATH")
         source = module.factory(SourceConfig(product, product, validated),
                                 SourceContext(tools, tmp_path, EventBus()))

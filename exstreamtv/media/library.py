@@ -197,9 +197,13 @@ class Library:
             return list(self._resolve(name)[0])
         if name in self.items:
             return list(self.items[name])
-        return [
+        members = [
             item for items in self.items.values() for item in items if name in item.collections
         ]
+        # A media server's playlist keeps its own order (see RemoteSource.groupings).
+        if any(name in (item.metadata.get("positions") or {}) for item in members):
+            members.sort(key=lambda item: (item.metadata.get("positions") or {}).get(name, 0))
+        return members
 
     async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
         """Wait until the collection's source finished its first scan.

@@ -10,14 +10,17 @@ how to turn one server record into a :class:`MediaItem`. The base class does the
 * the first scan of a library is full; later scans fetch only what changed since the
   newest change seen, then compare the server's item count with what is known and fall
   back to a full pass of that library when items were removed;
-* pages are converted one at a time, so memory holds one page of JSON plus the items.
+* pages are converted one at a time, so memory holds one page of JSON plus the items;
+* a subclass may add the server's own groupings (:meth:`RemoteSource.groupings`: Plex
+  collections and playlists) as collections, fetched again at every scan because they
+  change without their items changing; a playlist keeps its order.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,10 +69,31 @@ class RemoteLibrary:
 def collection_name(source_id: str, kind: str, name: str) -> str:
     """The collection an item belongs to: ``<source>:<kind>:<name>``.
 
-    ``kind`` is ``library``, ``show`` or ``genre``; the whole source is also the
-    collection named by its id. Schedules reference these names with ``collection:``.
+    ``kind`` is ``library``, ``show``, ``genre``, ``collection`` or ``playlist``; the whole
+    source is also the collection named by its id. Schedules reference these names with
+    ``collection:``.
     """
     return f"{source_id}:{kind}:{name}"
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """An item's place in one of the server's collections or playlists."""
+
+    collection: str  # a :func:`collection_name`
+    position: int | None = None  # a playlist's order; None for an unordered collection
+
+
+def grouped(item: MediaItem, groupings: Iterable[Grouping]) -> MediaItem:
+    """``item`` with the groupings as collections (and playlist positions in its
+    ``positions`` metadata, which :meth:`Library.collection` orders by)."""
+    groupings = list(groupings)
+    if not groupings:
+        return item
+    positions = {g.collection: g.position for g in groupings if g.position is not None}
+    metadata = {**item.metadata, "positions": positions} if positions else item.metadata
+    return replace(item, collections=tuple(dict.fromkeys(
+        [*item.collections, *(g.collection for g in groupings)])), metadata=metadata)
 
 
 def replace_path(path: str | None, replacements: list[Mapping[str, str]]) -> str | None:
@@ -105,6 +129,7 @@ class RemoteSource(MediaSource):
         self._items: dict[str, MediaItem] = {}
         self._by_library: dict[str, set[str]] = {}
         self._watermark: dict[str, Any] = {}
+        self._groupings: dict[str, list[Grouping]] = {}
         self.last_sync: dict[str, Any] = {"mode": None, "fetched": 0, "requests": 0}
         register_secret(self.secret)
 
@@ -139,6 +164,13 @@ class RemoteSource(MediaSource):
     async def count(self, library: RemoteLibrary) -> int:
         """How many items the library has now (one cheap request)."""
         raise NotImplementedError
+
+    async def groupings(self, libraries: list[RemoteLibrary]) -> dict[str, list[Grouping]]:
+        """The server's own collections and playlists: item id -> the groupings it is in.
+
+        Called after every sync; the default has none. An error keeps the last groupings.
+        """
+        return {}
 
     def watermark(self, item: MediaItem) -> Any:
         """The item's change marker (compared with ``>``; the newest seen is kept)."""
@@ -226,7 +258,12 @@ class RemoteSource(MediaSource):
             self._watermark.pop(key, None)
         if full_libraries:
             self.last_sync["mode"] = "full" if full_libraries == len(libraries) else "mixed"
-        return list(self._items.values())
+        try:
+            self._groupings = await self.groupings(libraries)
+        except MediaError as exc:
+            log.warning("Source %s: could not read the collections and playlists of %s (%s); "
+                        "keeping the ones read before", self.id, self.where(), exc)
+        return [grouped(item, self._groupings.get(item.id, ())) for item in self._items.values()]
 
     def _note(self, library: RemoteLibrary, item: MediaItem) -> None:
         mark = self.watermark(item)

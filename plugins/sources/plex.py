@@ -11,6 +11,11 @@ ffmpeg reads it through the local media relay, which adds the ``X-Plex-Token`` h
 (:meth:`fetch_headers`). Streams come from Plex's Media/Part/Stream records, so nothing
 is probed over HTTP.
 Later scans ask only for what changed (``updatedAt>=`` the newest change seen).
+Chapters come with the streams (``includeChapters=1``), for mid-roll breaks. The
+server's collections (``<id>:collection:<title>``; a collection of shows holds their
+episodes) and video playlists (``<id>:playlist:<title>``, in the playlist's order) are
+read again at every scan; a collection or playlist whose ``updatedAt`` did not change is
+not fetched again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import voluptuous as vol
 
 from exstreamtv import (
     COMMON_REMOTE_OPTIONS,
+    Grouping,
     MediaInfo,
     MediaItem,
     RemoteError,
@@ -31,6 +37,7 @@ from exstreamtv import (
     SourceConfig,
     SourceContext,
     StreamInfo,
+    chapter_marks,
     collection_name,
     genres_of,
     hookimpl,
@@ -106,6 +113,10 @@ class PlexSource(RemoteSource):
         self.token = str(config.options["token"])
         super().__init__(config, context)
         self._shows: dict[str, dict[str, Any]] = {}
+        #: item id -> the Plex keys it is known by: its own, its season's and its show's.
+        self._keys: dict[str, tuple[str, ...]] = {}
+        #: A collection's or playlist's members by its key, with the updatedAt read.
+        self._members: dict[str, tuple[Any, list[str]]] = {}
 
     @property
     def secret(self) -> str:
@@ -181,13 +192,16 @@ class PlexSource(RemoteSource):
                    and not _first_part(r).get("Stream")]
         if not missing:
             return
-        data = await self.get_json(f"/library/metadata/{','.join(missing)}")
+        data = await self.get_json(f"/library/metadata/{','.join(missing)}",
+                                   {"includeChapters": 1})
         details = {str(m.get("ratingKey")): m
                    for m in data.get("MediaContainer", {}).get("Metadata", []) or []}
         for record in records:
             detail = details.get(str(record.get("ratingKey")))
             if detail and detail.get("Media"):
                 record["Media"] = detail["Media"]
+            if detail and detail.get("Chapter"):
+                record["Chapter"] = detail["Chapter"]
 
     def _location(self, part: Mapping[str, Any]) -> str:
         local = replace_path(part.get("file"), self.replacements)
@@ -228,7 +242,14 @@ class PlexSource(RemoteSource):
             "plex_key": str(record.get("ratingKey")),
             "updated_at": int(record.get("updatedAt") or record.get("addedAt") or 0),
             "kind": "episode" if is_episode else "movie",
+            "chapters": list(chapter_marks(
+                (c.get("startTimeOffset", 0) / 1000 for c in record.get("Chapter") or []
+                 if isinstance(c, Mapping) and isinstance(c.get("startTimeOffset"), int | float)),
+                duration)) or None,
         }
+        item_id = f"{self.id}-{record.get('ratingKey')}"
+        self._keys[item_id] = tuple(str(record[k]) for k in (
+            "ratingKey", "parentRatingKey", "grandparentRatingKey") if record.get(k) is not None)
         collections = [self.id, collection_name(self.id, "library", library.name)]
         if is_episode:
             metadata.update(show=record.get("grandparentTitle"),
@@ -237,12 +258,65 @@ class PlexSource(RemoteSource):
                 collections.append(collection_name(self.id, "show", record["grandparentTitle"]))
         collections += [collection_name(self.id, "genre", g) for g in genres]
         return MediaItem(
-            id=f"{self.id}-{record.get('ratingKey')}", source_id=self.id,
+            id=item_id, source_id=self.id,
             title=str(record.get("title") or part.get("file") or record.get("ratingKey")),
             location=location, duration=duration, info=info,
             metadata={k: v for k, v in metadata.items() if v is not None},
             collections=tuple(dict.fromkeys(collections)),
         )
+
+    async def groupings(self, libraries: list[RemoteLibrary]) -> dict[str, list[Grouping]]:
+        """The collections of the selected libraries and the server's video playlists."""
+        lists: list[tuple[Mapping[str, Any], str]] = []
+        for library in libraries:
+            data = await self.get_json(f"/library/sections/{library.key}/collections")
+            lists += [(c, "collection") for c in _metadata(data)]
+        data = await self.get_json("/playlists", {"playlistType": "video"})
+        lists += [(p, "playlist") for p in _metadata(data)]
+        by_key: dict[str, list[Grouping]] = {}
+        seen: set[str] = set()
+        for record, kind in lists:
+            key, title = record.get("ratingKey"), record.get("title")
+            if key is None or not title:
+                continue
+            seen.add(str(key))
+            members = await self._members_of(str(key), kind, record.get("updatedAt"))
+            name = collection_name(self.id, kind, str(title))
+            for position, member in enumerate(members):
+                by_key.setdefault(member, []).append(
+                    Grouping(name, position if kind == "playlist" else None))
+        for gone in set(self._members) - seen:
+            del self._members[gone]
+        out: dict[str, list[Grouping]] = {}
+        for gone in set(self._keys) - set(self._items):
+            del self._keys[gone]
+        for item_id, keys in self._keys.items():
+            found = [g for k in keys for g in by_key.get(k, ())]
+            if found:
+                out[item_id] = list({g.collection: g for g in reversed(found)}.values())
+        return out
+
+    async def _members_of(self, key: str, kind: str, updated: Any) -> list[str]:
+        """The rating keys in a collection (its movies, shows, seasons or episodes) or a
+        playlist (in order); fetched again only when its ``updatedAt`` changed."""
+        known = self._members.get(key)
+        if known is not None and updated is not None and known[0] == updated:
+            return known[1]
+        path = f"/library/collections/{key}/children" if kind == "collection" \
+            else f"/playlists/{key}/items"
+        members: list[str] = []
+        start = 0
+        while True:
+            data = await self.get_json(path, {"X-Plex-Container-Start": start,
+                                              "X-Plex-Container-Size": self.page_size})
+            page = _metadata(data)
+            members += [str(m["ratingKey"]) for m in page if m.get("ratingKey") is not None]
+            start += len(page)
+            total = int(data.get("MediaContainer", {}).get("totalSize", start))
+            if not page or start >= total:
+                break
+        self._members[key] = (updated, members)
+        return members
 
     async def fetch_location(self, item: MediaItem) -> str:
         key = item.metadata.get("plex_key")
@@ -253,6 +327,12 @@ class PlexSource(RemoteSource):
             raise RemoteError(f"{self.where()} no longer has a playable part for "
                               f"'{item.title}' (item {key})", 404)
         return self._location(part)
+
+
+def _metadata(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``Metadata`` records of a Plex answer (none when it has none)."""
+    records = (data.get("MediaContainer") or {}).get("Metadata") or []
+    return [r for r in records if isinstance(r, Mapping)]
 
 
 def _first_part(record: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.base import (
@@ -78,14 +79,46 @@ def plex_streams(item: FakeItem) -> list[dict[str, Any]]:
     return out
 
 
+def plex_chapters(item: FakeItem | None) -> list[dict[str, Any]]:
+    """Plex's Chapter records (``includeChapters=1``): milliseconds, the first at 0."""
+    if item is None or not item.chapters:
+        return []
+    starts = [0.0, *item.chapters]
+    ends = [*item.chapters, item.probed()[0]]
+    return [{"id": int(item.id) * 100 + n, "tag": f"Chapter {n + 1}", "index": n + 1,
+             "startTimeOffset": int(a * 1000), "endTimeOffset": int(b * 1000)}
+            for n, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
 def plex_subtitle(item: FakeItem, stream_id: int) -> FakeSubtitle | None:
     """The sidecar file behind ``/library/streams/{stream_id}``."""
     n = stream_id - int(item.id) * 10 - 1000
     return item.subtitles[n] if 0 <= n < len(item.subtitles) else None
 
 
+@dataclass
+class FakeGrouping:
+    """A Plex collection (of a library: movies or shows) or a video playlist (in order).
+
+    ``members`` are item ids, or show names for a collection of shows.
+    """
+
+    key: str
+    title: str
+    members: list[str]
+    library: str | None = None  # a collection's library key; None: a playlist
+    updated: int = 1_700_000_000
+
+
 class FakePlex(FakeServer):
-    """Plex's library API over a set of FakeLibrary objects."""
+    """Plex's library API over a set of FakeLibrary objects (and its collections and
+    playlists, in ``groupings``)."""
+
+    def __init__(self, secret: str, libraries: list[FakeLibrary],
+                 groupings: list[FakeGrouping] | None = None) -> None:
+        super().__init__(secret, libraries)
+        self.groupings = list(groupings or [])
+        self.broken: set[str] = set()  # grouping paths that answer 500
 
 
     def metadata(self, library: FakeLibrary, item: FakeItem, streams: bool) -> dict[str, Any]:
@@ -147,7 +180,10 @@ class FakePlex(FakeServer):
             return
         if handler.fail_now(UNAUTHORIZED):
             return
-        if path == "/library/sections":
+        if path.startswith(("/library/collections/", "/playlists")) or (
+                path.startswith("/library/sections/") and path.endswith("/collections")):
+            self.grouping(handler, path)
+        elif path == "/library/sections":
             handler.send_json({"MediaContainer": {"size": len(self.libraries), "Directory": [
                 {"key": lib.key, "type": lib.kind, "title": lib.name, "agent": "tv.plex.agents",
                  "scanner": "Plex", "language": "en-US", "uuid": f"uuid-{lib.key}",
@@ -161,10 +197,52 @@ class FakePlex(FakeServer):
             for library in self.libraries:
                 by_id = {i.id: i for i in library.items}
                 found += [self.metadata(library, by_id[k], True) for k in keys if k in by_id]
+            if query.get("includeChapters") == "1":
+                found = [{**r, "Chapter": plex_chapters(self.item(str(r["ratingKey"])))}
+                         if plex_chapters(self.item(str(r["ratingKey"]))) else r for r in found]
             handler.send_json({"MediaContainer": {"size": len(found), "Metadata": found}},
                               200 if found else 404)
         else:
             handler.send_body(b"<html><body>404 Not Found</body></html>", "text/html", 404)
+
+    def grouping(self, handler: Handler, path: str) -> None:
+        """``/library/sections/{key}/collections``, ``/library/collections/{key}/children``,
+        ``/playlists`` and ``/playlists/{key}/items``."""
+        groupings = self.groupings
+        if path in self.broken:
+            handler.send_body(b"<html><body>500 Internal Server Error</body></html>",
+                              "text/html", 500)
+            return
+        parts = path.strip("/").split("/")
+        if path == "/playlists" or path.endswith("/collections"):
+            wanted = [g for g in groupings if (g.library is None) == (path == "/playlists")
+                      and (g.library is None or g.library == parts[2])]
+            records = [{"ratingKey": g.key, "key": (f"/playlists/{g.key}/items" if g.library
+                                                    is None else f"/library/collections/{g.key}"
+                                                    "/children"),
+                        "type": "playlist" if g.library is None else "collection",
+                        "title": g.title, "updatedAt": g.updated, "addedAt": g.updated,
+                        **({"playlistType": "video", "smart": False, "leafCount": len(g.members)}
+                           if g.library is None else {"subtype": "movie",
+                                                      "childCount": str(len(g.members))})}
+                       for g in wanted]
+            handler.send_json({"MediaContainer": {"size": len(records), "Metadata": records}})
+            return
+        found = next((g for g in groupings if g.key == parts[2 if parts[0] == "library" else 1]),
+                     None)
+        if found is None:
+            handler.send_body(b"", None, 404)
+            return
+        records = []
+        for n, member in enumerate(found.members):
+            item = self.item(member)
+            if item is not None:
+                library = next(lib for lib in self.libraries if item in lib.items)
+                records.append({**self.metadata(library, item, False), "playlistItemID": n + 1})
+            else:  # a show in a collection of shows
+                records.append({"ratingKey": show_key(member), "type": "show", "title": member})
+        handler.send_json({"MediaContainer": {"size": len(records), "totalSize": len(records),
+                                              "Metadata": records}})
 
     def subtitle(self, handler: Handler, stream_id: str) -> None:
         for library in self.libraries:
