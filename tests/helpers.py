@@ -12,12 +12,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
+
+if TYPE_CHECKING:
+    from exstreamtv.hub import Hub
 
 MEDIA_CACHE = Path(os.environ.get("EXSTREAMTV_TEST_MEDIA", "/tmp/exstreamtv-test-media"))
 #: The small output profile tests use, cheap on 2 cores.
@@ -104,6 +107,22 @@ async def until(predicate: Callable[[], Any], timeout: float = 30.0,
             return result
         await asyncio.sleep(0.05)
     raise AssertionError(what)
+
+
+@contextlib.asynccontextmanager
+async def running_hub(path: Path) -> AsyncIterator[Hub]:
+    """The server's hub started in this process from the config at ``path`` (no file
+    watcher), stopped on the way out."""
+    from exstreamtv.hub import Hub
+    from exstreamtv.server import load_everything
+
+    config, host, registry = load_everything(path)
+    hub = Hub(config, host, registry)
+    await hub.start(watch=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

@@ -24,16 +24,14 @@ from exstreamtv_plugins.sources import emby, jellyfin, plex
 from exstreamtv.config.model import SourceConfig
 from exstreamtv.events import EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools
-from exstreamtv.hub import Hub
 from exstreamtv.media.models import MAX_CHAPTERS, chapter_marks
 from exstreamtv.media.probe import probe_with_ffprobe, probe_with_pyav
 from exstreamtv.media.source import SourceContext
-from exstreamtv.server import load_everything
 from tests.fakes.base import catalogue
 from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
-from tests.helpers import base_config, ffmpeg_bin, make_clip, until, write_config
+from tests.helpers import base_config, ffmpeg_bin, make_clip, running_hub, until, write_config
 
 SECRET = "chapters-secret"
 
@@ -84,10 +82,7 @@ def test_a_files_chapters_place_its_mid_roll_breaks(tmp_path: Path) -> None:
     path = write_config(tmp_path / "exstreamtv.yaml", config)
 
     async def scenario() -> None:
-        cfg, host, registry = load_everything(path)
-        hub = Hub(cfg, host, registry)
-        await hub.start(watch=False)
-        try:
+        async with running_hub(path) as hub:
             await until(lambda: hub.library.items.get("clips") and hub.library.items.get("ads"))
             item = hub.library.items["clips"][0]
             assert item.location == str(film) and item.metadata["chapters"] == [4.0, 8.0]
@@ -99,8 +94,6 @@ def test_a_files_chapters_place_its_mid_roll_breaks(tmp_path: Path) -> None:
             assert [(e.kind, e.seek if e.kind == "program" else e.slot) for e in pieces] == [
                 ("program", 0.0), ("filler", "mid_roll"), ("program", 4.0),
                 ("filler", "mid_roll"), ("program", 8.0)]
-        finally:
-            await hub.stop()
 
     asyncio.run(scenario())
 

@@ -8,9 +8,10 @@ the pipeline's report is the ``ItemFailed`` event it publishes on the bus.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,9 @@ import pytest
 from exstreamtv.events import ItemFailed
 from exstreamtv.hub import Hub
 from exstreamtv.scheduling.guide import GuideChannel, render_xmltv
-from exstreamtv.server import load_everything
 from exstreamtv.web.api import channel_summary, health_report
 from tests.database.conftest import fresh_postgres
-from tests.helpers import base_config, make_clip, until, write_config
+from tests.helpers import base_config, make_clip, running_hub, until, write_config
 
 
 def _folder(tmp: Path) -> Path:
@@ -46,16 +46,14 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
     config["database"]["url"] = db_url
     path = write_config(tmp_path / "exstreamtv.yaml", config)
 
-    async def start() -> Hub:
-        cfg, host, registry = load_everything(path)
-        hub = Hub(cfg, host, registry)
-        await hub.start(watch=False)
-        await until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
-        return hub
+    @contextlib.asynccontextmanager
+    async def started() -> AsyncIterator[Hub]:
+        async with running_hub(path) as hub:
+            await until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
+            yield hub
 
     async def scenario() -> None:
-        hub = await start()
-        try:
+        async with started() as hub:
             t = time.time()
             before = _loop(hub, t)
             broken = next(i for i in hub.library.items["clips"] if i.title == "b broken")
@@ -83,13 +81,10 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
                                                hub.channels.scheduler(1))], t, t + 12.0,
                                  merge_seconds=0)
             assert "b broken" not in guide and "off air" in guide
-        finally:
-            await hub.stop()
 
         # A restart reads it back from the database: still left out, and its place is kept
         # (the playout memory is stored too), so nothing else moved.
-        hub = await start()
-        try:
+        async with started() as hub:
             await until(lambda: hub.channels.failed_items.items)
             titles = {e[0] for e in _loop(hub, time.time())}
             assert titles == {"a first", "c last", None}
@@ -103,16 +98,11 @@ def test_failed_item_leaves_the_playout_until_its_file_changes(tmp_path: Path,
             await until(lambda: not hub.channels.failed_items.items)
             assert "b broken" in {e[0] for e in _loop(hub, time.time())}
             assert channel_summary(hub, 1)["health"]["status"] == "ok"
-        finally:
-            await hub.stop()
 
         # ... and the database forgot it too.
-        hub = await start()
-        try:
+        async with started() as hub:
             await asyncio.sleep(0)
             assert not hub.channels.failed_items.items
-        finally:
-            await hub.stop()
 
     asyncio.run(scenario())
 
@@ -124,10 +114,7 @@ def test_a_vanished_file_stays_out_until_it_comes_back(tmp_path: Path) -> None:
     path = write_config(tmp_path / "exstreamtv.yaml", config)
 
     async def scenario() -> None:
-        cfg, host, registry = load_everything(path)
-        hub = Hub(cfg, host, registry)
-        await hub.start(watch=False)
-        try:
+        async with running_hub(path) as hub:
             await until(lambda: hub.database.ready and len(hub.library.items.get("clips", [])) == 3)
             item = next(i for i in hub.library.items["clips"] if i.title == "c last")
             kept = media / "c last.mp4.kept"
@@ -142,8 +129,6 @@ def test_a_vanished_file_stays_out_until_it_comes_back(tmp_path: Path) -> None:
             os.replace(kept, item.location)
             await hub.library.scan("clips")
             await until(lambda: not hub.channels.failed_items.items)
-        finally:
-            await hub.stop()
 
     asyncio.run(scenario())
 
