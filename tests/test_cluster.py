@@ -170,7 +170,7 @@ def test_viewers_of_a_relay_survive_the_owner_being_killed(
     prober = threading.Thread(target=lambda: probe.update(
         packets=probe_packets(f"{b.url}/stream/channels/1.ts", 20, timeout=150)), daemon=True)
     prober.start()  # a second viewer on b, reading every packet's timing across the failover
-    b.wait_for(lambda: len(b.get("/api/sessions", headers=AUTH).json()) >= 2, timeout=60)
+    b.wait_for(lambda: len(b.get("/api/sessions", params={"scope": "node"}, headers=AUTH).json()) >= 2, timeout=60)
     assert a.proc is not None
     a.proc.kill()  # kill -9: no clean shutdown, the lease is left to expire
     a.proc.wait()

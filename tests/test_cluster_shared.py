@@ -19,7 +19,7 @@ import pytest
 
 from tests.cluster_support import AUTH, Viewer, lease_owners, node_server
 from tests.database.conftest import fresh_postgres
-from tests.helpers import Server
+from tests.helpers import Server, free_port
 from tests.mqtt_support import Broker, Watcher, retained_snapshot
 
 NAMES = ("a", "b")
@@ -76,29 +76,71 @@ def other(name: str) -> str:
     return "b" if name == "a" else "a"
 
 
-def test_sessions_and_events_carry_the_node_that_serves_them(lineup: Lineup) -> None:
+def test_sessions_and_events_are_listed_lineup_wide_each_with_its_node(lineup: Lineup) -> None:
     a, b = lineup.nodes["a"], lineup.nodes["b"]
-    viewer = Viewer(f"{b.url}/stream/channels/1.ts")
+    # Channel 1 watched on both nodes: one transcodes it, the other relays it.
+    viewers = {name: Viewer(f"{node.url}/stream/channels/1.ts")
+               for name, node in lineup.nodes.items()}
     try:
-        b.wait_for(lambda: viewer.bytes > 20_000, timeout=60)
-        sessions = b.get("/api/sessions", headers=AUTH).json()
-        mine = [s for s in sessions if s["channel_number"] == 1 and s["bytes_sent"] > 0]
-        assert mine and {s["node_id"] for s in mine} == {"b"}, sessions
-        # The node transcoding channel 1 lists what it serves (b's relay) under its own id.
+        for name, viewer in viewers.items():
+            lineup.nodes[name].wait_for(lambda v=viewer: v.bytes > 20_000, timeout=60)
         owner = lease_owners(b)[1]
-        served = lineup.nodes[owner].get("/api/sessions", headers=AUTH).json()
-        assert served and {s["node_id"] for s in served} == {owner}
+        relay = other(owner)
+        for node in lineup.nodes.values():  # any node lists every node's sessions
+            sessions = node.get("/api/sessions", headers=AUTH).json()
+            watching = {s["node_id"] for s in sessions if s["channel_number"] == 1
+                        and s["bytes_sent"] > 0 and "relay_to" not in s}
+            assert watching == {"a", "b"}, sessions
+            # The owner's connection that feeds the other node says so.
+            feeds = [s for s in sessions if s.get("relay_to") == relay]
+            assert feeds and {s["node_id"] for s in feeds} == {owner}, sessions
+        own = b.get("/api/sessions", params={"scope": "node"}, headers=AUTH).json()
+        assert own and {s["node_id"] for s in own} == {"b"}
     finally:
-        viewer.close()
+        for viewer in viewers.values():
+            viewer.close()
     for name, node in lineup.nodes.items():
+        # The unreadable source raised a health event on each node; any node lists both.
         events = node.get("/api/healing/events", params={"kind": "health"}, headers=AUTH).json()
         gone = [e for e in events if e.get("component") == "source:gone"]
-        assert gone and {e["node_id"] for e in gone} == {name}, events
+        assert {e["node_id"] for e in gone} == {"a", "b"}, events
+        assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+        own = node.get("/api/healing/events", params={"kind": "health", "scope": "node"},
+                       headers=AUTH).json()
+        assert {e["node_id"] for e in own if e.get("component") == "source:gone"} == {name}
         published = lineup.watcher.wait_message(f"exstreamtv/{name}/events/health", timeout=30)
         assert published.json["node_id"] == name
     session_event = lineup.watcher.wait_message("exstreamtv/b/events/session", timeout=30)
     assert session_event.json["node_id"] == "b" and session_event.json["channel"] == 1
     assert a.get("/api/health").json()["components"]["cluster"]["node_id"] == "a"
+    # Without the token (or the cluster secret) nothing is listed.
+    assert a.get("/api/sessions").status_code == 401
+    assert a.get("/api/sessions", headers={"X-ExStreamTV-Peer": "b",
+                                           "X-ExStreamTV-Cluster-Secret": "wrong"}
+                 ).status_code == 401
+
+
+def test_a_node_that_does_not_answer_is_named_and_the_rest_is_listed(lineup: Lineup) -> None:
+    # A node that crashed a moment ago: its row still looks alive, nothing listens.
+    dead = free_port()
+    asyncio.run(_row(lineup.pg_url, f"""
+        INSERT INTO cluster_nodes (node_id, url, capacity, config_version, config_ok,
+                                   heartbeat_at, started_at)
+        SELECT 'ghost', 'http://127.0.0.1:{dead}', 0, config_version, false,
+               now() + interval '30 seconds', now() + interval '30 seconds'
+        FROM cluster_nodes WHERE node_id = 'a' RETURNING node_id"""))
+    try:
+        a = lineup.nodes["a"]
+        for path in ("/api/sessions", "/api/healing/events"):
+            answer = a.get(path, headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["X-ExStreamTV-Unreachable-Nodes"] == "ghost"
+        events = a.get("/api/healing/events", params={"kind": "health"}, headers=AUTH).json()
+        assert {e["node_id"] for e in events if e.get("component") == "source:gone"} == {
+            "a", "b"}
+    finally:
+        asyncio.run(_row(lineup.pg_url, "DELETE FROM cluster_nodes WHERE node_id = 'ghost' "
+                                        "RETURNING node_id"))
 
 
 def scheduled_backups(node: Server) -> list[Path]:

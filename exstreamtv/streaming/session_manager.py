@@ -81,6 +81,8 @@ class StreamSession:
     admitted: bool = False
     #: In a cluster, the node serving this viewer.
     node_id: str | None = None
+    #: In a cluster, the node this connection feeds (a relay, not a viewer of its own).
+    relay_to: str | None = None
 
     @property
     def is_viewer(self) -> bool:
@@ -103,7 +105,8 @@ class StreamSession:
                        for e in self.errors],
             "restart_count": self.restart_count,
             "output": self.output,
-        } | ({"node_id": self.node_id} if self.node_id is not None else {})
+        } | ({"node_id": self.node_id} if self.node_id is not None else {}) | (
+            {"relay_to": self.relay_to} if self.relay_to is not None else {})
 
 
 def _now() -> datetime:

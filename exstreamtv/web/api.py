@@ -7,6 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, has_request_context, request
 
+from exstreamtv.cluster.peers import ask_peers
 from exstreamtv.errors import ChannelNotFound
 from exstreamtv.hub import Hub
 from exstreamtv.media.artwork import channel_logo_url, item_artwork_url
@@ -195,7 +196,15 @@ async def channel_playout(number: int) -> tuple[Response, int]:
 @bp.route("/sessions")
 @require_token
 async def sessions() -> tuple[Response, int]:
-    return json_response([s.to_dict() for s in hub().sessions.sessions.values()])
+    """This node's sessions; in a lineup every node's (``scope=node``: this node's only)."""
+    h = hub()
+    mine = [s.to_dict() for s in h.sessions.sessions.values()]
+    if h.cluster is None or request.args.get("scope") == "node":
+        return json_response(mine)
+    gathered = await ask_peers(h.cluster, "/api/sessions", {})
+    theirs = [s for answer in gathered.answers.values() if isinstance(answer, list)
+              for s in answer if isinstance(s, dict)]
+    return json_response(mine + theirs, headers=gathered.headers())
 
 
 @bp.route("/plugins")

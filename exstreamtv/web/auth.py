@@ -148,8 +148,26 @@ def current_identity() -> Identity | None:
     bearer = _bearer()
     if bearer is not None:
         return identify(bearer)
+    peer = _peer()
+    if peer is not None:
+        return peer
     sid = request.cookies.get(TOKEN_COOKIE)
     return sessions().identity(sid) if sid else None
+
+
+def _peer() -> Identity | None:
+    """Another node of the lineup asking for its part of a lineup-wide view: a read-only
+    identity, when it carries the cluster secret (see exstreamtv.cluster.peers)."""
+    from exstreamtv.cluster.node import SECRET_HEADER
+    from exstreamtv.cluster.peers import PEER_HEADER
+
+    name = request.headers.get(PEER_HEADER)
+    node = hub().cluster
+    if not name or node is None or not node.secret:
+        return None
+    if not _equal(request.headers.get(SECRET_HEADER, ""), node.secret):
+        return None
+    return Identity(f"node {name[:64]}", Role.VIEWER)
 
 
 def logged_in() -> bool:

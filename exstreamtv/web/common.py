@@ -36,6 +36,9 @@ def base_url() -> str:
     return request.host_url.rstrip("/")
 
 
-def json_response(data: Any, status: int = 200) -> tuple[Response, int]:
+def json_response(data: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> tuple[Response, int]:
     """``data`` as JSON with every secret masked (:func:`exstreamtv.secrets.mask_data`)."""
-    return jsonify(mask_data(data)), status
+    response = jsonify(mask_data(data))
+    response.headers.update(headers or {})
+    return response, status

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, request
 
+from exstreamtv.cluster.peers import ask_peers
 from exstreamtv.healing.auto_resolver import ApprovalError
 from exstreamtv.healing.log_collector import LEVELS, LogEvent
 from exstreamtv.web.auth import require_token
@@ -34,9 +35,10 @@ async def events() -> tuple[Response, int]:
     ffmpeg's stderr tail), probable cause, the strategy chosen and why, the
     alternatives, the attempts and the outcome.
 
-    Query: ``kind`` (fix or health), ``action``, ``channel``, ``limit`` (default 200).
+    Query: ``kind`` (fix or health), ``action``, ``channel``, ``limit`` (default 200);
+    in a lineup every node's (``scope=node``: this node's only).
     """
-    items = list(hub().healing.events)
+    h = hub()
     kind = request.args.get("kind")
     action = request.args.get("action")
     channel = request.args.get("channel")
@@ -45,11 +47,25 @@ async def events() -> tuple[Response, int]:
         wanted_channel = int(channel) if channel is not None else None
     except ValueError:
         return error(400, "limit and channel must be whole numbers")
-    items = [e for e in items
-             if (kind is None or e.get("kind") == kind)
-             and (action is None or e.get("action") == action)
-             and (wanted_channel is None or e.get("channel") == wanted_channel)]
-    return json_response(items[-limit:] if limit > 0 else [])
+
+    def wanted(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in items
+                if (kind is None or e.get("kind") == kind)
+                and (action is None or e.get("action") == action)
+                and (wanted_channel is None or e.get("channel") == wanted_channel)]
+
+    items = wanted(list(h.healing.events))
+    headers: dict[str, str] = {}
+    if h.cluster is not None and request.args.get("scope") != "node":
+        # Every node's last ``limit`` that match, merged oldest first, then the last
+        # ``limit`` of all (which are among them).
+        gathered = await ask_peers(h.cluster, "/api/healing/events",
+                                   {k: v for k, v in request.args.items() if k != "scope"})
+        items += wanted([e for answer in gathered.answers.values() if isinstance(answer, list)
+                         for e in answer if isinstance(e, dict)])
+        items.sort(key=lambda e: float(e.get("timestamp") or 0))
+        headers = gathered.headers()
+    return json_response(items[-limit:] if limit > 0 else [], headers=headers)
 
 
 @bp.route("/pending")

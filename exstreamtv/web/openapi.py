@@ -58,7 +58,8 @@ ROUTES: tuple[Route, ...] = (
           params=(("item_id", "string"), ("kind", "string")), query=(("w", "integer"),)),
     Route("get", "/artwork/channels/{number}", "A channel's logo given as a path, resized (?w=)",
           content="image/jpeg", params=(("number", "integer"),), query=(("w", "integer"),)),
-    Route("get", "/api/sessions", "Active viewer sessions", token=True),
+    Route("get", "/api/sessions", "Active viewer sessions (in a cluster every node's; "
+          "scope=node: this node's)", token=True, query=(("scope", "string"),)),
     Route("get", "/api/plugins", "Loaded and broken plugins", token=True),
     Route("get", "/api/config/status", "Config version, last reload and last error", token=True),
     Route("get", "/api/cluster", "Cluster nodes, their load and the channel leases",
@@ -128,9 +129,10 @@ ROUTES: tuple[Route, ...] = (
                                          ("limit", "integer"))),
     Route("post", "/api/sources/{source_id}/scan", "Scan a source now", token=True,
           params=(("source_id", "string"),)),
-    Route("get", "/api/healing/events", "Self-healing detections, fixes and rollbacks",
+    Route("get", "/api/healing/events", "Self-healing detections, fixes and rollbacks (in a "
+          "cluster every node's; scope=node: this node's)",
           token=True, query=(("kind", "string"), ("action", "string"), ("channel", "integer"),
-                             ("limit", "integer"))),
+                             ("limit", "integer"), ("scope", "string"))),
     Route("get", "/api/healing/pending", "Fixes waiting for approval", token=True),
     Route("post", "/api/healing/pending/{fix_id}/approve", "Approve a pending fix", token=True,
           params=(("fix_id", "string"),)),

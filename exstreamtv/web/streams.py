@@ -187,6 +187,7 @@ async def _open_session(
         )
     except StreamUnavailable as exc:
         raise Refused(503, str(exc)) from exc
+    session.relay_to = serving_relay.get()
     try:
         pipeline = await h.channels.acquire(number)
     except (StreamUnavailable, ChannelNotFound) as exc:
