@@ -135,6 +135,21 @@ def test_channels_are_transcoded_once_and_relayed_by_other_nodes(
     code, errors = decode_errors(f"{a.url}/stream/channels/2.m3u8", 4)
     assert code == 0 and not errors.strip(), errors
     assert lease_owners(a) == {1: "a", 2: "b"}
+    # An HLS session made on a is answered by b as well (a balancer without sticky
+    # sessions): b passes its requests on to a, so playlist and segments are a's.
+    master = httpx.get(f"{a.url}/stream/channels/2.m3u8", timeout=30).text
+    media = next(line for line in master.splitlines() if line.endswith("index.m3u8"))
+    session_id = media.split("/")[1]
+    on_a = httpx.get(f"{a.url}/stream/channels/{media}", timeout=60).text
+    on_b = httpx.get(f"{b.url}/stream/channels/{media}", timeout=60).text
+    common = [n for n in on_b.splitlines() if n.endswith(".ts") and n in on_a.splitlines()]
+    assert common, (on_a, on_b)
+    segment = f"/stream/channels/2/{session_id}/{common[len(common) // 2]}"
+    from_b, from_a = httpx.get(b.url + segment, timeout=30), httpx.get(a.url + segment, timeout=30)
+    assert from_b.status_code == 200 and from_b.headers["content-type"] == "video/mp2t"
+    assert from_b.content == from_a.content and from_b.content[:1] == b"\x47"
+    held_by_b = b.get("/api/sessions", params={"scope": "node"}, headers=AUTH).json()
+    assert session_id not in {s["session_id"] for s in held_by_b}
 
 
 def test_relay_requests_need_the_secret_and_a_relay_is_not_relayed(

@@ -25,8 +25,10 @@ from sqlalchemy.pool import NullPool
 
 from exstreamtv.cluster import store
 from exstreamtv.cluster.errors import ClusterError
+from exstreamtv.cluster.hls import SessionRouter
 from exstreamtv.cluster.identity import advertise_url_for, config_fingerprint, node_id_for
 from exstreamtv.cluster.store import NoPlace, Owned, Placement
+from exstreamtv.cluster.wire import RELAY_HEADER, SECRET_HEADER
 from exstreamtv.database.connection import is_sqlite
 
 if TYPE_CHECKING:
@@ -35,9 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Request headers of the internal relay connection (never in the URL).
-RELAY_HEADER = "X-ExStreamTV-Relay"
-SECRET_HEADER = "X-ExStreamTV-Cluster-Secret"
 #: Set while a stream request from another node is served: such a request must be
 #: served by transcoding here, never by relaying again (that would be a relay chain).
 serving_relay: ContextVar[str | None] = ContextVar("serving_relay", default=None)
@@ -62,6 +61,8 @@ class ClusterNode:
         self._engine: AsyncEngine | None = None
         self._lock_conn: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Which node holds an HLS session this node was asked for (see cluster/hls.py).
+        self.hls = SessionRouter(self)
 
     @property
     def lease_seconds(self) -> float:
@@ -130,6 +131,7 @@ class ClusterNode:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        await self.hls.close()
         if self._engine is None:
             return
         with contextlib.suppress(Exception):

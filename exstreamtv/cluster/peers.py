@@ -18,17 +18,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from exstreamtv.cluster import store
-from exstreamtv.cluster.node import SECRET_HEADER
+from exstreamtv.cluster.wire import PEER_HEADER, SECRET_HEADER, UNREACHABLE_HEADER
 
 if TYPE_CHECKING:
     from exstreamtv.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
-#: The header naming the node that asks (its part of a lineup-wide view).
-PEER_HEADER = "X-ExStreamTV-Peer"
-UNREACHABLE_HEADER = "X-ExStreamTV-Unreachable-Nodes"
 PEER_TIMEOUT = 3.0
+__all__ = ["PEER_HEADER", "PEER_TIMEOUT", "Gathered", "ask_peers", "peer_headers"]
 
 
 @dataclass

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from quart import current_app, request
 
+from exstreamtv.cluster.wire import PEER_HEADER, SECRET_HEADER
 from exstreamtv.config.model import Role, ServerConfig
 from exstreamtv.web.common import error, hub
 
@@ -158,9 +159,6 @@ def current_identity() -> Identity | None:
 def _peer() -> Identity | None:
     """Another node of the lineup asking for its part of a lineup-wide view: a read-only
     identity, when it carries the cluster secret (see exstreamtv.cluster.peers)."""
-    from exstreamtv.cluster.node import SECRET_HEADER
-    from exstreamtv.cluster.peers import PEER_HEADER
-
     name = request.headers.get(PEER_HEADER)
     node = hub().cluster
     if not name or node is None or not node.secret:

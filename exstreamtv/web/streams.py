@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
+from exstreamtv.cluster.hls import forwarded, new_session_id
 from exstreamtv.cluster.node import RELAY_HEADER, serving_relay
 from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
@@ -79,7 +80,7 @@ async def channel_hls(number: int) -> Response | tuple[Response, int]:
     if request.method == "HEAD":
         return Response(b"", mimetype=HLS_MIME, headers=HLS_HEADERS)
     try:
-        session, _ = await _open_session(h, number, "hls")
+        session, _ = await _open_session(h, number, "hls", new_session_id(h.cluster))
     except Refused as exc:
         return error(exc.status, exc.reason)
     video, audio = channel.ffmpeg.video, channel.ffmpeg.audio
@@ -110,6 +111,9 @@ async def _media_playlist(number: int, session_id: str,
         return error(404, str(exc))
     if not SESSION_ID.match(session_id):
         return error(404, "not an HLS session id")
+    held = await _from_holder(h, session_id)
+    if held is not None:
+        return held
     session = h.sessions.touch(session_id)
     if session is None or session.channel_number != number:
         # An expired session (a paused player coming back): open it again.
@@ -139,6 +143,9 @@ async def channel_hls_segment(number: int, session_id: str,
     match = SEGMENT_NAME.match(name) or SUBTITLE_NAME.match(name)
     if match is None or not SESSION_ID.match(session_id):
         return error(404, "no such HLS segment")
+    held = await _from_holder(h, session_id)
+    if held is not None:
+        return held
     session = h.sessions.touch(session_id)
     if session is None or session.channel_number != number:
         return error(404, f"HLS session expired; reload /stream/channels/{number}.m3u8")
@@ -161,6 +168,19 @@ async def channel_hls_segment(number: int, session_id: str,
         return error(404, f"segment {name} is no longer (or not yet) available")
     h.sessions.record_data(session, len(segment.data))
     return Response(segment.data, mimetype="video/mp2t", headers=HLS_HEADERS)
+
+
+async def _from_holder(h: Hub, session_id: str) -> Response | None:
+    """In a lineup: the answer of the live node that made ``session_id`` when this node
+    does not hold it (see :mod:`exstreamtv.cluster.hls`); None to answer here."""
+    if h.cluster is None or session_id in h.sessions.sessions or forwarded(request.headers):
+        return None
+    url = await h.cluster.hls.holder(session_id)
+    answer = await h.cluster.hls.fetch(url, request.path) if url is not None else None
+    if answer is None:
+        return None
+    return Response(answer.content, status=answer.status_code, headers=HLS_HEADERS,
+                    content_type=answer.headers.get("content-type", "application/octet-stream"))
 
 
 class Refused(Exception):
