@@ -222,6 +222,7 @@ def test_a_node_that_lost_its_lease_stops_its_ffmpeg_and_relays_the_new_owner(
     b.wait_for(lambda: pipeline(b, 1).get("cluster_role") == "owner", timeout=60)
     b.wait_for(lambda: ffmpeg_children(b), timeout=30)
     assert "another node took its lease" in a.log
+    assert "showing the error screen (node a lost the channel's lease)" in a.log  # the gap
     before = viewer.bytes
     a.wait_for(lambda: viewer.bytes > before + 50_000, timeout=60)
     assert viewer.ended is None, viewer.ended

@@ -4,7 +4,8 @@
 whose loop first asks the cluster where the channel is transcoded:
 
 - here (this node took or holds the lease): the ordinary pipeline runs, at the schedule
-  position of now, until the pipeline stops or the lease is lost (fenced);
+  position of now, until the pipeline stops or the lease is lost (fenced: the error
+  screen then fills the gap until the new owner's stream comes);
 - on another node: one internal connection reads the owner's TS stream (authenticated
   by headers, never by the URL) into this node's own buffer, through this pipeline's
   splicer, so local viewers see one continuous timeline across reconnections and
@@ -93,6 +94,8 @@ class ClusterPipeline(ChannelPipeline):
             if isinstance(placement, Owned):
                 if not await self._transcode(placement.token):
                     return
+                # Fenced: the error screen fills the gap until the new owner's stream.
+                await self._bridge(f"node {self.node.node_id} lost the channel's lease")
             elif isinstance(placement, Upstream):
                 await self._relay(placement)
             else:
