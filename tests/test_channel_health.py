@@ -22,7 +22,7 @@ def test_a_healthy_channel_is_never_degraded_at_boundaries(make_server, config_f
     viewer.start()
     server.wait_for(lambda: len(viewer.data) > 20_000, 30)
     seen: list[str] = []
-    deadline = time.monotonic() + 60  # 15 boundaries of the 4-second clips
+    deadline = time.monotonic() + 120  # two minutes, 30 boundaries of the 4-second clips
     polls = 0
     while time.monotonic() < deadline:
         health = server.get("/api/health").json()["components"]
@@ -38,7 +38,7 @@ def test_a_healthy_channel_is_never_degraded_at_boundaries(make_server, config_f
     degraded = [e for e in server.get("/api/healing/events").json()
                 if e.get("kind") == "health" and e.get("status") != "ok"
                 and e.get("component") in ("channel", "ffmpeg")]
-    assert polls > 50
+    assert polls > 100
     assert not seen, seen[:5]
     assert not degraded, degraded[:5]
     items = server.get("/api/channels/1").json()["pipeline"]
