@@ -23,8 +23,7 @@ from exstreamtv.healing.severity import (
     seen_as,
 )
 from exstreamtv.healing.vocabulary import IssueType, Severity
-from tests.helpers import base_config, clips_folder, write_config
-from tests.test_healing_keys import _until
+from tests.helpers import base_config, clips_folder, until, write_config
 from tests.test_healing_outcomes import started_hub
 from tests.test_healing_units import Recorder, resolver
 
@@ -139,10 +138,10 @@ def test_on_a_real_channel_a_warning_does_not_restart_and_an_outage_does(tmp_pat
             hiccup = DetectedIssue(IssueType.FFMPEG_HANG, 1, "ffmpeg_degradation",
                                    "pattern_detector", 0.8, risk="MEDIUM",
                                    severity=seen_as("pattern_detector", "warning"))
-            await _until(lambda: delivery(pipeline.channel_status()) is Delivery.PLAYING, 90)
+            await until(lambda: delivery(pipeline.channel_status()) is Delivery.PLAYING, 90)
             before = pipeline.restarts
             engine.raise_issue(hiccup)
-            skipped = await _until(lambda: [e for e in engine.events
+            skipped = await until(lambda: [e for e in engine.events
                                             if e.get("action") == "skipped"
                                             and e.get("issue") == "FFMPEG_HANG"], 30)
             assert "held back" in skipped[0]["message"]
@@ -157,7 +156,7 @@ def test_on_a_real_channel_a_warning_does_not_restart_and_an_outage_does(tmp_pat
                 if seg is not None and seg.kind == "program" and seg.process.returncode is None:
                     seg.process.send_signal(9)
                 with contextlib.suppress(AssertionError):
-                    await _until(lambda: fixes(engine, "applied", "pipeline"), 3)
+                    await until(lambda: fixes(engine, "applied", "pipeline"), 3)
                     break
             applied = fixes(engine, "applied", "pipeline")
             assert applied and applied[0]["strategy"] == "RESTART"
