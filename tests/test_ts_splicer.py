@@ -7,10 +7,10 @@ import subprocess
 
 from exstreamtv.ffmpeg.command import MediaInput, OutputProfile, ServiceInfo, build_command
 from exstreamtv.ffmpeg.presets import SOFTWARE
-from exstreamtv.streaming.ts import (
+from exstreamtv.streaming.ts import TSSplicer
+from exstreamtv.streaming.ts_fields import (
     MASK33,
     PACKET_SIZE,
-    TSSplicer,
     read_pcr,
     read_pts,
     unwrap,

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from exstreamtv.streaming.buffer import ChannelBuffer, Chunk, ReaderBehind
-from exstreamtv.streaming.ts import PACKET_SIZE, PTS_HZ, read_pts
+from exstreamtv.streaming.ts_fields import PACKET_SIZE, PTS_HZ, read_pts
 from exstreamtv.streaming.webvtt import CueTrack
 
 SEGMENT_NAME = re.compile(r"^seg-(\d{1,12})\.ts\Z")
