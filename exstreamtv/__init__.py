@@ -73,8 +73,9 @@ from exstreamtv.scheduling.sequences import (  # noqa: E402
     ShuffledSequence,
     skip_missing,
 )
-from exstreamtv.scheduling.time_slots import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
-from exstreamtv.scheduling.time_slots import TimeSlot, TimeSlotScheduler  # noqa: E402
+from exstreamtv.scheduling.slot_options import SCHEMA as TIME_SLOTS_SCHEMA  # noqa: E402
+from exstreamtv.scheduling.slot_options import TimeSlot  # noqa: E402
+from exstreamtv.scheduling.time_slots import TimeSlotScheduler  # noqa: E402
 from exstreamtv.secrets import mask_data as mask_secrets  # noqa: E402
 from exstreamtv.secrets import register_secret  # noqa: E402
 from exstreamtv.streaming.control import (  # noqa: E402
