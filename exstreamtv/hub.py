@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exstreamtv import secrets
-from exstreamtv.config.loader import collection_references
 from exstreamtv.config.model import Config
+from exstreamtv.config.references import collection_references
 from exstreamtv.config.reload import ConfigWatcher, load_replacement
 from exstreamtv.database.service import Database
 from exstreamtv.errors import ConfigError
