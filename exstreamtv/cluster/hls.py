@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from exstreamtv.cluster import store
-from exstreamtv.cluster.peers import PEER_HEADER, PEER_TIMEOUT, peer_headers
+from exstreamtv.cluster.peers import PEER_TIMEOUT, peer_headers
 
 if TYPE_CHECKING:
     from exstreamtv.cluster.node import ClusterNode
@@ -82,7 +82,3 @@ class SessionRouter:
             await self._client.aclose()
             self._client = None
 
-
-def forwarded(headers: object) -> bool:
-    """True for a request another node passed on (answered here, never passed again)."""
-    return bool(getattr(headers, "get", lambda _k: None)(PEER_HEADER))

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response, request
 
-from exstreamtv.cluster.hls import forwarded, new_session_id
-from exstreamtv.cluster.node import RELAY_HEADER, serving_relay
+from exstreamtv.cluster.hls import new_session_id
+from exstreamtv.cluster.node import serving_relay
+from exstreamtv.cluster.wire import PEER_HEADER, RELAY_HEADER
 from exstreamtv.config.profiles import output_rate_bps
 from exstreamtv.errors import ChannelNotFound, StreamUnavailable
 from exstreamtv.ffmpeg.command import OutputProfile
@@ -173,7 +174,8 @@ async def channel_hls_segment(number: int, session_id: str,
 async def _from_holder(h: Hub, session_id: str) -> Response | None:
     """In a lineup: the answer of the live node that made ``session_id`` when this node
     does not hold it (see :mod:`exstreamtv.cluster.hls`); None to answer here."""
-    if h.cluster is None or session_id in h.sessions.sessions or forwarded(request.headers):
+    # A request another node passed on is answered here, never passed on again.
+    if h.cluster is None or session_id in h.sessions.sessions or request.headers.get(PEER_HEADER):
         return None
     url = await h.cluster.hls.holder(session_id)
     answer = await h.cluster.hls.fetch(url, request.path) if url is not None else None
