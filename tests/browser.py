@@ -36,3 +36,17 @@ def browser_page() -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+@contextmanager
+def editor_page(url: str, token: str) -> Iterator[Any]:
+    """A browser logged in with ``token`` on the server at ``url``, on its editor page."""
+    with browser_page() as page:
+        page.set_default_timeout(30_000)
+        page.goto(url + "/editor")
+        page.fill("input[name=token]", token)
+        page.click("form.login button")
+        page.wait_for_url(url + "/")
+        page.goto(url + "/editor")
+        page.wait_for_selector("body[data-ready=yes]")
+        yield page

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.browser import browser_page
+from tests.browser import browser_page, editor_page
 from tests.helpers import Server, base_config, clips_folder, free_port, probe_packets
 
 TOKEN = "browser-editor-token-0123"
@@ -62,14 +62,7 @@ def m3u_numbers(server: Server) -> list[int]:
 def test_build_a_channel_in_the_browser(server):
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = server.config_path
-    with browser_page() as page:
-        page.set_default_timeout(30_000)
-        page.goto(server.url + "/editor")
-        page.fill("input[name=token]", TOKEN)
-        page.click("form.login button")
-        page.wait_for_url(server.url + "/")
-        page.goto(server.url + "/editor")
-        page.wait_for_selector("body[data-ready=yes]")
+    with editor_page(server.url, TOKEN) as page:
         assert page.locator("#channel-list li").count() == 0
 
         # 1. A channel from nothing, with the keyboard where a person would use it.

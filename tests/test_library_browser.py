@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.browser import browser_page
+from tests.browser import editor_page
 from tests.helpers import base_config, channel
 from tests.library_layout import build_library
 from tests.test_editor_browser import OUTPUT
@@ -28,14 +28,7 @@ def test_browse_the_library_and_program_a_channel(make_server, tmp_path: Path, c
     server.wait_for(lambda: server.get("/api/sources", headers=headers).json()[1]["state"] == "ok",
                     timeout=120)
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    with browser_page() as page:
-        page.set_default_timeout(30_000)
-        page.goto(server.url + "/editor")
-        page.fill("input[name=token]", TOKEN)
-        page.click("form.login button")
-        page.wait_for_url(server.url + "/")
-        page.goto(server.url + "/editor")
-        page.wait_for_selector("body[data-ready=yes]")
+    with editor_page(server.url, TOKEN) as page:
 
         # Sources, then the shows and folders of one, with posters loaded lazily.
         listed = page.locator("#library-list li")
