@@ -3,7 +3,9 @@ and a real server playing them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,9 @@ from exstreamtv.config.loader import validate_config
 from exstreamtv.errors import ConfigError
 from exstreamtv.media.collections import validate_collections
 from exstreamtv.media.models import MediaItem
-from tests.helpers import clips_folder
+from tests.fakes.base import catalogue
+from tests.fakes.jellyfin import FakeJellyfin, guid
+from tests.helpers import base_config, clips_folder, running_hub, until, write_config
 from tests.scheduling_helpers import items, library, registry, scheduler
 
 
@@ -165,3 +169,39 @@ def test_a_server_plays_a_playlist_across_sources_in_order(
     assert now["item_id"] is not None
     short = server.get("/api/channels/2").json()
     assert short["schedule_health"]["status"] == "ok", short
+
+
+def test_a_playlist_keeps_its_order_when_one_of_its_sources_scans_late(
+        tmp_path: Path, clips: Path) -> None:
+    # A media server that answers slowly: the local source is scanned first, and the
+    # channel's schedule is built meanwhile (as a guide request would build it).
+    fake = FakeJellyfin("late-key", catalogue(clips, guid("movies"), guid("shows"))).start()
+    fake.fail, fake.slow_seconds = "slow", 1.0
+    config = base_config(tmp_path, clips_folder("other", 2, 4.0))
+    config["sources"].append({"id": "jf", "type": "jellyfin", "url": fake.url,
+                              "api_key": "late-key"})
+    config["collections"] = [{"name": "mix", "items": [
+        {"source": "jf", "title": "Second Movie"}, {"source": "clips", "path": "*clip-01.mp4"},
+        {"source": "jf", "title": "First Movie"}]}]
+    config["channels"][0]["schedule"] = {"type": "ordered", "collection": "mix"}
+    path = write_config(tmp_path / "exstreamtv.yaml", config)
+
+    def loop_ids(hub: Any) -> list[str]:
+        window = hub.channels.scheduler(1).window(time.time(), time.time() + 120)
+        return [e.item.id for e in window if e.item is not None]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with running_hub(path) as hub:
+            await until(lambda: hub.library.items.get("clips"))
+            assert not hub.library.items.get("jf"), "the media server answered too soon"
+            loop_ids(hub)  # built while the media server's items are still unknown
+            await until(lambda: hub.library.items.get("jf"), 60)
+            return loop_ids(hub), [i.id for i in hub.library.collection("mix")]
+
+    try:
+        aired, playlist = asyncio.run(scenario())
+    finally:
+        fake.stop()
+    assert len(playlist) == 3
+    start = aired.index(playlist[0])
+    assert aired[start:start + 3] == playlist, (aired, playlist)

@@ -205,17 +205,30 @@ class Library:
             members.sort(key=lambda item: (item.metadata.get("positions") or {}).get(name, 0))
         return members
 
-    async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
-        """Wait until the collection's source finished its first scan.
+    def _sources_of(self, name: str) -> list[str]:
+        """The configured sources collection ``name`` draws from: itself (a source id),
+        its prefix (``<source id>:<kind>:<name>``: a show, a genre), or the sources a
+        configured collection names (every source when one of its queries names none)."""
+        definition = self.definitions.get(name)
+        if definition is not None:
+            queries = [*definition.entries, *([definition.query] if definition.query else [])]
+            if any(not q.source for q in queries):
+                return list(self.sources)
+            return [s for s in sorted(definition.sources) if s in self.sources]
+        source = name if name in self.sources else name.partition(":")[0]
+        return [source] if source in self.sources else []
 
-        ``<source id>:<kind>:<name>`` collections (a show, a genre) wait for their source.
-        """
-        if name not in self.sources:
-            name = name.partition(":")[0]
-        if name not in self.sources:
-            return True
+    def ready(self, name: str) -> bool:
+        """Whether every source collection ``name`` draws from has finished a first scan
+        (or holds the items of an earlier run)."""
+        return all(self._ready_event(s).is_set() for s in self._sources_of(name))
+
+    async def wait_ready(self, name: str, timeout: float = 30.0) -> bool:
+        """Wait until every source of the collection finished its first scan."""
         try:
-            await asyncio.wait_for(self._ready_event(name).wait(), timeout)
+            async with asyncio.timeout(timeout):
+                for source in self._sources_of(name):
+                    await self._ready_event(source).wait()
         except TimeoutError:
             return False
         return True

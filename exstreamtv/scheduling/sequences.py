@@ -142,8 +142,12 @@ class PlayoutMemory:
         known = self.collections.get(name)
         if known is None or not current:
             # First sight, or the whole collection is gone (an emptied folder is a run
-            # time problem the scheduler reports, not a hole to paper over).
-            self.collections[name] = list(current)
+            # time problem the scheduler reports, not a hole to paper over). Remembered
+            # only once every source of the collection has been scanned: a first sight
+            # taken while one source was still scanning would append its items after the
+            # others' for good (a playlist across sources out of its order).
+            if library.ready(name):
+                self.collections[name] = list(current)
             return list(current)
         by_id = {item.id: item for item in current}
         merged: list[MediaItem] = []
