@@ -158,6 +158,9 @@ class Library:
             if previous_state == "error":
                 log.info("Source %s is readable again (%d items)", source_id, len(found))
                 self.bus.publish(HealthEvent(component=f"source:{source_id}", status="ok"))
+            # Ready as soon as its items are here (the listeners only store them), so what
+            # reads them meanwhile sees the source as scanned.
+            self._ready_event(source_id).set()
             for listener in self.scan_listeners:
                 try:
                     await listener(source, ordered)
