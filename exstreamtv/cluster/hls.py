@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from exstreamtv.cluster import store
-from exstreamtv.cluster.peers import PEER_TIMEOUT, peer_headers
+from exstreamtv.cluster.peers import PEER_TIMEOUT
 
 if TYPE_CHECKING:
     from exstreamtv.cluster.node import ClusterNode
@@ -57,12 +56,10 @@ class SessionRouter:
             return None
         if time.monotonic() - self._read_at > NODES_TTL_SECONDS:
             try:
-                async with self.node.engine.begin() as conn:
-                    data = await store.overview(conn, self.node.lease_seconds)
+                peers = await self.node.peers()
             except Exception:
                 return None  # the database is away: serve it here
-            self._nodes = {node_tag(n["node_id"]): n["url"] for n in data["nodes"]
-                           if n["alive"] and n["node_id"] != self.node.node_id}
+            self._nodes = {node_tag(node_id): url for node_id, url in peers.items()}
             self._read_at = time.monotonic()
         return self._nodes.get(tag)
 
@@ -72,7 +69,7 @@ class SessionRouter:
             self._client = httpx.AsyncClient(timeout=PEER_TIMEOUT, follow_redirects=False)
         try:
             return await self._client.get(f"{url.rstrip('/')}{path}",
-                                          headers=peer_headers(self.node))
+                                          headers=self.node.peer_headers())
         except httpx.HTTPError:
             self._read_at = float("-inf")  # read the live nodes again next time
             return None

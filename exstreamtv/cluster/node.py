@@ -28,7 +28,7 @@ from exstreamtv.cluster.errors import ClusterError
 from exstreamtv.cluster.hls import SessionRouter
 from exstreamtv.cluster.identity import advertise_url_for, config_fingerprint, node_id_for
 from exstreamtv.cluster.store import NoPlace, Owned, Placement
-from exstreamtv.cluster.wire import RELAY_HEADER, SECRET_HEADER
+from exstreamtv.cluster.wire import PEER_HEADER, RELAY_HEADER, SECRET_HEADER
 from exstreamtv.database.connection import is_sqlite
 
 if TYPE_CHECKING:
@@ -190,10 +190,27 @@ class ClusterNode:
                 await store.release(conn, self.node_id, channel, token)
 
     def relay_headers(self) -> dict[str, str]:
-        headers = {RELAY_HEADER: self.node_id}
+        """The headers of this node's relay connection to the owner of a channel."""
+        return self._headers(RELAY_HEADER)
+
+    def peer_headers(self) -> dict[str, str]:
+        """The headers of this node asking another for its part of a lineup-wide view,
+        or passing an HLS request on."""
+        return self._headers(PEER_HEADER)
+
+    def _headers(self, name: str) -> dict[str, str]:
+        headers = {name: self.node_id}
         if self.secret:
             headers[SECRET_HEADER] = self.secret
         return headers
+
+    async def peers(self) -> dict[str, str]:
+        """The other live nodes of the lineup: node id -> URL (raises when the database
+        cannot be read)."""
+        async with self.engine.begin() as conn:
+            nodes = await store.live_nodes(conn, self.lease_seconds)
+        nodes.pop(self.node_id, None)
+        return nodes
 
     # -- heartbeat ------------------------------------------------------------------
 

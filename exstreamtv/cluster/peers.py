@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from exstreamtv.cluster import store
-from exstreamtv.cluster.wire import PEER_HEADER, SECRET_HEADER, UNREACHABLE_HEADER
+from exstreamtv.cluster.wire import PEER_HEADER, UNREACHABLE_HEADER
 
 if TYPE_CHECKING:
     from exstreamtv.cluster.node import ClusterNode
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PEER_TIMEOUT = 3.0
-__all__ = ["PEER_HEADER", "PEER_TIMEOUT", "Gathered", "ask_peers", "peer_headers"]
+__all__ = ["PEER_HEADER", "PEER_TIMEOUT", "Gathered", "ask_peers"]
 
 
 @dataclass
@@ -42,25 +41,14 @@ class Gathered:
         return {UNREACHABLE_HEADER: ", ".join(sorted(self.unreachable))}
 
 
-def peer_headers(node: ClusterNode) -> dict[str, str]:
-    """How a node introduces itself to another: its id and the cluster secret."""
-    headers = {PEER_HEADER: node.node_id}
-    if node.secret:
-        headers[SECRET_HEADER] = node.secret
-    return headers
-
-
 async def ask_peers(node: ClusterNode, path: str, params: dict[str, str]) -> Gathered:
     """``GET path?params&scope=node`` on every other live node of the lineup."""
     gathered = Gathered()
     try:
-        async with node.engine.begin() as conn:
-            data = await store.overview(conn, node.lease_seconds)
+        peers = await node.peers()
     except Exception as exc:
         gathered.unreachable["database"] = type(exc).__name__
         return gathered
-    peers = {n["node_id"]: n["url"] for n in data["nodes"]
-             if n["alive"] and n["node_id"] != node.node_id}
     if not peers:
         return gathered
     query = {**params, "scope": "node"}
@@ -76,7 +64,7 @@ async def ask_peers(node: ClusterNode, path: str, params: dict[str, str]) -> Gat
             gathered.unreachable[node_id] = reason
             log.info("Node %s did not give its part of %s (%s)", node_id, path, reason)
 
-    async with httpx.AsyncClient(timeout=PEER_TIMEOUT, headers=peer_headers(node),
+    async with httpx.AsyncClient(timeout=PEER_TIMEOUT, headers=node.peer_headers(),
                                  follow_redirects=False) as client:
         await asyncio.gather(*(one(client, node_id, url) for node_id, url in peers.items()))
     return gathered

@@ -206,6 +206,15 @@ async def place(conn: AsyncConnection, node_id: str, channel: int, *, capacity: 
                    "add a node or raise cluster.max_channels")
 
 
+async def live_nodes(conn: AsyncConnection, lease_seconds: float) -> dict[str, str]:
+    """The live nodes (a heartbeat within the alive window): node id -> advertised URL."""
+    rows = (await conn.execute(text(
+        """SELECT node_id, url FROM cluster_nodes
+           WHERE heartbeat_at > now() - make_interval(secs => :alive) ORDER BY node_id"""),
+        {"alive": lease_seconds * ALIVE_LEASES})).all()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
 async def release(conn: AsyncConnection, node_id: str, channel: int, token: int) -> None:
     """Give the lease up now (only if it is still this node's, with ``token``)."""
     await conn.execute(text(

@@ -150,19 +150,24 @@ class PlexSource(RemoteSource):
 
     async def _load_shows(self, library: RemoteLibrary) -> None:
         """Show-level metadata (genres, artwork) that episodes inherit."""
-        start = 0
-        while True:
-            data = await self.get_json(f"/library/sections/{library.key}/all", {
-                "type": 2, "X-Plex-Container-Start": start,
-                "X-Plex-Container-Size": self.page_size})
-            shows = data.get("MediaContainer", {}).get("Metadata", []) or []
+        async for shows in self._records(f"/library/sections/{library.key}/all", {"type": 2}):
             for show in shows:
                 self._shows[str(show.get("ratingKey"))] = {
                     "genres": genres_of(show.get("Genre")), "thumb": show.get("thumb"),
                     "summary": show.get("summary")}
-            start += len(shows)
-            total = int(data.get("MediaContainer", {}).get("totalSize", start))
-            if not shows or start >= total:
+
+    async def _records(self, path: str,
+                       params: Mapping[str, Any]) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """The ``Metadata`` records of a listing, a page of ``page_size`` at a time."""
+        start = 0
+        while True:
+            data = await self.get_json(path, {**params, "X-Plex-Container-Start": start,
+                                              "X-Plex-Container-Size": self.page_size})
+            page = _metadata(data)
+            yield page
+            start += len(page)
+            total = int((data.get("MediaContainer") or {}).get("totalSize", start))
+            if not page or start >= total:
                 return
 
     async def pages(self, library: RemoteLibrary, since: Any) -> AsyncIterator[list[MediaItem]]:
@@ -304,17 +309,8 @@ class PlexSource(RemoteSource):
             return known[1]
         path = f"/library/collections/{key}/children" if kind == "collection" \
             else f"/playlists/{key}/items"
-        members: list[str] = []
-        start = 0
-        while True:
-            data = await self.get_json(path, {"X-Plex-Container-Start": start,
-                                              "X-Plex-Container-Size": self.page_size})
-            page = _metadata(data)
-            members += [str(m["ratingKey"]) for m in page if m.get("ratingKey") is not None]
-            start += len(page)
-            total = int(data.get("MediaContainer", {}).get("totalSize", start))
-            if not page or start >= total:
-                break
+        members = [str(m["ratingKey"]) async for page in self._records(path, {})
+                   for m in page if m.get("ratingKey") is not None]
         self._members[key] = (updated, members)
         return members
 
