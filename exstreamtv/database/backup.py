@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import sqlite3
 import tarfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +31,7 @@ from typing import Any
 
 from exstreamtv import __version__
 from exstreamtv.config.model import DatabaseBackupConfig
+from exstreamtv.database import sqlite_tools
 from exstreamtv.database.backup_files import (
     KINDS,
     BackupInfo,
@@ -117,46 +117,6 @@ def check_name(name: str) -> str:
             f"invalid backup name {name!r}: use letters, digits, '.', '_' and '-' only "
             "(no path separators, no '..')")
     return name
-
-
-def _sqlite_snapshot(live: Path, target: Path) -> None:
-    """Copy ``live`` to ``target`` with SQLite's online backup API.
-
-    One step (``pages=-1``) copies everything inside a single read transaction: a
-    consistent snapshot, and in WAL mode writers carry on meanwhile.
-    """
-    src = sqlite3.connect(str(live), timeout=30)
-    try:
-        touch_private(target)  # SQLite would create it world-readable (0644 & ~umask)
-        dst = sqlite3.connect(str(target))
-        try:
-            src.backup(dst, pages=-1)
-            dst.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dst.close()
-    finally:
-        src.close()
-
-
-def _sqlite_verify(path: Path) -> str | None:
-    """The schema revision of the SQLite database at ``path`` once it passed
-    ``PRAGMA integrity_check``; :class:`BackupError` when it does not."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-            result = "; ".join(str(r[0]) for r in rows[:5])
-            if result != "ok":
-                raise BackupError(f"the backup's database fails PRAGMA integrity_check: {result}")
-            stamped = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
-                                   "name = 'alembic_version'").fetchone()
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone() \
-                if stamped else None
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"the backup's database is unreadable: {exc}") from None
-    return str(row[0]) if row else None
 
 
 class DatabaseBackupManager:
@@ -277,7 +237,7 @@ class DatabaseBackupManager:
                 live = sqlite_path(self.manager.url)
                 if live is None:
                     raise BackupError("an in-memory SQLite database cannot be backed up")
-                _sqlite_snapshot(live, dump)
+                sqlite_tools.snapshot(live, dump)
                 member = "database.sqlite"
             else:
                 env, url = pg_env_and_url(self.manager.url)
@@ -416,7 +376,11 @@ class DatabaseBackupManager:
                               "match its checksum")
         check_not_newer(inner.get("schema_version"), f"Backup {info.name}")
         if self.backend == "sqlite":
-            check_not_newer(_sqlite_verify(target), f"Backup {info.name}")
+            try:
+                revision = sqlite_tools.verify(target)
+            except sqlite_tools.SQLiteCopyError as exc:
+                raise BackupError(str(exc)) from None
+            check_not_newer(revision, f"Backup {info.name}")
         else:
             try:
                 run_tool([pg_tool("pg_restore"), "--list", str(target)], dict(os.environ))
