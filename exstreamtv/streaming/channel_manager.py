@@ -435,8 +435,12 @@ class ChannelManager:
             clock = self._clocks.get(number)
             if clock is not None:
                 clock.pause(time.time())
-                with contextlib.suppress(Exception):
-                    await self.hub.database.playout.save(self.channel(number),
-                                                         self._memories[number],
-                                                         clock=clock.position)
         self.pipelines.clear()
+        # Every memory stored now, not left to the background saves (the hub cancels
+        # those on its way out): a restart finds each item where it was.
+        for number, memory in list(self._memories.items()):
+            clock = self._clocks.get(number)
+            with contextlib.suppress(Exception):
+                await self.hub.database.playout.save(
+                    self.channel(number), memory,
+                    clock=clock.position if clock is not None else None)
