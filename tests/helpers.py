@@ -245,17 +245,21 @@ def timing_problems(packets: list[dict[str, Any]], max_gap: float = 0.5) -> list
     return problems
 
 
-def relay_commands(secret: str) -> tuple[list[str], list[str]]:
-    """(command lines holding ``secret``, ffmpeg command lines reading the relay)."""
+def relay_commands(secret: str, parent: int | None = None) -> tuple[list[str], list[str]]:
+    """(command lines of any process holding ``secret``, ffmpeg command lines reading the
+    relay: only the children of ``parent`` when given, since servers of tests running in
+    parallel have ffmpeg relays of their own)."""
     leaks, relayed = [], []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             argv = cmdline.read_bytes().split(b"\0")
+            stat = (cmdline.parent / "stat").read_text()
         except OSError:
             continue  # the process ended meanwhile
         text = " ".join(a.decode(errors="replace") for a in argv)
         if secret in text:
             leaks.append(text)
-        if "ffmpeg" in text and "/relay/" in text:
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if "ffmpeg" in text and "/relay/" in text and parent in (None, ppid):
             relayed.append(text)
     return leaks, relayed

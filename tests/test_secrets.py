@@ -174,7 +174,7 @@ def test_source_secret_never_on_a_command_line(remote: tuple[str, Any, dict[str,
         relayed: list[str] = []
         deadline = time.monotonic() + 90
         while not relayed and probe.poll() is None and time.monotonic() < deadline:
-            leaks, relayed = relay_commands(secret)
+            leaks, relayed = relay_commands(secret, parent=server.proc.pid)
             assert not leaks, f"the source's secret is on a command line: {leaks}"
         assert relayed, f"no ffmpeg read the relay while the channel played\n{server.log}"
         while probe.poll() is None and time.monotonic() < deadline:
@@ -252,7 +252,7 @@ def test_burned_in_subtitles_are_read_through_the_relay(tmp_path: Path,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             def burning() -> list[str]:
-                leaks, relayed = relay_commands(PLEX_TOKEN)
+                leaks, relayed = relay_commands(PLEX_TOKEN, parent=server.proc.pid)
                 assert not leaks, f"the Plex token is on a command line: {leaks}"
                 return [c for c in relayed if "subtitles=filename=" in c]
 
