@@ -83,6 +83,8 @@ def test_every_core_busy_no_restart_loop_and_clean_timestamps(make_server, tmp_p
     # Where the hogs really held the channel back, the host was announced starved; a
     # machine fast enough to keep the channel at play speed need not say so.
     announced = any(e["status"] == "degraded" for e in starved)
-    assert announced or pipeline["delivered_speed"] >= 0.95, (host, pipeline)
+    # delivered_speed reads about 1% low (the time since the last chunk counts as silence;
+    # see bench/bench_fanout.py), so 0.94 is play speed within 5%.
+    assert announced or pipeline["delivered_speed"] >= 0.94, (host, pipeline)
     assert pipeline["work_level"] >= 1 or not host["starved"], (host, pipeline)
     assert server.log.count("the host is starved of CPU") <= 2, "said more than once per level"
