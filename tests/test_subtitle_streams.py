@@ -176,3 +176,62 @@ def test_hls_viewers_get_text_subtitles_as_a_webvtt_rendition(make_server, tmp_p
     assert checked, (starts, item_starts)
     for start, item_start in checked:
         assert abs(start - item_start - 2.0) < 0.15, (start, item_starts)
+
+
+def bright_rows(path: Path, at: float, rows: range) -> int:
+    """The brightest luma in ``rows`` of the frame at ``at`` s, DVB subtitles drawn over it."""
+    proc = subprocess.run(
+        [ffmpeg_bin(), "-v", "error", "-i", str(path), "-filter_complex",
+         "[0:v][0:s]overlay=eof_action=pass[v]", "-map", "[v]", "-ss", f"{at:.2f}",
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True, timeout=60)
+    return max(proc.stdout[rows.start * 320:rows.stop * 320])
+
+
+def test_text_subtitles_are_drawn_as_dvb_subtitles(make_server, tmp_path):
+    """End to end: an item with a sidecar SRT (a name with quotes and accents, markup in
+    its cues) and a plain item alternate on a black picture. A viewer's recording has
+    one DVB subtitle stream in which each cue is shown at its time on the spliced clock,
+    cleared when it ends, once per cycle; drawn over the picture it puts white letters
+    near the bottom while it is shown, and nothing before."""
+    media = tmp_path / "media"
+    media.mkdir()
+    make_clip(media / "a-l'été «1».mp4", 3.0, pattern="color")
+    (media / "a-l'été «1».en.srt").write_text(
+        "1\n00:00:00,500 --> 00:00:01,500\nIt's <i>l'été</i> &amp; more\n\n"
+        "2\n00:00:02,000 --> 00:00:02,800\nSecond cue\n", encoding="utf-8")
+    make_clip(media / "b-plain.mp4", 2.0, pattern="color")
+    config = base_config(tmp_path, media)
+    config["channels"][0]["ffmpeg"] = STREAM
+    server = make_server(config)
+    recording = tmp_path / "viewer.ts"
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i",
+                    f"{server.url}/stream/channels/1.ts", "-t", "16", "-map", "0", "-c", "copy",
+                    "-f", "mpegts", str(recording)], check=True, timeout=180)
+    kinds = [s["codec_name"] for s in ffprobe_streams(recording)]
+    assert kinds == ["h264", "aac", "dvb_subtitle"], kinds
+    cues = decoded_subtitles(recording)
+    shows = [t for t, rects in cues if rects]
+    firsts = [a for a, b in itertools.pairwise(shows) if abs(b - a - 1.5) < 0.1]
+    assert len(firsts) >= 2, cues
+    assert all(abs(b - a - 5.0) < 0.3 for a, b in itertools.pairwise(firsts)), (firsts, cues)
+    for show in [t for t in shows if t >= firsts[0]]:  # (the first item was joined mid-way)
+        # each cleared after its length (1.0 s or 0.8 s)
+        clear = next((t for t, rects in cues if t > show + 0.01), None)
+        assert clear is not None or show == shows[-1], cues
+        if clear is not None:
+            assert min(abs(clear - show - 1.0), abs(clear - show - 0.8)) < 0.05, (show, cues)
+    first = firsts[0]
+    start = recording_start(recording)
+    bottom = range(120, 180)
+    assert bright_rows(recording, first - start + 0.5, bottom) > 180
+    assert bright_rows(recording, first - start - 0.3, bottom) < 60
+    assert bright_rows(recording, first - start + 0.5, range(0, 100)) < 60  # near the bottom only
+
+
+def recording_start(path: Path) -> float:
+    """The recording's start time (the zero of ffmpeg's -ss on it)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=start_time",
+                          "-of", "json", str(path)], capture_output=True, text=True,
+                         check=True, timeout=60)
+    return float(json.loads(out.stdout)["format"]["start_time"])

@@ -346,7 +346,8 @@ class ChannelManager:
         """The HLS packager reading ``pipeline``'s buffer (started on first use)."""
         packager = self._packagers.get(pipeline.number)
         if packager is None or packager.buffer is not pipeline.buffer or not packager.running:
-            packager = HLSPackager(pipeline.buffer, cues=pipeline.cue_track)
+            cues = pipeline.subtitles.webvtt if pipeline.subtitles is not None else None
+            packager = HLSPackager(pipeline.buffer, cues=cues)
             packager.start()
             self._packagers[pipeline.number] = packager
         return packager

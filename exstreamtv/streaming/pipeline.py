@@ -27,6 +27,7 @@ from exstreamtv.healing.ffmpeg_monitor import decisive_error
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
+from exstreamtv.streaming.channel_subtitles import ChannelSubtitles
 from exstreamtv.streaming.control import (
     ChannelControl,
     ChannelStatus,
@@ -53,7 +54,6 @@ from exstreamtv.streaming.recovery import (
 )
 from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
 from exstreamtv.streaming.ts import Piece, TSSplicer
-from exstreamtv.streaming.webvtt import CueTrack
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class ChannelPipeline:
         self.host = host
         self.buffer = ChannelBuffer(settings.buffer_seconds)
         self.splicer = TSSplicer()
-        #: Text subtitles for HLS viewers (``subtitles.mode: stream``).
-        self.cue_track = CueTrack(planner.tools.ffmpeg) \
+        #: Text subtitles for HLS viewers and drawn as DVB subtitles (``mode: stream``).
+        self.subtitles = ChannelSubtitles(planner.tools.ffmpeg, self.splicer) \
             if channel.ffmpeg.subtitles.mode == "stream" else None
         self.pacer = Pacer(f"Channel {channel.number}")
         self.recovery = RecoveryPolicy(recovery)
@@ -159,6 +159,8 @@ class ChannelPipeline:
                 pending.cancel()
         self._prepared = None
         self.state = "stopped"
+        if self.subtitles is not None:
+            self.subtitles.stop()
         self.buffer.close()
         self.bus.publish(ChannelEvent(channel=self.number, action="stopped"))
 
@@ -247,8 +249,8 @@ class ChannelPipeline:
                     plan: Plan) -> Segment:
         proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}")
         seg = Segment(entry, offset, duration, plan, proc)
-        if plan.cue_source is not None and self.cue_track is not None:
-            seg.cues = self.cue_track.read(plan.cue_source)
+        if self.subtitles is not None:
+            seg.cues = self.subtitles.read(plan)
         proc.listeners.append(self._listener(seg))
         try:
             await proc.start()
@@ -321,8 +323,10 @@ class ChannelPipeline:
             if seg.start_out is None and self.splicer.start_seconds is not None:
                 seg.start_out = self.splicer.start_seconds
                 self.pacer.align(seg.start_out, self.clock() - self._first_air)
-            if seg.cues is not None and seg.start_out is not None and self.cue_track is not None:
-                self.cue_track.place(seg.cues, seg.start_out, seg.duration)
+            if seg.cues is not None and seg.start_out is not None and self.subtitles is not None:
+                profile = self.planner.profile
+                self.subtitles.place(seg.cues, seg.plan, seg.start_out, seg.duration,
+                                     (profile.width, profile.height))
                 seg.cues = None
             clock = self.splicer.clock_seconds
             self.delivery.note(self.splicer.end_seconds)
@@ -334,6 +338,8 @@ class ChannelPipeline:
             # else: ffmpeg died; take its remaining output at once so the replacement starts
             # now, while viewers still play what was buffered.
         self._publish(self.splicer.flush_hold())
+        if self.subtitles is not None:
+            self.subtitles.cut()
         await seg.cancel_read()
         if reason is not EndReason.COMPLETE:
             # Left before EOF: this ffmpeg must end, or waiting for it would block on its pipe.
@@ -501,6 +507,9 @@ class ChannelPipeline:
     def _publish(self, pieces: list[Piece]) -> None:
         for piece in pieces:
             self.buffer.append(piece)
+        if self.subtitles is not None:
+            for piece in self.subtitles.pieces():
+                self.buffer.append(piece)
 
     def channel_status(self) -> ChannelStatus:
         """The pipeline's state, typed (what :class:`ChannelControl` hands out)."""

@@ -36,7 +36,7 @@ from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.ffmpeg.presets import SOFTWARE, EncoderPreset, listed_encoders, listed_filters
 from exstreamtv.ffmpeg.watermark import image_problem
 from exstreamtv.media.loudness import LoudnessCache, gain_db
-from exstreamtv.media.models import MediaInfo, MediaItem
+from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice
 from exstreamtv.registry import Registry
 from exstreamtv.scheduling.base import ScheduledItem
@@ -59,6 +59,15 @@ class Plan:
     audio: AudioChoice | None = None
     subtitles: SubtitleChoice | None = None
     cue_source: CueSource | None = None  # text subtitles for HLS viewers (WebVTT)
+    #: The cues of ``cue_source`` are also drawn as the channel's DVB subtitles.
+    dvb_text: bool = False
+
+
+def _cues_of(stream: StreamInfo, info: MediaInfo, offset: float, duration: float) -> CueSource:
+    """Where the text subtitles ``stream`` of ``info`` are read (its sidecar, if it is one)."""
+    if stream.external_path:
+        return CueSource(stream.external_path, 0, offset, duration)
+    return CueSource(info.path, stream.index, offset, duration)
 
 
 @functools.lru_cache(maxsize=8)
@@ -174,9 +183,14 @@ class ItemPlanner:
         subs = self._pick_subtitles(info) if info and not radio else None
         sent = subs if self.channel.ffmpeg.subtitles.mode == "stream" else None
         cues = None
+        drawn = sent is not None and sent.stream is not None and sent.stream.is_text_subtitle
         if sent is not None and info is not None:
             subs = None  # sent as a stream, not burned in
-            cues = self._cue_source(info, entry.seek + offset, max(entry.duration - offset, 0.1))
+            window = (entry.seek + offset, max(entry.duration - offset, 0.1))
+            cues = (_cues_of(sent.stream, info, *window) if drawn and sent.stream is not None
+                    else self._cue_source(info, *window))
+            if drawn:  # ffmpeg sends the blank stream; the pipeline draws the cues
+                sent = replace(sent, video_filters=(), overlay_stream=None, overlay_input=None)
         audio_filter = audio.filter if audio else None
         gain, loudness_note = self._gain(item, audio_stream, audio_filter)
         source = MediaInput(
@@ -197,7 +211,7 @@ class ItemPlanner:
             subtitle_input=sent.overlay_input if sent else None,
             captions=None if radio else self._captions(entry, offset, next_title),
         )
-        copy = None if radio else self._copy_reason(info, subs or sent, source)
+        copy = None if radio else self._copy_reason(info, subs or (None if drawn else sent), source)
         if copy is not None:
             source = replace(source, copy=True)
         argv = build_command(self.tools.ffmpeg, source, self.profile, self.preset, self.service)
@@ -227,10 +241,11 @@ class ItemPlanner:
         if sent is not None:
             notes.append(f"subtitle stream: {sent.reason}")
         if cues is not None:
-            notes.append(f"WebVTT for HLS from stream {cues.stream} of {cues.location}")
+            notes.append(f"{'DVB subtitles drawn and ' if drawn else ''}WebVTT for HLS from "
+                         f"stream {cues.stream} of {cues.location}")
         log.info("Channel %d: '%s' from %.1fs (%s)", self.channel.number, item.title, offset,
                  "; ".join(notes) or "first video and audio streams")
-        return Plan(argv, item.title, "program", audio, subs or sent, cues)
+        return Plan(argv, item.title, "program", audio, subs or sent, cues, drawn and cues is not None)
 
     def _through_relay(self, item: MediaItem, info: MediaInfo) -> MediaInfo:
         """``info`` with every URL ffmpeg opens by itself (the input, read again by the
@@ -402,24 +417,13 @@ class ItemPlanner:
             return None
         choice = self._run_picker(replace(info, streams=texts))
         stream = choice.stream if choice is not None else None
-        if stream is None:
-            return None
-        if stream.external_path:
-            return CueSource(stream.external_path, 0, offset, duration)
-        return CueSource(info.path, stream.index, offset, duration)
+        return _cues_of(stream, info, offset, duration) if stream is not None else None
 
     def _pick_subtitles(self, info: MediaInfo) -> SubtitleChoice | None:
-        """The subtitles to burn in, or (mode ``stream``) the image subtitles to send as
-        DVB subtitles: text ones cannot be (see :mod:`exstreamtv.ffmpeg.dvb_subtitles`)."""
-        mode = self.channel.ffmpeg.subtitles.mode
-        if mode == "none":
+        """The subtitles to burn in, or (mode ``stream``) to send as DVB subtitles: image
+        ones encoded by ffmpeg, text ones drawn by :mod:`exstreamtv.streaming.dvb_text`."""
+        if self.channel.ffmpeg.subtitles.mode == "none":
             return None
-        if mode == "stream":
-            images = tuple(s for s in info.streams if not s.is_text_subtitle)
-            if len(images) < len(info.streams) and not any(s.type == "subtitle" for s in images):
-                return SubtitleChoice(reason="only text subtitles, which this ffmpeg cannot send "
-                                             "as DVB subtitles (its dvbsub encoder takes bitmaps)")
-            info = replace(info, streams=images)
         return self._run_picker(info)
 
     def _run_picker(self, info: MediaInfo) -> SubtitleChoice | None:

@@ -51,6 +51,7 @@ from exstreamtv.streaming.ts_fields import (
 VIDEO_STREAM_TYPES = frozenset({0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xEA})
 #: PMT descriptor tags that mark a private-data stream as subtitles (DVB subtitling, teletext).
 SPARSE_DESCRIPTORS = frozenset({0x56, 0x59})
+DVB_SUBTITLING = 0x59
 _HOLD_LIMIT = 4000  # packets held at a segment start while looking for first timestamps
 _AUDIO_ACCESS_TICKS = PTS_HZ  # a stream without video: an access point every second
 
@@ -73,6 +74,7 @@ class TSSplicer:
         self._pmt_pids: set[int] = set()
         self.video_pid: int | None = None
         self.sparse_pids: set[int] = set()  # subtitle streams (see module doc)
+        self.dvb_subtitle_pid: int | None = None
         self._delta = 0  # 90 kHz ticks added to every timestamp of the current segment
         self._last_in: dict[int, int] = {}  # unwrapped input DTS per pid, this segment
         self._last_out: dict[int, int] = {}  # output DTS per pid
@@ -196,6 +198,18 @@ class TSSplicer:
             self._rewrite(p)
             out += p
         return [Piece(bytes(out), False, self.clock_seconds)] if out else []
+
+    def inject(self, packets: bytes) -> bytes:
+        """Packets made beside ffmpeg's (text subtitles drawn as DVB subtitles), already
+        timed on the output timeline, with the continuity counters of their pid."""
+        out = bytearray(packets)
+        for at in range(0, len(out) - PACKET_SIZE + 1, PACKET_SIZE):
+            pid = ((out[at + 1] & 0x1F) << 8) | out[at + 2]
+            if (out[at + 3] >> 4) & 0x1:
+                cc = (self._cc.get(pid, 15) + 1) & 0x0F
+                self._cc[pid] = cc
+                out[at + 3] = (out[at + 3] & 0xF0) | cc
+        return bytes(out)
 
     # -- internals -------------------------------------------------------------
 
@@ -415,9 +429,12 @@ class TSSplicer:
                 es_len = ((pkt[i + 3] & 0x0F) << 8) | pkt[i + 4]
                 if stream_type in VIDEO_STREAM_TYPES:
                     self.video_pid = es_pid
-                elif stream_type == 0x06 and descriptor_tags(pkt, i + 5, min(i + 5 + es_len, end)) \
-                        & SPARSE_DESCRIPTORS:
-                    self.sparse_pids.add(es_pid)
+                elif stream_type == 0x06:
+                    tags = descriptor_tags(pkt, i + 5, min(i + 5 + es_len, end))
+                    if tags & SPARSE_DESCRIPTORS:
+                        self.sparse_pids.add(es_pid)
+                    if DVB_SUBTITLING in tags:
+                        self.dvb_subtitle_pid = es_pid
                 i += 5 + es_len
 
 

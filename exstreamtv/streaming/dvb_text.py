@@ -1,0 +1,281 @@
+"""Text subtitles sent as DVB subtitles: cues drawn as pictures and put into the channel's
+MPEG-TS beside what ffmpeg writes.
+
+ffmpeg 5.1 cannot turn text subtitles into DVB subtitles (its ``dvbsub`` encoder takes
+bitmaps; see :mod:`exstreamtv.ffmpeg.dvb_subtitles`). So for an item whose chosen
+subtitles are text, ffmpeg sends the blank DVB subtitle stream and this module does the
+rest: the item's cues (read by :func:`~exstreamtv.streaming.webvtt.extract_cues`, the
+same reading the HLS WebVTT rendition uses) become *screens* (the text shown between two
+changes; overlapping cues are shown together), each screen is drawn with Pillow (white
+letters with a black outline, centred near the bottom, wrapped to the picture's width)
+into a 4-bit picture and encoded as one DVB display set, and the pipeline hands the
+packets to the splicer about a second before the screen's time on the output clock.
+
+Drawing is done in a worker thread, in batches, at most :data:`HORIZON` seconds ahead
+of the output, so a two-hour film's cues cost a little CPU all along rather than a burst
+at its start. A screen whose time has passed before it was drawn (a busy machine) is
+skipped; a clearing is never sent before its screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import html
+import itertools
+import logging
+import re
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+from exstreamtv.ffmpeg.dvb_subtitles import SubtitlePicture, display_set, subtitle_packets
+from exstreamtv.streaming.webvtt import Cue
+
+log = logging.getLogger(__name__)
+
+#: Seconds before its time that a display set goes into the stream.
+LEAD = 1.0
+#: How far ahead of the output screens are drawn.
+HORIZON = 60.0
+_BATCH = 20
+_TAGS = re.compile(r"</?[a-zA-Z][^>]*>|\{\\[^}]*\}")
+#: Places a subtitle font is found when fontconfig cannot say.
+_FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+               "/usr/share/fonts/TTF/DejaVuSans.ttf",
+               "/System/Library/Fonts/Supplemental/Arial.ttf")
+#: Luma of the letters' fill, a mid tone for their anti-aliased edge, and the outline.
+_GREYS = (16, 126, 235)
+#: Opacities an index can have (of 255), beside fully transparent.
+_ALPHAS = (64, 128, 191, 255)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What is shown from ``start`` to ``end`` (output seconds)."""
+
+    start: float
+    end: float
+    text: str
+
+
+def screens(cues: Iterable[Cue]) -> list[Screen]:
+    """The screens ``cues`` make: one per span of time in which the set of cues shown does
+    not change (overlapping cues share a screen, in the order they began)."""
+    cues = sorted((c for c in cues if c.end > c.start and plain_text(c.text)),
+                  key=lambda c: (c.start, c.end))
+    points = sorted({t for c in cues for t in (c.start, c.end)})
+    out: list[Screen] = []
+    first = 0
+    for a, b in itertools.pairwise(points):
+        while first < len(cues) and cues[first].end <= a:
+            first += 1
+        shown = [plain_text(c.text) for c in cues[first:] if c.start <= a and c.end >= b]
+        if not shown:
+            continue
+        text = "\n".join(shown)
+        if out and out[-1].text == text and abs(out[-1].end - a) < 1e-6:
+            out[-1] = Screen(out[-1].start, b, text)
+        else:
+            out.append(Screen(a, b, text))
+    return out
+
+
+def plain_text(text: str) -> str:
+    """Cue text without markup (WebVTT tags, ASS override blocks) or blank lines."""
+    text = html.unescape(_TAGS.sub("", text.replace("\\N", "\n")))
+    return "\n".join(line.strip() for line in text.split("\n") if line.strip())
+
+
+@functools.lru_cache(maxsize=1)
+def font_path() -> str | None:
+    """A sans-serif font file: fontconfig's choice, else a usual place, else None."""
+    try:
+        found = subprocess.run(["fc-match", "-f", "%{file}", "sans-serif"], capture_output=True,
+                               text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        found = ""
+    for path in (found, *_FONT_PATHS):
+        if path:
+            try:
+                ImageFont.truetype(path, 12)
+                return path
+            except OSError:
+                continue
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = font_path()
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+
+
+def _wrap(line: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, limit: float) -> list[str]:
+    words, lines, current = line.split(" "), [], ""
+    for word in words:
+        candidate = f"{current} {word}" if current else word
+        if current and font.getlength(candidate) > limit:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*lines, current]
+
+
+def _palette() -> tuple[tuple[int, int, int, int], ...]:
+    entries = [(0, 128, 128, 255)]  # transparent background
+    for alpha in _ALPHAS:
+        entries += [(grey, 128, 128, 255 - alpha) for grey in _GREYS]
+    return tuple(entries)
+
+
+PALETTE = _palette()
+# RGBA -> palette index with Pillow's per-pixel tables: grey level (0..2) plus three
+# times the opacity level (0 transparent, 3..12), then transparent ones folded to 0.
+_GREY_LEVEL = [min(2, (v * 3) // 256) for v in range(256)]
+_ALPHA_LEVEL = [0 if v < 32 else 3 * (1 + min(3, (v - 32) * 4 // 224)) for v in range(256)]
+_INDEX = [0 if v < 3 else v - 2 for v in range(256)]
+
+
+def render(text: str, display: tuple[int, int]) -> SubtitlePicture | None:
+    """``text`` drawn for a ``display`` of (width, height): centred near the bottom,
+    lines wrapped to 90% of the width. None when there is nothing to draw."""
+    width, height = display
+    size = max(12, round(height * 0.055))
+    stroke = max(1, round(size / 14))
+    font = _font(size)
+    lines = [part for line in text.split("\n") for part in _wrap(line, font, width * 0.9)]
+    lines = [line for line in lines if line][-6:]  # a runaway cue keeps its last lines
+    if not lines:
+        return None
+    step = round(size * 1.25) + 2 * stroke
+    canvas = Image.new("RGBA", (width, step * len(lines) + 4 * stroke), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(lines):
+        draw.text((width / 2, stroke * 2 + i * step), line, font=font, anchor="ma",
+                  fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+    box = canvas.getchannel("A").getbbox()
+    if box is None:
+        return None
+    left, top, right, bottom = box
+    canvas = canvas.crop(box)
+    grey = canvas.getchannel("R").point(_GREY_LEVEL)
+    alpha = canvas.getchannel("A").point(_ALPHA_LEVEL)
+    pixels = ImageChops.add(alpha, grey).point(_INDEX).tobytes()
+    h = bottom - top
+    y = max(0, height - round(height * 0.06) - h)
+    return SubtitlePicture(left, y, right - left, h, pixels, PALETTE)
+
+
+@dataclass(order=True)
+class _Due:
+    at: float  # output seconds the display set is for
+    order: int
+    packets: bytes = field(compare=False)
+
+
+class DvbTextTrack:
+    """A channel's text cues as DVB display sets, handed out as the output reaches them.
+
+    ``clock`` gives the output position (seconds; None before the first output).
+    """
+
+    def __init__(self, clock: Callable[[], float | None], pid: Callable[[], int | None]) -> None:
+        self.display = (1280, 720)
+        self.clock = clock
+        self.pid = pid
+        self._waiting: list[Screen] = []  # not drawn yet, by start
+        self._due: list[_Due] = []
+        self._order = 0
+        self._version = 0
+        self._drawing: asyncio.Task[None] | None = None
+        self.skipped = 0
+
+    def place(self, reading: asyncio.Task[list[Cue]], base: float, limit: float,
+              display: tuple[int, int]) -> None:
+        """Send the cues ``reading`` gives, once it has, for an item shown from ``base``
+        on a picture of ``display`` (width, height)."""
+        self.display = display
+
+        def done(task: asyncio.Task[list[Cue]]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                self.add(task.result(), base, limit)
+        reading.add_done_callback(done)
+
+    def add(self, cues: list[Cue], base: float, limit: float) -> None:
+        """Cues timed from an item's first picture, shown at ``base`` output seconds;
+        none past ``limit`` seconds of the item."""
+        placed = [Cue(base + c.start, base + min(c.end, limit), c.text)
+                  for c in cues if c.start < limit]
+        self._waiting = sorted([*self._waiting, *screens(placed)], key=lambda s: s.start)
+        if self._waiting and (self._drawing is None or self._drawing.done()):
+            self._drawing = asyncio.get_running_loop().create_task(self._draw(),
+                                                                   name="dvb-text-subtitles")
+
+    def cut(self, at: float) -> None:
+        """The item on air ended at ``at`` output seconds: nothing of it after that."""
+        self._waiting = [s for s in self._waiting if s.start < at]
+        self._waiting = [Screen(s.start, min(s.end, at), s.text) for s in self._waiting]
+        self._due = [d for d in self._due if d.at < at + 0.001]
+        heapq.heapify(self._due)
+
+    def stop(self) -> None:
+        if self._drawing is not None:
+            self._drawing.cancel()
+        self._waiting, self._due = [], []
+
+    def due(self) -> list[bytes]:
+        """The display sets whose time is within :data:`LEAD` of the output clock."""
+        now = self.clock()
+        out: list[bytes] = []
+        while self._due and now is not None and self._due[0].at - LEAD <= now:
+            out.append(heapq.heappop(self._due).packets)
+        return out
+
+    async def _draw(self) -> None:
+        while self._waiting:
+            now = self.clock()
+            pid = self.pid()
+            if now is None or pid is None or self._waiting[0].start > now + HORIZON:
+                await asyncio.sleep(1.0)
+                continue
+            batch, self._waiting = self._waiting[:_BATCH], self._waiting[_BATCH:]
+            late = [s for s in batch if s.end <= now]
+            self.skipped += len(late)
+            batch = [s for s in batch if s.end > now]
+            try:
+                drawn = await asyncio.to_thread(self._encode, batch, pid)
+            except Exception:
+                log.exception("Drawing text subtitles failed; %d screens not sent", len(batch))
+                continue
+            for at, packets in drawn:
+                self._order += 1
+                heapq.heappush(self._due, _Due(at, self._order, packets))
+
+    def _encode(self, batch: list[Screen], pid: int) -> list[tuple[float, bytes]]:
+        """Display sets for ``batch``: each screen, and a clearing where no screen
+        follows at once (runs in a worker thread)."""
+        out: list[tuple[float, bytes]] = []
+        for i, screen in enumerate(batch):
+            picture = render(screen.text, self.display)
+            following = batch[i + 1].start if i + 1 < len(batch) else None
+            timeout = int(screen.end - screen.start) + 5
+            try:
+                if picture is not None:
+                    out.append((screen.start, self._packets(pid, screen.start, picture, timeout)))
+                if following is None or following - screen.end > 0.04:
+                    out.append((screen.end, self._packets(pid, screen.end, None, 1)))
+            except ValueError as exc:
+                log.warning("Text subtitle at %.1fs not sent: %s", screen.start, exc)
+        return out
+
+    def _packets(self, pid: int, at: float, picture: SubtitlePicture | None, timeout: int) -> bytes:
+        # Versions 2..15 in turn: a decoder ignores a page whose version it has just
+        # seen, and the blank stream at each item's start uses 1.
+        self._version = (self._version + 1) % 14
+        return subtitle_packets(pid, round(at * 90_000),
+                                display_set(picture, self.display, 2 + self._version, timeout))

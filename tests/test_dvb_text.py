@@ -1,0 +1,140 @@
+"""Text subtitles drawn as DVB subtitles: the pictures, their 4-bit encoding, the screens.
+
+ffmpeg's own DVB subtitle decoder is the reader: what it draws over a picture must be
+the picture that was encoded, pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exstreamtv.ffmpeg.dvb_subtitles import (
+    MAX_PES_DATA,
+    SubtitlePicture,
+    blank_stream_bytes,
+    display_set,
+    subtitle_packets,
+)
+from exstreamtv.streaming.dvb_text import PALETTE, Screen, plain_text, render, screens
+from exstreamtv.streaming.ts import TSSplicer
+from exstreamtv.streaming.webvtt import Cue
+from tests.helpers import ffmpeg_bin
+
+#: Opaque greys of the palette (indexes 10, 11, 12: luma 16, 126, 235 in TV range) as
+#: full-range grey pixels.
+GREYS = {10: 0, 11: 128, 12: 255}
+BACKGROUND = 80  # the picture behind (transparent index 0 shows it)
+
+
+def subtitle_file(path: Path, size: tuple[int, int], *shown: tuple[float, SubtitlePicture | None]) -> Path:
+    """A 3-second grey video with a DVB subtitle stream of ``shown`` display sets."""
+    splicer = TSSplicer()
+    data = bytearray(splicer.inject(blank_stream_bytes("eng")))
+    for version, (at, picture) in enumerate(shown, start=2):
+        data += splicer.inject(subtitle_packets(0x100, round(at * 90000),
+                                                display_set(picture, size, version, 10)))
+    subs = path.with_suffix(".subs.ts")
+    subs.write_bytes(data)
+    w, h = size
+    subprocess.run([ffmpeg_bin(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"color=c=0x{BACKGROUND:02x}{BACKGROUND:02x}{BACKGROUND:02x}:s={w}x{h}:d=3",
+                    "-i", str(subs), "-map", "0:v", "-map", "1:s", "-c:v", "libx264", "-qp", "0",
+                    "-pix_fmt", "yuv444p", "-c:s", "copy", str(path)], check=True, timeout=60)
+    return path
+
+
+def drawn(path: Path, at: float, size: tuple[int, int]) -> bytes:
+    proc = subprocess.run(
+        [ffmpeg_bin(), "-v", "error", "-i", str(path), "-filter_complex",
+         "[0:v][0:s]overlay=eof_action=pass,format=gray[v]", "-map", "[v]", "-ss", f"{at:.2f}",
+         "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=True, timeout=60)
+    assert len(proc.stdout) == size[0] * size[1]
+    return proc.stdout
+
+
+def test_every_run_length_decodes_to_the_same_pixels(tmp_path):
+    """Runs of 1 to 300 pixels of each kind (transparent, and colours), on odd and even
+    lines (the two fields), come back exactly as encoded."""
+    rng = random.Random(7)
+    width, height = 320, 45
+    rows = []
+    for _ in range(height):
+        row = bytearray()
+        while len(row) < width:
+            n = rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 10, 24, 25, 26, 100, 280, 281, 300])
+            row += bytes([rng.choice([0, 10, 11, 12])]) * n
+        rows.append(bytes(row[:width]))
+    picture = SubtitlePicture(0, 100, width, height, b"".join(rows), PALETTE)
+    size = (320, 180)
+    out = subtitle_file(tmp_path / "runs.ts", size, (0.5, picture), (2.0, None))
+    frame = drawn(out, 1.0, size)
+    expected = bytes(GREYS.get(p, BACKGROUND) for p in picture.pixels)
+    got = frame[100 * width:(100 + height) * width]
+    wrong = sum(abs(a - b) > 3 for a, b in zip(got, expected, strict=True))
+    assert wrong == 0, f"{wrong} of {len(expected)} pixels differ"
+    assert max(abs(p - BACKGROUND) for p in frame[:100 * width]) <= 3  # nothing above it
+    cleared = drawn(out, 2.5, size)
+    assert max(abs(p - BACKGROUND) for p in cleared) <= 3
+
+
+def test_a_rendered_cue_is_white_letters_near_the_bottom(tmp_path):
+    size = (1280, 720)
+    picture = render("It's l'été — «quoted» & more", size)
+    assert picture is not None
+    assert picture.y + picture.height <= 720 - 30 and picture.y > 560  # above the bottom edge
+    assert abs(picture.x + picture.width / 2 - 640) <= 2  # centred
+    assert set(picture.pixels) <= set(range(len(PALETTE))) and len(PALETTE) <= 16
+    out = subtitle_file(tmp_path / "cue.ts", size, (0.5, picture), (2.0, None))
+    frame = drawn(out, 1.0, size)
+    box = [frame[y * 1280 + x] for y in range(picture.y, picture.y + picture.height)
+           for x in range(picture.x, picture.x + picture.width)]
+    assert max(box) > 220 and min(box) < 30  # white letters, black outline
+    assert sum(p > 200 for p in box) > 500
+
+
+@pytest.mark.parametrize("text", ["", "<i></i>", "{\\an8}", "   \n  "])
+def test_nothing_to_draw_is_no_picture(text):
+    assert render(plain_text(text), (320, 180)) is None
+
+
+def test_odd_text_still_draws():
+    """Scripts the font may lack, emoji, control characters and a runaway cue."""
+    for text in ["日本語の字幕", "🙂 ok", "tab\there\x00nul", "word " * 500, "x" * 400]:
+        picture = render(text, (320, 180))
+        assert picture is not None and picture.width <= 320 and picture.height <= 180
+
+
+def test_markup_is_dropped():
+    assert plain_text("<i>It's</i> &amp; <font color=\"red\">red</font>\n\n{\\i1}b") == "It's & red\nb"
+
+
+def test_overlapping_cues_share_a_screen():
+    cues = [Cue(1.0, 3.0, "one"), Cue(2.0, 4.0, "two"), Cue(4.0, 5.0, "three"),
+            Cue(6.0, 6.0, "empty span"), Cue(7.0, 8.0, "<i></i>")]
+    assert screens(cues) == [Screen(1.0, 2.0, "one"), Screen(2.0, 3.0, "one\ntwo"),
+                             Screen(3.0, 4.0, "two"), Screen(4.0, 5.0, "three")]
+
+
+def test_a_display_set_too_big_for_one_pes_is_refused():
+    rng = random.Random(1)
+    noise = bytes(rng.choice([1, 5, 9, 12]) for _ in range(1280 * 200))
+    picture = SubtitlePicture(0, 0, 1280, 200, noise, PALETTE)
+    with pytest.raises(ValueError, match="over the format's limit"):
+        display_set(picture, (1280, 720), 2, 10)
+    with pytest.raises(ValueError, match="over one PES"):
+        subtitle_packets(0x100, 0, bytes(MAX_PES_DATA))
+
+
+def test_ffprobe_reads_the_display_sets(tmp_path):
+    picture = render("Hello", (320, 180))
+    out = subtitle_file(tmp_path / "probe.ts", (320, 180), (0.5, picture), (1.5, None))
+    frames = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "s", "-show_frames", "-of", "json", str(out)],
+        capture_output=True, text=True, check=True, timeout=60).stdout)["frames"]
+    assert [(round(float(f["pts_time"]) - float(frames[0]["pts_time"]), 2), f["num_rects"])
+            for f in frames] == [(0.0, 0), (0.5, 1), (1.5, 0)]
