@@ -1,4 +1,5 @@
-"""Generated media for the media pipeline tests: multi-track files, and measuring output.
+"""Generated media for the media pipeline tests: multi-track files, Dolby Vision files,
+and measuring output.
 
 The multi-track file has three audio tracks with distinct tones, so a decoded output
 tells which track is heard: English 5.1 (300 Hz), French stereo (600 Hz), English
@@ -16,9 +17,11 @@ import json
 import os
 import struct
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.dovi import DoviConfig, add_dovi_box, add_rpus
 from tests.helpers import MEDIA_CACHE, ffmpeg_bin
 
 TONES = {"eng": 300, "fre": 600, "commentary": 1200}
@@ -241,3 +244,97 @@ def bad_input_folder() -> Path:
         if not images.exists():
             images.write_bytes(image_subtitled(2.0).read_bytes())
     return folder
+
+
+@dataclass(frozen=True)
+class DolbyVisionVariant:
+    """A Dolby Vision profile as test media: the record's fields and the base layer's
+    colour (``transfer`` None: untagged, as profile 5 files are)."""
+
+    profile: int
+    compatibility_id: int
+    transfer: str | None
+    sample_entry: bytes | None = None  # None: hvc1, backward compatible
+
+
+#: SMPTE bars (75% grey at x 0-45, red at x 228-273 of 320), the picture of every variant.
+DV_PICTURE = "smptebars=s=320x180:r=25"
+DOLBY_VISION = {
+    "8.1": DolbyVisionVariant(8, 1, "smpte2084"),      # HDR10 base layer
+    "8.4": DolbyVisionVariant(8, 4, "arib-std-b67"),   # HLG base layer
+    "8.2": DolbyVisionVariant(8, 2, "bt709"),          # SDR base layer
+    # IPTPQc2 base, no compatible layer. Ours is PQ YCbCr (we have no IPT encoder) in
+    # a dvh1 sample entry with no colour tags: what a player sees is the same.
+    "5": DolbyVisionVariant(5, 0, None, b"dvh1"),
+}
+_HDR10_SEI = ("hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+              "L(10000000,1):max-cll=1000,400")
+
+
+def _dv_base(variant: DolbyVisionVariant) -> bytes:
+    """The base layer: 2 s of HEVC Main10 (Annex B), no B-frames (so the raw stream
+    remuxes with plain timestamps), the bars converted to the variant's transfer."""
+    transfer = variant.transfer or "smpte2084"
+    if transfer == "bt709":
+        convert, colour = "format=yuv420p10le", "colorprim=bt709:colormatrix=bt709:transfer=bt709"
+    else:
+        convert = ("zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:"
+                   f"t={transfer}:m=bt2020nc:p=bt2020:r=tv:npl=100,format=yuv420p10le")
+        colour = f"colorprim=bt2020:colormatrix=bt2020nc:transfer={transfer}"
+    params = "log-level=error:bframes=0:keyint=25"
+    if variant.transfer is not None:
+        params += f":{colour}"
+    else:  # no colour description in the VUI
+        convert += ",setparams=color_primaries=unknown:color_trc=unknown:colorspace=unknown"
+    if variant.transfer == "smpte2084":
+        params += f":{_HDR10_SEI}"
+    out = subprocess.run([ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                          "-i", DV_PICTURE, "-t", "2", "-vf", convert, "-c:v", "libx265",
+                          "-preset", "ultrafast", "-x265-params", params, "-f", "hevc", "-"],
+                         capture_output=True, check=True, timeout=180)
+    return out.stdout
+
+
+def dolby_vision(name: str, container: str = "mp4", signalled: bool = True) -> Path:
+    """A 2 s 320x180 Dolby Vision file of profile ``name`` (a key of :data:`DOLBY_VISION`),
+    with a 440 Hz tone (cached).
+
+    An MP4 gets its configuration record in a ``dvcC``/``dvvC`` box written here; an MKV
+    is that MP4 remuxed by ffmpeg (whose Matroska muxer writes the BlockAdditionMapping).
+    ``signalled`` False gives the same base layer with neither RPUs nor record: the plain
+    HDR10/HLG/SDR file a DV-unaware encoder would have made.
+    """
+    variant = DOLBY_VISION[name]
+    out = MEDIA_CACHE / f"dolby-vision-{name}{'' if signalled else '-base'}.{container}"
+    source = dolby_vision(name, "mp4", signalled) if container != "mp4" else None
+    with _lock("dolby-vision"):
+        if out.exists():
+            return out
+        if source is not None:
+            _render(out, ["-i", str(source)], ["-map", "0", "-c", "copy"])
+            return out
+        stream = _dv_base(variant)
+        if signalled:
+            stream = add_rpus(stream, variant.profile)
+        raw = out.with_suffix(".hevc")
+        raw.write_bytes(stream)
+        tags = []
+        if variant.transfer is not None:
+            space = "bt709" if variant.transfer == "bt709" else "bt2020"
+            tags = ["-color_primaries", space, "-color_trc", variant.transfer,
+                    "-colorspace", "bt709" if space == "bt709" else "bt2020nc"]
+        mp4 = Path(str(out) + ".mp4")
+        _render(mp4, ["-framerate", "25", "-f", "hevc", "-i", str(raw), "-f", "lavfi", "-i",
+                      "sine=frequency=440:sample_rate=48000"],
+                ["-t", "2", "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-tag:v", "hvc1",
+                 *tags, "-c:a", "aac", "-b:a", "64k"])
+        raw.unlink()
+        data = mp4.read_bytes()
+        if signalled:
+            record = DoviConfig(variant.profile, 1, variant.compatibility_id)
+            data = add_dovi_box(data, record, variant.sample_entry)
+        part = Path(str(out) + ".part")
+        part.write_bytes(data)
+        mp4.unlink()
+        os.replace(part, out)
+        return out

@@ -127,6 +127,8 @@ CASES = {
     "qsv-hevc8": (qsv_preset({}), OutputProfile(video_codec="hevc"), MEDIA),
     "software-hdr-tonemap": (software_preset({}), OutputProfile(),
                              MediaInput(**{**MEDIA.__dict__, "tonemap": "zscale"})),
+    "software-hdr-untagged": (software_preset({}), OutputProfile(), MediaInput(**{
+        **MEDIA.__dict__, "tonemap": "zscale", "tonemap_from": "arib-std-b67"})),
     "software-hdr-tags": (software_preset({}), OutputProfile(),
                           MediaInput(**{**MEDIA.__dict__, "tonemap": "tags"})),
     "software-watermark": (software_preset({}), OutputProfile(), MediaInput(**{

@@ -105,7 +105,9 @@ class MediaInput:
     makes one progressive frame per interlaced frame (the frame rate stays);
     ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
     turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
-    the output BT.709 (an ffmpeg without zscale). ``subtitle_stream`` is an image
+    the output BT.709 (an ffmpeg without zscale); ``tonemap_from`` is the transfer of a
+    picture whose stream does not say it (Dolby Vision without colour tags), written on
+    the frames first as BT.2020 with that transfer. ``subtitle_stream`` is an image
     subtitle stream sent as the channel's DVB subtitles (subtitles as a stream), of the
     input or of ``subtitle_input`` (a sidecar file) when set.
     """
@@ -123,6 +125,7 @@ class MediaInput:
     deinterlace: bool = False
     audio_gain_db: float | None = None
     tonemap: str | None = None
+    tonemap_from: str | None = None
     watermark: Watermark | None = None
     subtitle_stream: int | None = None
     subtitle_input: str | None = None
@@ -185,6 +188,12 @@ TONEMAP = {
                f"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,{SDR_TAGS}"),
     "tags": SDR_TAGS,
 }
+
+
+def hdr_tags(transfer: str) -> str:
+    """The frames tagged BT.2020 with ``transfer`` (smpte2084 or arib-std-b67), for a
+    tone mapper reading an HDR picture whose stream has no colour tags."""
+    return f"setparams=color_primaries=bt2020:color_trc={transfer}:colorspace=bt2020nc"
 
 
 def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
@@ -464,6 +473,8 @@ def build_command(
         if source.deinterlace:
             first.append(DEINTERLACE)
         if source.tonemap:
+            if source.tonemap_from:
+                first.append(hdr_tags(source.tonemap_from))
             first.append(TONEMAP[source.tonemap])
     early = "".join(f"{f}," for f in first)
     vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"

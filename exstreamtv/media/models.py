@@ -5,12 +5,39 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 TEXT_SUBTITLE_CODECS = frozenset(
     {"subrip", "srt", "ass", "ssa", "webvtt", "vtt", "mov_text", "text", "microdvd", "subviewer",
      "ttml"}
 )
+
+
+
+class DynamicRange(StrEnum):
+    """What a video stream's picture is, as far as an SDR (BT.709) channel is concerned."""
+
+    SDR = "sdr"
+    #: HDR10 / PQ, and Dolby Vision with an HDR10 base layer (profiles 8.1, 7.6).
+    PQ = "pq"
+    #: HLG, and Dolby Vision with an HLG base layer (profile 8.4).
+    HLG = "hlg"
+    #: Dolby Vision with no compatible base layer (profile 5, IPTPQc2): only a Dolby
+    #: Vision decoder shows its colours right.
+    DOLBY_VISION_ONLY = "dolby_vision_only"
+
+
+#: The transfers of HDR pictures, as ffprobe names them.
+HDR_TRANSFERS = {"smpte2084": DynamicRange.PQ, "arib-std-b67": DynamicRange.HLG}
+#: Dolby Vision ``dv_bl_signal_compatibility_id``: what a non-Dolby decoder sees in the
+#: base layer (1 HDR10, 2 SDR BT.709, 4 HLG, 6 HDR10 of a UHD Blu-ray; 0 none).
+DV_BASE_LAYERS = {1: DynamicRange.PQ, 2: DynamicRange.SDR, 4: DynamicRange.HLG,
+                  6: DynamicRange.PQ}
+#: The transfer each dynamic range is tone-mapped from (PQ for profile 5: its I channel
+#: is PQ-coded, so the brightness comes out about right, the colours do not).
+TONEMAP_TRANSFERS = {DynamicRange.PQ: "smpte2084", DynamicRange.HLG: "arib-std-b67",
+                     DynamicRange.DOLBY_VISION_ONLY: "smpte2084"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,10 @@ class StreamInfo:
     #: ffprobe's ``color_transfer`` (smpte2084 is HDR10/PQ, arib-std-b67 is HLG).
     color_transfer: str | None = None
     color_primaries: str | None = None
+    #: The Dolby Vision configuration record's profile (5, 7, 8 ...; None: not Dolby Vision).
+    dv_profile: int | None = None
+    #: Its ``dv_bl_signal_compatibility_id``: see :data:`DV_BASE_LAYERS`.
+    dv_compatibility_id: int | None = None
 
     @property
     def interlaced(self) -> bool:
@@ -48,9 +79,52 @@ class StreamInfo:
         return self.field_order in ("tt", "bb", "tb", "bt")
 
     @property
+    def dynamic_range(self) -> DynamicRange:
+        """What the picture is: the colour tags say, or a Dolby Vision stream's base layer
+        compatibility when its tags are missing (profile 5 has no compatible layer)."""
+        tagged = HDR_TRANSFERS.get(self.color_transfer or "")
+        if self.dv_profile is None:
+            return tagged or DynamicRange.SDR
+        base = DV_BASE_LAYERS.get(self.dv_compatibility_id or 0)
+        if base is None:
+            return DynamicRange.DOLBY_VISION_ONLY
+        return tagged or base
+
+    @property
+    def tonemap_transfer(self) -> str | None:
+        """The transfer an SDR channel tone-maps this picture from (None: SDR, left alone)."""
+        return TONEMAP_TRANSFERS.get(self.dynamic_range)
+
+    @property
+    def assumed_transfer(self) -> str | None:
+        """:attr:`tonemap_transfer` when the stream's own colour tags do not say it (a Dolby
+        Vision stream without tags): the tone mapper must be told. None otherwise."""
+        transfer = self.tonemap_transfer
+        return transfer if transfer is not None and self.color_transfer != transfer else None
+
+    @property
     def hdr(self) -> bool:
-        """HDR10/PQ or HLG transfer (to be tone-mapped for an SDR channel)."""
-        return self.color_transfer in ("smpte2084", "arib-std-b67")
+        """HDR10/PQ, HLG or Dolby Vision with an HDR base (to be tone-mapped for an SDR channel)."""
+        return self.tonemap_transfer is not None
+
+    @property
+    def dolby_vision(self) -> str | None:
+        """The Dolby Vision profile as players name it (``8.1``: profile 8, base layer
+        compatibility 1; ``5``), or None."""
+        if self.dv_profile is None:
+            return None
+        if self.dv_compatibility_id:
+            return f"{self.dv_profile}.{self.dv_compatibility_id}"
+        return str(self.dv_profile)
+
+    @property
+    def picture_warning(self) -> str | None:
+        """Why this picture cannot be shown right here (profile 5 Dolby Vision), or None."""
+        if self.dynamic_range is not DynamicRange.DOLBY_VISION_ONLY:
+            return None
+        return (f"Dolby Vision profile {self.dolby_vision} has no HDR10, HLG or SDR base layer "
+                "and ffmpeg cannot apply its reshaping: it plays tone-mapped as PQ with wrong "
+                "colours (green/purple); use a profile 8 or HDR10 version of the file")
 
     @property
     def is_text_subtitle(self) -> bool:
@@ -60,6 +134,9 @@ class StreamInfo:
         data = asdict(self)
         if self.type == "subtitle":
             data["text"] = self.is_text_subtitle
+        if self.type == "video":
+            data["dynamic_range"] = str(self.dynamic_range)
+            data["picture_warning"] = self.picture_warning
         return data
 
 

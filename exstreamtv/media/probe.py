@@ -43,7 +43,23 @@ def _fps(rate: str | None) -> float | None:
     return round(value, 3) if value > 0 else None
 
 
+def dovi_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stream's Dolby Vision configuration record (ffprobe's side data), or {}."""
+    for side in raw.get("side_data_list") or []:
+        if isinstance(side, dict) and side.get("side_data_type") == "DOVI configuration record":
+            return side
+    return {}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
+    dovi = dovi_record(raw)
     tags = {k.lower(): v for k, v in (raw.get("tags") or {}).items()}
     disp = raw.get("disposition") or {}
     title = tags.get("title")
@@ -70,6 +86,8 @@ def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
         field_order=raw.get("field_order"),
         color_transfer=raw.get("color_transfer"),
         color_primaries=raw.get("color_primaries"),
+        dv_profile=_int(dovi.get("dv_profile")),
+        dv_compatibility_id=_int(dovi.get("dv_bl_signal_compatibility_id")),
     )
 
 

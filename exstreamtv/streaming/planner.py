@@ -82,6 +82,19 @@ def _filters(ffmpeg: str) -> frozenset[str]:
     return listed_filters(ffmpeg)
 
 
+def _first_video(info: MediaInfo | None) -> StreamInfo | None:
+    """The video stream a channel plays of ``info`` (its first), or None."""
+    videos = info.video_streams if info is not None else []
+    return videos[0] if videos else None
+
+
+def _assumed_transfer(info: MediaInfo | None) -> str | None:
+    """The HDR transfer the picture must be tagged with before tone mapping (a Dolby
+    Vision stream without colour tags), or None."""
+    video = _first_video(info)
+    return video.assumed_transfer if video is not None else None
+
+
 class ItemPlanner:
     """Builds the ffmpeg commands of one channel."""
 
@@ -104,6 +117,8 @@ class ItemPlanner:
         self.loudness: LoudnessCache | None = None
         self._watermark_problem: str | None = None
         self._captions_warned = False
+        #: Items whose picture cannot be shown right here, already warned about.
+        self._picture_warned: set[str] = set()
         self._fit_profile()
 
     def _fit_profile(self) -> None:
@@ -206,6 +221,7 @@ class ItemPlanner:
             overlay_input=subs.overlay_input if subs else None,
             deinterlace=not radio and self._deinterlace(info),
             tonemap=None if radio else self._tonemap(info),
+            tonemap_from=None if radio else _assumed_transfer(info),
             watermark=None if radio else self._watermark(),
             subtitle_stream=sent.overlay_stream if sent else None,
             subtitle_input=sent.overlay_input if sent else None,
@@ -232,6 +248,8 @@ class ItemPlanner:
         elif source.tonemap == "tags":
             notes.append("HDR source: this ffmpeg has no zscale/tonemap filters, so it is only "
                          "tagged BT.709 and will look washed out (install an ffmpeg with zimg)")
+        if not radio:
+            notes += self._dolby_vision_notes(item, info)
         if loudness_note:
             notes.append(loudness_note)
         if audio is not None:
@@ -334,6 +352,21 @@ class ItemPlanner:
                     "is only tagged BT.709 and will look washed out", self.channel.number,
                     self.tools.ffmpeg)
         return "tags"
+
+    def _dolby_vision_notes(self, item: MediaItem, info: MediaInfo | None) -> list[str]:
+        """What a Dolby Vision source plays as, and (warned once per item) why a profile 5
+        one cannot look right."""
+        video = _first_video(info)
+        if video is None or video.dolby_vision is None:
+            return []
+        warning = video.picture_warning
+        if warning is None:
+            return [f"Dolby Vision {video.dolby_vision}: its {video.dynamic_range.upper()} "
+                    "base layer plays (the Dolby Vision layer is left out)"]
+        if item.id not in self._picture_warned:
+            self._picture_warned.add(item.id)
+            log.warning("Channel %d: '%s': %s", self.channel.number, item.title, warning)
+        return [f"warning: {warning}"]
 
     def _deinterlace(self, info: MediaInfo | None) -> bool:
         """``video.deinterlace``: on, off, or auto (when the probe says interlaced)."""

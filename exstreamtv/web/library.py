@@ -162,13 +162,19 @@ async def groups(source_id: str) -> tuple[Response, int]:
 
 
 def describe(item: MediaItem) -> dict[str, Any]:
-    """An item as the browser lists it."""
+    """An item as the browser lists it (with its picture's dynamic range, and ``warning``
+    when a channel cannot show it right: Dolby Vision profile 5)."""
     md = item.metadata or {}
+    videos = item.info.video_streams if item.info is not None else []
+    video = videos[0] if videos else None
     return {"id": item.id, "source": item.source_id, "title": item.title,
             "duration": round(item.duration, 3), "show": md.get("show"),
             "season": md.get("season"), "episode": md.get("episode"),
             "year": md.get("year"), "path": md.get("path"),
-            "poster": _poster(item), "query": item_query(item)}
+            "poster": _poster(item), "query": item_query(item),
+            "dynamic_range": str(video.dynamic_range) if video else None,
+            "dolby_vision": video.dolby_vision if video else None,
+            "warning": video.picture_warning if video else None}
 
 
 @bp.route("/items")

@@ -12,7 +12,7 @@ from exstreamtv.database.store import LibraryStore
 from exstreamtv.events import EventBus
 from exstreamtv.ffmpeg.locate import FFmpegTools
 from exstreamtv.media.library import Library
-from exstreamtv.media.models import MediaItem
+from exstreamtv.media.models import DynamicRange, MediaInfo, MediaItem, StreamInfo
 from exstreamtv.media.source import MediaSource, SourceContext
 
 
@@ -100,3 +100,25 @@ def test_scans_are_saved_and_known_items_bridge_the_first_scan(
         await manager.close()
 
     asyncio.run(run())
+
+
+def test_dolby_vision_fields_survive_the_database(sqlite_url: str) -> None:
+    """The configuration record's fields are kept with the stream (its JSON details)."""
+    video = StreamInfo(0, "video", "hevc", width=3840, height=2160, color_transfer=None,
+                       dv_profile=5, dv_compatibility_id=0)
+    item = MediaItem(id="s:dv", source_id="s", title="DV", location="/m/dv.mp4",
+                     duration=10.0, info=MediaInfo("/m/dv.mp4", 10.0, "mov", streams=(video,)))
+
+    async def run() -> list[MediaItem]:
+        manager = DatabaseConnectionManager(sqlite_url)
+        await manager.open()
+        await migrate(manager)
+        store = LibraryStore(manager)
+        await store.save("s", "local", [item])
+        loaded = (await store.load())["s"]
+        await manager.close()
+        return loaded
+
+    (loaded,) = asyncio.run(run())
+    assert loaded.info is not None and loaded.info.streams == (video,)
+    assert loaded.info.streams[0].dynamic_range is DynamicRange.DOLBY_VISION_ONLY
