@@ -11,7 +11,11 @@ also clears a subtitle still shown when the item begins).
 Text subtitles (SRT, ASS, WebVTT) cannot become DVB subtitles with ffmpeg 5.1: its
 ``dvbsub`` encoder takes bitmaps only and ffmpeg refuses text-to-bitmap subtitle
 encoding ("Subtitle encoding currently only possible from text to text or bitmap to
-bitmap"); ffmpeg has no DVB teletext encoder either. Such items send the empty stream.
+bitmap"); ffmpeg has no DVB teletext encoder either. Such items send the empty stream
+from ffmpeg, and their cues, drawn by :mod:`exstreamtv.streaming.dvb_text`, are encoded
+here (:func:`display_set`: a display definition, page, region, 4-bit CLUT and object
+with run-length coded pixels, ETSI EN 300 743) into MPEG-TS packets
+(:func:`subtitle_packets`) that the splicer puts beside ffmpeg's.
 """
 
 from __future__ import annotations
