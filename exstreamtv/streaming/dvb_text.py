@@ -65,18 +65,21 @@ class Screen:
 def screens(cues: Iterable[Cue]) -> list[Screen]:
     """The screens ``cues`` make: one per span of time in which the set of cues shown does
     not change (overlapping cues share a screen, in the order they began)."""
-    cues = sorted((c for c in cues if c.end > c.start and plain_text(c.text)),
-                  key=lambda c: (c.start, c.end))
-    points = sorted({t for c in cues for t in (c.start, c.end)})
+    texts = sorted(((c.start, c.end, plain_text(c.text)) for c in cues if c.end > c.start),
+                   key=lambda c: (c[0], c[1]))
+    texts = [c for c in texts if c[2]]
+    points = sorted({t for c in texts for t in (c[0], c[1])})
     out: list[Screen] = []
-    first = 0
+    active: list[tuple[float, float, str]] = []
+    following = 0
     for a, b in itertools.pairwise(points):
-        while first < len(cues) and cues[first].end <= a:
-            first += 1
-        shown = [plain_text(c.text) for c in cues[first:] if c.start <= a and c.end >= b]
-        if not shown:
+        while following < len(texts) and texts[following][0] <= a:
+            active.append(texts[following])
+            following += 1
+        active = [c for c in active if c[1] > a]  # each ends at a point, so at b or later
+        if not active:
             continue
-        text = "\n".join(shown)
+        text = "\n".join(c[2] for c in active)
         if out and out[-1].text == text and abs(out[-1].end - a) < 1e-6:
             out[-1] = Screen(out[-1].start, b, text)
         else:
