@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from exstreamtv.ffmpeg.dvb_subtitles import blank_input
 from exstreamtv.ffmpeg.escape import drawtext_filter, input_location
-from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
+from exstreamtv.ffmpeg.presets import EncoderPreset, HardwareTonemap, VideoFormat
 from exstreamtv.media.language import normalize_language
 
 if TYPE_CHECKING:
@@ -104,8 +104,9 @@ class MediaInput:
     the input, or of ``overlay_input`` (a sidecar file) when set. ``deinterlace``
     makes one progressive frame per interlaced frame (the frame rate stays);
     ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
-    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
-    the output BT.709 (an ffmpeg without zscale). ``subtitle_stream`` is an image
+    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps on the CPU,
+    ``"hardware"`` on the encoder's device (the preset's :class:`HardwareTonemap`),
+    ``"tags"`` only marks the output BT.709 (an ffmpeg without zscale). ``subtitle_stream`` is an image
     subtitle stream sent as the channel's DVB subtitles (subtitles as a stream), of the
     input or of ``subtitle_input`` (a sidecar file) when set.
     """
@@ -185,6 +186,20 @@ TONEMAP = {
                f"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,{SDR_TAGS}"),
     "tags": SDR_TAGS,
 }
+
+
+def tonemap_chain(method: str, preset: EncoderPreset) -> str:
+    """The filters that make an HDR picture SDR BT.709 by ``method``: a :data:`TONEMAP`
+    chain, or ``"hardware"``: the preset's device chain, then the BT.709 tags."""
+    if method != "hardware":
+        return TONEMAP[method]
+    return ",".join((*_device_tonemap(preset).chain, SDR_TAGS))
+
+
+def _device_tonemap(preset: EncoderPreset) -> HardwareTonemap:
+    if preset.tonemap is None:
+        raise ValueError(f"encoder {preset.name} has no hardware tone mapping")
+    return preset.tonemap
 
 
 def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
@@ -433,6 +448,8 @@ def build_command(
         return [*argv, *sub_inputs, "-filter_complex", graph,
                 *_output_args(profile, preset, service, source.duration, sub_outputs)]
 
+    if source.tonemap == "hardware" and source.video_stream is not None:
+        argv += _device_tonemap(preset).init_args
     argv += _network_args(source)
     if source.video_stream is not None:
         argv += list(preset.decode_args)
@@ -464,7 +481,7 @@ def build_command(
         if source.deinterlace:
             first.append(DEINTERLACE)
         if source.tonemap:
-            first.append(TONEMAP[source.tonemap])
+            first.append(tonemap_chain(source.tonemap, preset))
     early = "".join(f"{f}," for f in first)
     vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
     mark, overlay = "", None
