@@ -34,6 +34,7 @@ from exstreamtv.ffmpeg.command import OutputProfile  # noqa: E402
 from exstreamtv.ffmpeg.escape import drawtext_filter, filter_spec, input_location  # noqa: E402
 from exstreamtv.ffmpeg.presets import (  # noqa: E402
     EncoderPreset,
+    HardwareTonemap,
     VideoFormat,
     listed_encoders,
     trial_encode,
@@ -88,6 +89,7 @@ from exstreamtv.streaming.control import (  # noqa: E402
     SegmentEnded,
     ShowErrorScreen,
     SkipItem,
+    UseCpuTonemap,
     UsePreset,
     UseProfile,
 )
@@ -126,6 +128,7 @@ __all__ = [
     "FixEvent",
     "FixStatus",
     "Grouping",
+    "HardwareTonemap",
     "HealingStrategy",
     "HealthEvent",
     "Hub",
@@ -163,6 +166,7 @@ __all__ = [
     "SubtitleConfig",
     "TimeSlot",
     "TimeSlotScheduler",
+    "UseCpuTonemap",
     "UsePreset",
     "UseProfile",
     "VideoFormat",

@@ -89,3 +89,15 @@ def test_decisive_error_prefers_hardware_then_non_recoverable() -> None:
     assert found is not None and found.type is ErrorType.CODEC_ERROR and not found.recoverable
     found = decisive_error([*lines, "[h264_nvenc @ 0x1] [error] Cannot load libcuda.so.1"])
     assert found is not None and found.device is DeviceFailure.DRIVER_INIT
+
+
+def test_opencl_tail_is_the_tone_mapping_not_the_encoder() -> None:
+    """The real tail of the nvenc HDR argv here: the OpenCL line decides, not the generic
+    "Device creation failed" after it (which alone means the encoder's device)."""
+    tail = [e["line"] for e in HARDWARE if e["source"].startswith("local: ffmpeg -init_hw_device "
+                                                                   "opencl")]
+    tail += [e["line"] for e in HARDWARE if e["source"].startswith("local: same run, the next")]
+    found = device_failure(tail)
+    assert found is not None and found.device is DeviceFailure.TONEMAP
+    alone = device_failure(tail[1:])
+    assert alone is not None and alone.device is DeviceFailure.DEVICE_OPEN

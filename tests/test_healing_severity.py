@@ -54,7 +54,7 @@ def test_the_one_table_and_the_strategies_that_cut_the_picture():
     assert [r.learned_order for r in SEVERITY_RULES.values()] == [True, True, False]
     assert rule_for("bogus") is SEVERITY_RULES[E]
     cutting = {s.name for s in STRATEGIES if s.interrupts}
-    assert cutting == {"RESTART", "REFRESH", "FALLBACK", "SKIP"}
+    assert cutting == {"RESTART", "REFRESH", "FALLBACK", "CPU_TONEMAP", "SKIP"}
 
 
 def test_pattern_severity_is_its_worst_line():

@@ -131,6 +131,15 @@ CASES = {
         **MEDIA.__dict__, "tonemap": "zscale", "tonemap_from": "arib-std-b67"})),
     "software-hdr-tags": (software_preset({}), OutputProfile(),
                           MediaInput(**{**MEDIA.__dict__, "tonemap": "tags"})),
+    # HDR on the encoder's device: upload p010, tone-map, download nv12, then as usual.
+    "nvenc-hdr-tonemap": (nvenc_preset({"device": 1}), OutputProfile(),
+                          MediaInput(**{**MEDIA.__dict__, "tonemap": "hardware"})),
+    "vaapi-hdr-tonemap": (vaapi_preset({}), OutputProfile(),
+                          MediaInput(**{**MEDIA.__dict__, "tonemap": "hardware"})),
+    "qsv-hdr-tonemap": (qsv_preset({}), OutputProfile(),
+                        MediaInput(**{**MEDIA.__dict__, "tonemap": "hardware"})),
+    "vaapi-hdr-cpu-tonemap": (vaapi_preset({}), OutputProfile(),
+                              MediaInput(**{**MEDIA.__dict__, "tonemap": "zscale"})),
     "software-watermark": (software_preset({}), OutputProfile(), MediaInput(**{
         **MEDIA.__dict__, "watermark": Watermark("/logos/My Channel.png", "top-left", 0.2, 0.5)})),
     "vaapi-watermark": (vaapi_preset({}), OutputProfile(), MediaInput(**{

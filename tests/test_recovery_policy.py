@@ -6,6 +6,7 @@ from exstreamtv.media.models import MediaItem
 from exstreamtv.scheduling.base import ScheduledItem
 from exstreamtv.streaming.host_load import HostLoad
 from exstreamtv.streaming.recovery import (
+    CpuTonemapFallback,
     Fill,
     Hold,
     RecoveryPolicy,
@@ -71,3 +72,13 @@ def test_starved_only_when_loaded_and_every_channel_slow_and_it_recovers():
     assert host.observe([1.0]) is None
     now[0] = 62.0
     assert host.observe([1.0]) == 0 and not host.starved
+
+
+def test_device_tone_mapping_failure_keeps_the_encoder_and_does_not_count():
+    policy, e = RecoveryPolicy(), entry(1000.0, 60.0)
+    step = fail(policy, e, 1010.0, hardware=False, tonemap=True, produced=0.0)
+    assert isinstance(step, CpuTonemapFallback) and step.then == Resume(e, 10.0)
+    assert policy.failures == 0
+    # The pipeline asks for it only while the device still tone-maps: after that the same
+    # lines are an ordinary failure of the item (resume, back off, fill), never a loop.
+    assert isinstance(fail(policy, e, 1010.0, produced=0.0), Resume)

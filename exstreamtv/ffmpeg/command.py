@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from exstreamtv.ffmpeg.dvb_subtitles import blank_input
 from exstreamtv.ffmpeg.escape import drawtext_filter, input_location
-from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
+from exstreamtv.ffmpeg.presets import EncoderPreset, HardwareTonemap, VideoFormat
 from exstreamtv.media.language import normalize_language
 
 if TYPE_CHECKING:
@@ -104,10 +104,11 @@ class MediaInput:
     the input, or of ``overlay_input`` (a sidecar file) when set. ``deinterlace``
     makes one progressive frame per interlaced frame (the frame rate stays);
     ``audio_gain_db`` is the item's loudness correction (a constant gain). ``tonemap``
-    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps, ``"tags"`` only marks
-    the output BT.709 (an ffmpeg without zscale); ``tonemap_from`` is the transfer of a
-    picture whose stream does not say it (Dolby Vision without colour tags), written on
-    the frames first as BT.2020 with that transfer. ``subtitle_stream`` is an image
+    turns an HDR picture into SDR BT.709: ``"zscale"`` tone-maps on the CPU,
+    ``"hardware"`` on the encoder's device (the preset's :class:`HardwareTonemap`),
+    ``"tags"`` only marks the output BT.709 (an ffmpeg without zscale); ``tonemap_from``
+    is the transfer of a picture whose stream does not say it (Dolby Vision without
+    colour tags), written on the frames first as BT.2020 with that transfer. ``subtitle_stream`` is an image
     subtitle stream sent as the channel's DVB subtitles (subtitles as a stream), of the
     input or of ``subtitle_input`` (a sidecar file) when set.
     """
@@ -194,6 +195,20 @@ def hdr_tags(transfer: str) -> str:
     """The frames tagged BT.2020 with ``transfer`` (smpte2084 or arib-std-b67), for a
     tone mapper reading an HDR picture whose stream has no colour tags."""
     return f"setparams=color_primaries=bt2020:color_trc={transfer}:colorspace=bt2020nc"
+
+
+def tonemap_chain(method: str, preset: EncoderPreset) -> str:
+    """The filters that make an HDR picture SDR BT.709 by ``method``: a :data:`TONEMAP`
+    chain, or ``"hardware"``: the preset's device chain, then the BT.709 tags."""
+    if method != "hardware":
+        return TONEMAP[method]
+    return ",".join((*_device_tonemap(preset).chain, SDR_TAGS))
+
+
+def _device_tonemap(preset: EncoderPreset) -> HardwareTonemap:
+    if preset.tonemap is None:
+        raise ValueError(f"encoder {preset.name} has no hardware tone mapping")
+    return preset.tonemap
 
 
 def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
@@ -442,6 +457,8 @@ def build_command(
         return [*argv, *sub_inputs, "-filter_complex", graph,
                 *_output_args(profile, preset, service, source.duration, sub_outputs)]
 
+    if source.tonemap == "hardware" and source.video_stream is not None:
+        argv += _device_tonemap(preset).init_args
     argv += _network_args(source)
     if source.video_stream is not None:
         argv += list(preset.decode_args)
@@ -475,7 +492,7 @@ def build_command(
         if source.tonemap:
             if source.tonemap_from:
                 first.append(hdr_tags(source.tonemap_from))
-            first.append(TONEMAP[source.tonemap])
+            first.append(tonemap_chain(source.tonemap, preset))
     early = "".join(f"{f}," for f in first)
     vchain = f"{video_ref}{early}{_subtitle_chain(source, overlay_index)}"
     mark, overlay = "", None

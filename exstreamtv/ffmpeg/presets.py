@@ -29,6 +29,29 @@ class VideoFormat:
         return f"{self.codec} {self.bit_depth}-bit"
 
 
+#: The HDR transfers (ffprobe's ``color_transfer``): HDR10/PQ and HLG.
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
+
+
+@dataclass(frozen=True)
+class HardwareTonemap:
+    """HDR to SDR BT.709 on a device, declared by an encoder preset.
+
+    ``filter`` is the device's tone-mapping filter: the preset's tone mapping is used
+    only when ``ffmpeg -filters`` lists it. ``chain`` takes decoded frames at the source's
+    size through the device and back to CPU memory as SDR BT.709 ``nv12`` (upload the
+    10-bit frames, tone-map, download), so every filter after it runs as for any item.
+    ``init_args`` set up the device the chain uploads to when the encoder's own set-up
+    does not (they go before the inputs of HDR items only). ``transfers`` are the HDR
+    transfers the filter accepts; others are tone-mapped on the CPU.
+    """
+
+    filter: str
+    chain: tuple[str, ...]
+    init_args: tuple[str, ...] = ()
+    transfers: tuple[str, ...] = HDR_TRANSFERS
+
+
 @dataclass(frozen=True)
 class EncoderPreset:
     """How one encoder turns the channel's video profile into ffmpeg arguments.
@@ -36,7 +59,8 @@ class EncoderPreset:
     ``init_args`` go before every input (hardware device set-up); ``decode_args``
     before the media input (hardware decoding); ``upload_filter`` moves frames to the
     device after the software filters; ``scale_filter`` is the scaler used when frames
-    already live on the device; ``options`` are encoder options as (flag, value) pairs.
+    already live on the device; ``options`` are encoder options as (flag, value) pairs;
+    ``tonemap`` is the HDR to SDR chain on the encoder's device, if it has one.
 
     ``codec``/``pix_fmt``/``options`` describe H.264 8-bit. ``formats`` declares what
     else the encoder can produce (HEVC, 10-bit); a preset that declares nothing produces
@@ -53,6 +77,7 @@ class EncoderPreset:
     hardware: bool = False
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     formats: tuple[VideoFormat, ...] = ()
+    tonemap: HardwareTonemap | None = None
 
     def video_format(self, codec: str = "h264", bit_depth: int = 8) -> VideoFormat | None:
         """How this encoder produces ``codec`` at ``bit_depth``, or None if it cannot."""

@@ -52,6 +52,7 @@ DEFAULT_CAUSES: dict[str, str] = {
     IssueType.MEMORY_PRESSURE: "the host is short of memory",
     IssueType.SOURCE_UNAVAILABLE: "the source did not answer (network or server down)",
     IssueType.HARDWARE_FAILED: "the hardware encoder failed on this device",
+    IssueType.TONEMAP_FAILED: "the encoder's device cannot tone-map HDR here",
     IssueType.CODEC_ERROR: "this ffmpeg cannot decode the item",
     IssueType.HOST_STARVED: "the host has too little CPU for the channels",
 }

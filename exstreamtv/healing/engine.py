@@ -31,6 +31,7 @@ from exstreamtv.healing.auto_resolver import (
     FixRecord,
 )
 from exstreamtv.healing.ffmpeg_monitor import (
+    DeviceFailure,
     ErrorType,
     FFmpegAIMonitor,
     FFmpegError,
@@ -65,7 +66,8 @@ VERIFY_SECONDS = 3.0
 #: Non-verified fixes in a row on one channel that make a restart loop.
 LOOP_LIMIT = 3
 MEMORY_PRESSURE_FRACTION = 0.92
-SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED)
+SPECIFIC_ISSUES = (IssueType.URL_EXPIRED, IssueType.AUTH_FAILED, IssueType.HARDWARE_FAILED,
+                   IssueType.TONEMAP_FAILED)
 #: stderr lines of a channel kept for analyses, and how far back a failure looks in them.
 TAIL_LINES = 40
 #: Under play speed this long before a channel's delivery is logged as slow.
@@ -92,6 +94,8 @@ class HealingEngine:
             hub.bus, self._strategies(), self.context, self.verifier,
             settings=lambda: self.hub.config.ai_auto_heal)
         self._tails: dict[int, deque[tuple[float, str]]] = {}
+        #: Per channel: the start of the run whose device failed to tone-map.
+        self._tonemap_runs: dict[int, float] = {}
         self._delivery_checked: dict[int, float] = {}
         self._slow_since: dict[int, float] = {}
         self._error_screen_setting: float | None = self._hold()
@@ -204,7 +208,13 @@ class HealingEngine:
                           else IssueType.URL_EXPIRED)
         elif (error.type is ErrorType.HARDWARE_ERROR and status is not None
               and status.preset.hardware):
-            issue_type = IssueType.HARDWARE_FAILED  # a device failure of the encoder in use
+            if error.device is DeviceFailure.TONEMAP:
+                issue_type = IssueType.TONEMAP_FAILED  # tone-map on the CPU, keep the GPU
+                self._tonemap_runs[channel] = started
+            elif self._tonemap_runs.get(channel) != started:
+                # A device failure of the encoder in use; in a run whose tone-map device
+                # failed, the generic "Device creation failed" after it is that device's.
+                issue_type = IssueType.HARDWARE_FAILED
         elif error.type is ErrorType.MEMORY_ERROR:
             issue_type = IssueType.MEMORY_PRESSURE
         if issue_type is not None:

@@ -47,6 +47,9 @@ class DeviceFailure(StrEnum):
     DEVICE_MEMORY = "device_memory"  # out of memory on the device
     DRIVER_INIT = "driver_init"  # the driver or its library could not be initialised
     ENCODER_OPEN = "encoder_open"  # the encoder refused to open
+    #: the device cannot tone-map HDR (no OpenCL device, a driver without HDR): the
+    #: encoder may be fine; the channel tone-maps on the CPU instead
+    TONEMAP = "tonemap"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,17 @@ def _hw(device: DeviceFailure, pattern: str, cause: str) -> ErrorRule:
 #: some wanted packed headers``) matches none of them. The catalogue of real lines is
 #: tests/data/ffmpeg_stderr/hardware.yaml.
 HARDWARE_RULES: tuple[ErrorRule, ...] = (
+    # First: the OpenCL device is set up for tone mapping only, so its failure (followed
+    # by a generic "Device creation failed") is the tone mapping's, not the encoder's.
+    # hwcontext_opencl.c, vf_tonemap_vaapi.c and vf_tonemap_opencl.c (ffmpeg 5.1).
+    _hw(DeviceFailure.TONEMAP, r"Failed to get (number|list) of OpenCL platforms|"
+        r"No matching devices found|More than one matching device found|"
+        r"Failed to create OpenCL (context|command queue)|No image support in OpenCL driver|"
+        r"Failed to set value 'opencl=|VAAPI driver doesn't support HDR|"
+        r"Failed to query HDR caps|No mastering display data from input|"
+        r"unsupported transfer function characteristic|unsupported format in tonemap_opencl|"
+        r"No such filter: 'tonemap_\w+'",
+        "the device cannot tone-map HDR here (the encoder may still work)"),
     _hw(DeviceFailure.SESSION_LIMIT, r"OpenEncodeSessionEx failed|"
         r"incompatible client key|too many (concurrent )?(encode )?sessions",
         "the GPU refused another encode session (consumer cards allow only a few)"),

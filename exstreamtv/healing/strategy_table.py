@@ -35,7 +35,8 @@ class StrategyRule:
     confidence: float
 
 
-#: The spec's Issue-to-Strategy Mapping, exactly, plus HARDWARE_FAILED for encoders.
+#: The spec's Issue-to-Strategy Mapping, exactly, plus HARDWARE_FAILED for encoders and
+#: TONEMAP_FAILED for a device that cannot tone-map HDR (the encoder stays).
 STRATEGY_TABLE: Mapping[str, StrategyRule] = {
     IssueType.FFMPEG_HANG: StrategyRule("RESTART", Risk.MEDIUM, 0.90),
     IssueType.FFMPEG_CRASH: StrategyRule("RESTART", Risk.MEDIUM, 0.85),
@@ -45,6 +46,7 @@ STRATEGY_TABLE: Mapping[str, StrategyRule] = {
     IssueType.MEMORY_PRESSURE: StrategyRule("REDUCE", Risk.MEDIUM, 0.70),
     IssueType.SOURCE_UNAVAILABLE: StrategyRule("FALLBACK", Risk.SAFE, 0.95),
     IssueType.HARDWARE_FAILED: StrategyRule("FALLBACK", Risk.LOW, 0.90),
+    IssueType.TONEMAP_FAILED: StrategyRule("CPU_TONEMAP", Risk.LOW, 0.95),
     IssueType.CODEC_ERROR: StrategyRule("SKIP", Risk.LOW, 0.95),
 }
 

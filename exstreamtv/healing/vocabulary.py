@@ -23,6 +23,9 @@ class IssueType(StrEnum):
     SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
     #: A hardware encoder failed (the ffmpeg monitor's ``HARDWARE_ERROR`` lines): one name.
     HARDWARE_FAILED = "HARDWARE_FAILED"
+    #: The encoder's device could not tone-map HDR (``DeviceFailure.TONEMAP``): the
+    #: narrower step, CPU tone mapping with the same hardware encoder.
+    TONEMAP_FAILED = "TONEMAP_FAILED"
     #: The media cannot be decoded (a non-recoverable codec error: skip, do not retry).
     CODEC_ERROR = "CODEC_ERROR"
     #: The host has too little CPU for the channels (not an ffmpeg fault: no restart).

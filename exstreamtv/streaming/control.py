@@ -83,6 +83,14 @@ class UsePreset:
 
 
 @dataclass(frozen=True)
+class UseCpuTonemap:
+    """Tone-map HDR items on the CPU from the next segments; the encoder stays (its device
+    failed to tone-map, ``reason``). Refused (not applied) when that is already so."""
+
+    reason: str = "the device failed to tone-map"
+
+
+@dataclass(frozen=True)
 class PlayFromLocation:
     """Play ``item_id`` from ``location`` from now on (None: from its own location)."""
 
@@ -114,8 +122,8 @@ class Reconfigure:
     planner: ItemPlanner
 
 
-Command = (Restart | SkipItem | ShowErrorScreen | UsePreset | PlayFromLocation | UseProfile
-           | LightenEncoding | Reconfigure)
+Command = (Restart | SkipItem | ShowErrorScreen | UsePreset | UseCpuTonemap | PlayFromLocation
+           | UseProfile | LightenEncoding | Reconfigure)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from exstreamtv.streaming.control import (
     RestartFrom,
     ShowErrorScreen,
     SkipItem,
+    UseCpuTonemap,
     UsePreset,
     UseProfile,
 )
@@ -178,6 +179,13 @@ class Orders:
                 preset = planner.resolve_preset(preset)
             planner.use_preset(preset)
             _done(future, True, f"encoder {preset.name} from the next segment")
+        elif isinstance(command, UseCpuTonemap):
+            if planner.use_cpu_tonemap():
+                log.warning("Channel %d: HDR tone mapping on the CPU from now on, encoder %s "
+                            "kept (%s)", p.number, planner.preset.name, command.reason)
+                _done(future, True, "HDR tone mapping on the CPU from the next segment")
+            else:
+                _done(future, False, "HDR items are already tone-mapped on the CPU")
         elif isinstance(command, UseProfile):
             planner.base_profile = command.profile
             _done(future, True, "new output profile from the next segment")

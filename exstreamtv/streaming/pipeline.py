@@ -23,7 +23,7 @@ from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener, SegmentLineListener
-from exstreamtv.healing.ffmpeg_monitor import decisive_error
+from exstreamtv.healing.ffmpeg_monitor import DeviceFailure, decisive_error
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
@@ -42,6 +42,7 @@ from exstreamtv.streaming.planner import ItemPlanner, Plan
 from exstreamtv.streaming.recovery import (
     MIN_LEFT_SECONDS,
     AtSchedule,
+    CpuTonemapFallback,
     Fill,
     Hold,
     RecoveryPolicy,
@@ -49,6 +50,7 @@ from exstreamtv.streaming.recovery import (
     Resume,
     SoftwareFallback,
     Step,
+    announce_cpu_tonemap,
     announce_item_failed,
     announce_software_fallback,
 )
@@ -420,10 +422,14 @@ class ChannelPipeline:
                 log.info("Channel %d: playing normally again", self.number)
             return await self._boundary(seg)
         await self.discard_prepared()
-        # Only a device failure (or a silent exit) leaves the GPU; a 403 is the item's.
+        # Only a device failure (or a silent exit) leaves the GPU; a 403 is the item's, and
+        # a device that cannot tone-map only sends HDR to the CPU (once: it is not asked again).
         found = decisive_error(seg.process.stderr_tail) if self.planner.preset.hardware else None
-        hardware = self.planner.preset.hardware and (found is None or found.device is not None)
-        if not (hardware and end.produced < 1.0):
+        tonemap = found is not None and found.device is DeviceFailure.TONEMAP
+        hardware = self.planner.preset.hardware and not tonemap and (
+            found is None or found.device is not None)
+        tonemap = tonemap and self.planner.device_tonemap
+        if not ((hardware or tonemap) and end.produced < 1.0):
             self.health.failed(self.last_error or "ffmpeg failed")
             log.warning("Channel %d: %s\n    %s", self.number, self.last_error,
                         seg.process.failure_report())
@@ -431,7 +437,8 @@ class ChannelPipeline:
                                           title=seg.plan.title, message=self.last_error or ""))
         step = self.recovery.after_failure(
             seg.entry, seg.offset + end.produced, self.air_time(), hardware=hardware,
-            produced=end.produced, early_exit=end.reason is EndReason.EXITED, cause=cause)
+            produced=end.produced, early_exit=end.reason is EndReason.EXITED, cause=cause,
+            tonemap=tonemap)
         return await self._step(step, seg)
 
     async def _boundary(self, seg: Segment) -> Segment:
@@ -467,6 +474,10 @@ class ChannelPipeline:
             announce_software_fallback(self.bus, self.number, self.planner.preset.name,
                                        step.cause)
             self.planner.use_software()
+            step = step.then
+        if isinstance(step, CpuTonemapFallback):
+            announce_cpu_tonemap(self.bus, self.number, self.planner.preset.name, step.cause)
+            self.planner.use_cpu_tonemap()
             step = step.then
         if isinstance(step, Hold):
             self._after_hold = step.then

@@ -113,6 +113,9 @@ class ItemPlanner:
         # A radio channel encodes no picture: no GPU to open, no hardware fallback to make.
         self.base_preset = SOFTWARE if channel.radio else self.resolve_preset(channel.ffmpeg.encoder)
         self.work_level = 0
+        #: HDR items are tone-mapped on the encoder's device when it can; False after the
+        #: device failed to (``use_cpu_tonemap``): on the CPU, with the same encoder.
+        self.device_tonemap = True
         #: Measured loudness per item (``audio.loudness_lufs``); None: no normalisation.
         self.loudness: LoudnessCache | None = None
         self._watermark_problem: str | None = None
@@ -181,6 +184,12 @@ class ItemPlanner:
         """Fall back to the software encoder (after a hardware failure)."""
         self.use_preset(self.resolve_preset("software"))
 
+    def use_cpu_tonemap(self) -> bool:
+        """Tone-map HDR items on the CPU from now on, the encoder staying as it is (the
+        device failed to tone-map). False when that was already so."""
+        changed, self.device_tonemap = self.device_tonemap, False
+        return changed
+
     def use_preset(self, preset: EncoderPreset) -> None:
         """Encode the next segments with ``preset`` (the output fitted to what it can make)."""
         self.base_preset = preset
@@ -243,8 +252,11 @@ class ItemPlanner:
             notes.append("watermark")
         if source.captions is not None:
             notes.append(f"now/next titles: {' / '.join(map(repr, source.captions.lines))}")
-        if source.tonemap == "zscale":
-            notes.append("HDR tone-mapped to SDR BT.709")
+        if source.tonemap == "hardware" and self.preset.tonemap is not None:
+            notes.append(f"HDR tone-mapped to SDR BT.709 on the device "
+                         f"({self.preset.tonemap.filter})")
+        elif source.tonemap == "zscale":
+            notes.append("HDR tone-mapped to SDR BT.709 on the CPU (zscale)")
         elif source.tonemap == "tags":
             notes.append("HDR source: this ffmpeg has no zscale/tonemap filters, so it is only "
                          "tagged BT.709 and will look washed out (install an ffmpeg with zimg)")
@@ -341,11 +353,17 @@ class ItemPlanner:
         return Captions(tuple(lines), cfg.seconds, cfg.position)
 
     def _tonemap(self, info: MediaInfo | None) -> str | None:
-        """How an HDR10/HLG source becomes SDR: "zscale", "tags" (no zscale here) or None."""
+        """How an HDR10/HLG source becomes SDR: "hardware" (the encoder's device can, this
+        ffmpeg has its filter and the device has not failed at it), "zscale" (the CPU),
+        "tags" (no zscale here) or None (not HDR)."""
         videos = info.video_streams if info is not None else []
         if not videos or not videos[0].hdr:
             return None
         filters = _filters(self.tools.ffmpeg)
+        device = self.preset.tonemap
+        if (device is not None and self.device_tonemap and device.filter in filters
+                and videos[0].tonemap_transfer in device.transfers):
+            return "hardware"
         if {"zscale", "tonemap"} <= filters:
             return "zscale"
         log.warning("Channel %d: HDR source but %s has no zscale/tonemap filters; the picture "

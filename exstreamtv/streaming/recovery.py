@@ -5,6 +5,9 @@ answer out; nobody else decides it. Self-healing configures the policy
 (:class:`RecoverySettings`, e.g. an error-screen hold) instead of reaching into the
 pipeline. The rules, in order:
 
+* the encoder's device failed to tone-map an HDR item (``tonemap``): HDR on the CPU from
+  now on, the hardware encoder kept, the same item again (never twice: the device is
+  not asked again);
 * a hardware encoder that died before its first second: software from now on, the same
   item again (``hardware_fallback``);
 * the ``failures_before_fill``-th failure of one item, or less than a second of it left:
@@ -86,11 +89,20 @@ class SoftwareFallback:
 
 
 @dataclass(frozen=True)
+class CpuTonemapFallback:
+    """The device could not tone-map (``cause``): HDR on the CPU from now on, the encoder
+    kept, then ``then``."""
+
+    cause: str
+    then: Resume
+
+
+@dataclass(frozen=True)
 class AtSchedule:
     """Play what the schedule (or a fill) has on air at the output's air time."""
 
 
-Step = Resume | Hold | Fill | SoftwareFallback
+Step = Resume | Hold | Fill | SoftwareFallback | CpuTonemapFallback
 
 
 def _key(entry: ScheduledItem) -> tuple[float, str | None]:
@@ -116,9 +128,12 @@ class RecoveryPolicy:
 
     def after_failure(self, entry: ScheduledItem, reached: float, air: float, *,
                       hardware: bool, produced: float, early_exit: bool,
-                      cause: str) -> Step:
-        """What follows ``entry`` failing after ``reached`` seconds, output being at ``air``."""
+                      cause: str, tonemap: bool = False) -> Step:
+        """What follows ``entry`` failing after ``reached`` seconds, output being at ``air``
+        (``hardware``: the encoder's device failed; ``tonemap``: its tone mapping did)."""
         s = self.settings
+        if tonemap and early_exit:
+            return CpuTonemapFallback(cause, Resume(entry, reached))
         if hardware and s.hardware_fallback and early_exit and produced < 1.0:
             return SoftwareFallback(cause, Resume(entry, reached))
         self.failures += 1
@@ -149,6 +164,18 @@ def announce_software_fallback(bus: EventBus, channel: int, encoder: str, cause:
     bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
                             channel=channel))
     bus.publish(FixEvent(issue=IssueType.HARDWARE_FAILED, strategy="software_fallback",
+                         action=FixAction.APPLIED, channel=channel, message=message))
+
+
+def announce_cpu_tonemap(bus: EventBus, channel: int, encoder: str, cause: str) -> None:
+    """Log and publish that ``encoder``'s device cannot tone-map: HDR on the CPU, the
+    encoder kept."""
+    message = (f"the {encoder} device cannot tone-map HDR ({cause}); tone mapping on the "
+               f"CPU, encoder {encoder} kept")
+    log.error("Channel %d: HARDWARE_ERROR: %s", channel, message)
+    bus.publish(HealthEvent(component="encoder", status="degraded", message=message,
+                            channel=channel))
+    bus.publish(FixEvent(issue=IssueType.TONEMAP_FAILED, strategy="cpu_tonemap",
                          action=FixAction.APPLIED, channel=channel, message=message))
 
 

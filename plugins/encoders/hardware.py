@@ -5,6 +5,13 @@ hardware decoding of the media input (``decode_args``), an upload filter after t
 software scale/pad/fps chain, and encoder options. Filters run on the CPU so that
 every item and error screen passes the same chain; only the encode runs on the device.
 
+HDR items are tone-mapped on the device where ffmpeg has a filter for it (``tonemap``,
+a :class:`HardwareTonemap`): ``tonemap_vaapi`` for vaapi and qsv (the VA-API device the
+QSV one is derived from), ``tonemap_opencl`` for nvenc (an OpenCL device: ffmpeg cannot
+derive one from CUDA). The frames come back to the CPU as SDR BT.709, so burn-in,
+watermark and scaling run as for any item. videotoolbox has no tone-mapping filter in
+ffmpeg 5.1: the CPU tone-maps, as for software.
+
 ``encoder_options``: ``device`` (vaapi/qsv render node, default /dev/dri/renderD128;
 nvenc GPU index, default 0) and ``hwaccel_decode`` (decode on the device too, default
 false: a file the device cannot decode would otherwise fail).
@@ -16,12 +23,49 @@ from typing import Any
 
 import voluptuous as vol
 
-from exstreamtv import EncoderPreset, VideoFormat, hookimpl
+from exstreamtv import EncoderPreset, HardwareTonemap, VideoFormat, hookimpl
 
 SCHEMA = {
     vol.Optional("device", default=None): vol.Any(None, str, vol.All(int, vol.Range(min=0, max=63))),
     vol.Optional("hwaccel_decode", default=False): bool,
 }
+
+
+#: VA-API's video processor, for HDR10 only: tonemap_vaapi needs the mastering display
+#: metadata HLG lacks ("No mastering display data from input"). Its output is nv12 with
+#: BT.709 transfer; primaries and matrix are asked for too.
+_VAAPI_TONEMAP = "tonemap_vaapi=format=nv12:t=bt709:m=bt709:p=bt709"
+
+VAAPI_TONEMAP = HardwareTonemap(
+    filter="tonemap_vaapi",
+    chain=("format=p010", "hwupload", _VAAPI_TONEMAP, "hwdownload", "format=nv12"),
+    transfers=("smpte2084",),
+)
+
+#: QSV: the frames go to the VA-API device the QSV device was derived from
+#: (``-init_hw_device qsv=qs@va``; deriving vaapi from it returns that device).
+QSV_TONEMAP = HardwareTonemap(
+    filter="tonemap_vaapi",
+    chain=("format=p010", "hwupload=derive_device=vaapi", _VAAPI_TONEMAP, "hwdownload",
+           "format=nv12"),
+    transfers=("smpte2084",),
+)
+
+
+
+def nvenc_tonemap(gpu: str) -> HardwareTonemap:
+    """NVIDIA: OpenCL on device ``gpu`` of the NVIDIA OpenCL platform (hwcontext_opencl
+    matches ``platform_vendor`` as a substring; without it a host with another OpenCL
+    driver has "More than one matching device"). HDR10 and HLG, mobius without
+    desaturation like the CPU chain, limited-range BT.709 nv12 out."""
+    return HardwareTonemap(
+        filter="tonemap_opencl",
+        chain=("format=p010", "hwupload",
+               "tonemap_opencl=tonemap=mobius:desat=0:t=bt709:m=bt709:p=bt709:r=tv:format=nv12",
+               "hwdownload", "format=nv12"),
+        init_args=("-init_hw_device", f"opencl=ocl:.{gpu},platform_vendor=NVIDIA",
+                   "-filter_hw_device", "ocl"),
+    )
 
 
 def _hevc(encoder: str, pix8: str, pix10: str | None,
@@ -53,6 +97,7 @@ def nvenc_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         formats=_hevc("hevc_nvenc", "yuv420p", "p010le",
                       (("-gpu", gpu), ("-preset", "p4"), ("-tune", "ll"), ("-rc", "cbr"),
                        ("-forced-idr", "1"))),
+        tonemap=nvenc_tonemap(gpu),
     )
 
 
@@ -69,6 +114,7 @@ def vaapi_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         options=(("-rc_mode", "CBR"), ("-profile:v", "high")),
         hardware=True,
         formats=_hevc("hevc_vaapi", "nv12", "p010", (("-rc_mode", "CBR"),)),
+        tonemap=VAAPI_TONEMAP,
     )
 
 
@@ -85,6 +131,7 @@ def qsv_preset(options: dict[str, Any], tools: Any = None) -> EncoderPreset:
         options=(("-preset", "veryfast"), ("-profile:v", "high"), ("-look_ahead", "0")),
         hardware=True,
         formats=_hevc("hevc_qsv", "nv12", "p010", (("-preset", "veryfast"),)),
+        tonemap=QSV_TONEMAP,
     )
 
 

@@ -1,5 +1,5 @@
 """The built-in healing strategies (spec 6.4): RESTART, REFRESH, EXPAND, FALLBACK, REDUCE,
-ESCALATE. Each is an ordinary :class:`exstreamtv.HealingStrategy`; a third-party plugin
+ESCALATE, and CPU_TONEMAP (a device that cannot tone-map HDR, the encoder kept). Each is an ordinary :class:`exstreamtv.HealingStrategy`; a third-party plugin
 registers its own the same way (a name already taken is refused by the registry).
 
 They act on channels only by sending commands through ``context.channel(n)`` (a
@@ -20,6 +20,7 @@ from exstreamtv import (
     IssueType,
     PlayFromLocation,
     SkipItem,
+    UseCpuTonemap,
     UsePreset,
     UseProfile,
     hookimpl,
@@ -112,6 +113,24 @@ class Fallback(HealingStrategy):
             await context.channel(issue.channel).send(UsePreset(state))
 
 
+class CpuTonemap(HealingStrategy):
+    """HDR on the CPU when the device cannot tone-map; the hardware encoder stays."""
+
+    name = "CPU_TONEMAP"
+    risk = "LOW"
+
+    async def apply(self, issue: DetectedIssue, context: FixContext) -> Any:
+        control = context.channel(issue.channel)
+        result = await control.send(UseCpuTonemap(issue.message[:200]))
+        if not result.applied:
+            # The pipeline switched itself when the item failed at start: nothing to redo.
+            log.info("Channel %s: %s", issue.channel, result.message)
+            return None
+        await context.restart(issue.channel, "HDR tone mapping on the CPU",
+                              severity=issue.severity)
+        return None
+
+
 class Skip(HealingStrategy):
     """Move on to the next item: the one on air cannot be played (retrying cannot help)."""
 
@@ -168,8 +187,8 @@ class Escalate(HealingStrategy):
                                             message=message, channel=issue.channel))
 
 
-STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback, Skip,
-                                                 Reduce, Escalate)
+STRATEGIES: tuple[type[HealingStrategy], ...] = (Restart, Refresh, Expand, Fallback,
+                                                 CpuTonemap, Skip, Reduce, Escalate)
 
 
 @hookimpl
