@@ -6,6 +6,7 @@ the picture that was encoded, pixel for pixel.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -20,7 +21,7 @@ from exstreamtv.ffmpeg.dvb_subtitles import (
     display_set,
     subtitle_packets,
 )
-from exstreamtv.streaming.dvb_text import PALETTE, Screen, plain_text, render, screens
+from exstreamtv.streaming.dvb_text import PALETTE, DvbTextTrack, Screen, plain_text, render, screens
 from exstreamtv.streaming.ts import TSSplicer
 from exstreamtv.streaming.webvtt import Cue
 from tests.helpers import ffmpeg_bin
@@ -138,3 +139,39 @@ def test_ffprobe_reads_the_display_sets(tmp_path):
         capture_output=True, text=True, check=True, timeout=60).stdout)["frames"]
     assert [(round(float(f["pts_time"]) - float(frames[0]["pts_time"]), 2), f["num_rects"])
             for f in frames] == [(0.0, 0), (0.5, 1), (1.5, 0)]
+
+
+def _pts_of(packets: bytes) -> float:
+    from exstreamtv.streaming.ts_fields import payload_start, read_pts
+    start = payload_start(bytearray(packets))
+    assert start is not None
+    return read_pts(packets, start + 9) / 90000
+
+
+def test_late_display_sets_are_put_ahead_of_the_clock():
+    """A screen drawn after its time (a busy machine) goes out a moment ahead of the
+    output clock, never behind it (ffmpeg's demuxer moves such a subtitle onto the PCR)
+    nor at the PTS of another display set; one whose whole time has passed is dropped."""
+    clock = {"now": 0.0}
+
+    async def run() -> list[list[bytes]]:
+        track = DvbTextTrack(lambda: clock["now"], lambda: 0x100, lambda: 10.0)
+        track.add([Cue(0.0, 1.0, "gone"), Cue(2.0, 6.0, "late"), Cue(8.0, 9.0, "on time")],
+                  10.0, 30.0)
+        while track._waiting or track._drawing is not None and not track._drawing.done():
+            await asyncio.sleep(0.05)
+        rounds = []
+        for now in (13.0, 17.2):  # "gone" and "late" are behind; then "late" is over
+            clock["now"] = now
+            rounds.append(track.due())
+        return rounds
+
+    first, second = asyncio.run(run())
+    times = [_pts_of(p) for p in first]
+    # "gone" (10.04-11.0) is dropped, its clearing is sent ahead of the clock; "late"
+    # (12.0-16.0) is shown from just after 13.0, not at 12.0.
+    assert len(first) == 2 and all(t >= 13.1 - 1e-3 for t in times), times
+    assert times[1] - times[0] >= 0.04 - 1e-3
+    # The clearing of "late" (16.0) is behind the clock at 17.2: sent just ahead of it;
+    # "on time" (18.0) keeps its time, and its clearing (19.0) is not due yet.
+    assert [round(_pts_of(p), 2) for p in second] == [17.3, 18.0]

@@ -22,7 +22,8 @@ class ChannelSubtitles:
         self.splicer = splicer
         self.webvtt = CueTrack(ffmpeg)
         self.drawn = DvbTextTrack(lambda: splicer.clock_seconds,
-                                  lambda: splicer.dvb_subtitle_pid)
+                                  lambda: splicer.dvb_subtitle_pid,
+                                  lambda: splicer.subtitle_seconds)
 
     def read(self, plan: Plan) -> asyncio.Task[list[Cue]] | None:
         """Start reading the cues of ``plan``'s item (when its ffmpeg starts), if it has any."""

@@ -28,11 +28,12 @@ import logging
 import re
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from exstreamtv.ffmpeg.dvb_subtitles import SubtitlePicture, display_set, subtitle_packets
+from exstreamtv.streaming.ts_fields import PTS_HZ, payload_start, write_pts
 from exstreamtv.streaming.webvtt import Cue
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ log = logging.getLogger(__name__)
 LEAD = 1.0
 #: How far ahead of the output screens are drawn.
 HORIZON = 60.0
+#: Seconds kept between a drawn display set and an item's first and last picture.
+FRAME = 0.04
+#: How far ahead of the output clock (the PCR) a late display set is put.
+LATE_MARGIN = 0.1
+#: How far before an item's first picture its blank display set may lie.
+ITEM_SLACK = 0.5
 _BATCH = 20
 _TAGS = re.compile(r"</?[a-zA-Z][^>]*>|\{\\[^}]*\}")
 #: Places a subtitle font is found when fontconfig cannot say.
@@ -55,11 +62,13 @@ _ALPHAS = (64, 128, 191, 255)
 
 @dataclass(frozen=True)
 class Screen:
-    """What is shown from ``start`` to ``end`` (output seconds)."""
+    """What is shown from ``start`` to ``end`` (output seconds), of the item whose first
+    picture is at ``base``."""
 
     start: float
     end: float
     text: str
+    base: float = 0.0
 
 
 def screens(cues: Iterable[Cue]) -> list[Screen]:
@@ -174,28 +183,46 @@ def render(text: str, display: tuple[int, int]) -> SubtitlePicture | None:
     return SubtitlePicture(left, y, right - left, h, pixels, PALETTE)
 
 
+def _restamp(packets: bytes, at: float) -> bytes:
+    """``packets`` (one PES) with its PTS set to ``at`` seconds."""
+    out = bytearray(packets)
+    start = payload_start(out)
+    if start is not None:
+        write_pts(out, start + 9, round(at * PTS_HZ))
+    return bytes(out)
+
+
 @dataclass(order=True)
 class _Due:
     at: float  # output seconds the display set is for
     order: int
+    base: float = field(compare=False)  # where its item begins
     packets: bytes = field(compare=False)
+    ends: float | None = field(compare=False, default=None)  # a screen: when it is over
 
 
 class DvbTextTrack:
     """A channel's text cues as DVB display sets, handed out as the output reaches them.
 
-    ``clock`` gives the output position (seconds; None before the first output).
+    ``clock`` gives the output position (seconds; None before the first output), ``pid``
+    the DVB subtitle stream's, ``seen`` where ffmpeg's own display sets of that stream
+    have reached (an item's blank one at its start): an item's drawn subtitles follow it.
     """
 
-    def __init__(self, clock: Callable[[], float | None], pid: Callable[[], int | None]) -> None:
+    def __init__(self, clock: Callable[[], float | None], pid: Callable[[], int | None],
+                 seen: Callable[[], float | None]) -> None:
         self.display = (1280, 720)
         self.clock = clock
         self.pid = pid
+        self.seen = seen
         self._waiting: list[Screen] = []  # not drawn yet, by start
         self._due: list[_Due] = []
         self._order = 0
         self._version = 0
         self._drawing: asyncio.Task[None] | None = None
+        self._queued_until = 0.0  # where the last screen queued ends
+        self._last_at = 0.0  # the time of the last display set made
+        self._sent_at = 0.0  # the time of the last display set handed out
         self.skipped = 0
 
     def place(self, reading: asyncio.Task[list[Cue]], base: float, limit: float,
@@ -212,9 +239,20 @@ class DvbTextTrack:
     def add(self, cues: list[Cue], base: float, limit: float) -> None:
         """Cues timed from an item's first picture, shown at ``base`` output seconds;
         none past ``limit`` seconds of the item."""
-        placed = [Cue(base + c.start, base + min(c.end, limit), c.text)
-                  for c in cues if c.start < limit]
-        self._waiting = sorted([*self._waiting, *screens(placed)], key=lambda s: s.start)
+        # A frame inside the item at both ends: the item's own blank display set (at its
+        # first picture) and the next one's must not share a PTS with ours, or a parser
+        # takes the second for the rest of the first (ffmpeg's does, and a recording of
+        # the stream ends up with a broken subtitle packet).
+        first, last = FRAME, limit - FRAME
+        placed = [Cue(base + max(c.start, first), base + min(c.end, last), c.text)
+                  for c in cues if max(c.start, first) < min(c.end, last)]
+        # Screens already queued win: an item placed again (resumed after a restart)
+        # must not send its cues twice.
+        drawn = [replace(screen, base=base) for screen in screens(placed)
+                 if screen.start >= self._queued_until]
+        if drawn:
+            self._queued_until = max(self._queued_until, drawn[-1].end)
+        self._waiting = sorted([*self._waiting, *drawn], key=lambda s: s.start)
         if self._waiting and (self._drawing is None or self._drawing.done()):
             self._drawing = asyncio.get_running_loop().create_task(self._draw(),
                                                                    name="dvb-text-subtitles")
@@ -222,21 +260,40 @@ class DvbTextTrack:
     def cut(self, at: float) -> None:
         """The item on air ended at ``at`` output seconds: nothing of it after that."""
         self._waiting = [s for s in self._waiting if s.start < at]
-        self._waiting = [Screen(s.start, min(s.end, at), s.text) for s in self._waiting]
+        self._waiting = [replace(s, end=min(s.end, at)) for s in self._waiting]
         self._due = [d for d in self._due if d.at < at + 0.001]
         heapq.heapify(self._due)
+        self._queued_until = min(self._queued_until, at)
 
     def stop(self) -> None:
         if self._drawing is not None:
             self._drawing.cancel()
         self._waiting, self._due = [], []
+        self._queued_until = self._last_at = self._sent_at = 0.0
 
     def due(self) -> list[bytes]:
-        """The display sets whose time is within :data:`LEAD` of the output clock."""
-        now = self.clock()
+        """The display sets whose time is within :data:`LEAD` of the output clock, once
+        their item's own first display set has gone out (so they come after it)."""
+        now, seen = self.clock(), self.seen()
         out: list[bytes] = []
         while self._due and now is not None and self._due[0].at - LEAD <= now:
-            out.append(heapq.heappop(self._due).packets)
+            if seen is None or seen < self._due[0].base - ITEM_SLACK:
+                break
+            due = heapq.heappop(self._due)
+            if seen > due.base + ITEM_SLACK and due.at <= seen:
+                continue  # the next item has begun: this one's subtitles are stale
+            # After the item's own display set, a frame apart from every other (a parser
+            # takes two display sets at one PTS for one: ffmpeg's does, and a recording
+            # of the stream gets a broken subtitle packet), and not behind the clock
+            # (ffmpeg's demuxer moves a DVB subtitle behind the PCR onto the PCR, which
+            # would put a late screen and its clearing at one PTS).
+            floor = max(seen + FRAME, self._sent_at + FRAME, now + LATE_MARGIN)
+            if due.ends is not None and due.ends <= floor:
+                self.skipped += 1
+                continue  # drawn too late to be seen at all
+            at = max(due.at, floor)
+            self._sent_at = at
+            out.append(due.packets if at == due.at else _restamp(due.packets, at))
         return out
 
     async def _draw(self) -> None:
@@ -250,28 +307,39 @@ class DvbTextTrack:
             late = [s for s in batch if s.end <= now]
             self.skipped += len(late)
             batch = [s for s in batch if s.end > now]
+            following = self._waiting[0].start if self._waiting else None
             try:
-                drawn = await asyncio.to_thread(self._encode, batch, pid)
+                drawn = await asyncio.to_thread(self._encode, batch, pid, following)
             except Exception:
                 log.exception("Drawing text subtitles failed; %d screens not sent", len(batch))
                 continue
-            for at, packets in drawn:
+            for at, base, packets, ends in drawn:
                 self._order += 1
-                heapq.heappush(self._due, _Due(at, self._order, packets))
+                heapq.heappush(self._due, _Due(at, self._order, base, packets, ends))
 
-    def _encode(self, batch: list[Screen], pid: int) -> list[tuple[float, bytes]]:
+    def _encode(self, batch: list[Screen], pid: int,
+                after: float | None) -> list[tuple[float, float, bytes, float | None]]:
         """Display sets for ``batch``: each screen, and a clearing where no screen
-        follows at once (runs in a worker thread)."""
-        out: list[tuple[float, bytes]] = []
+        follows at once (``after``: when the screen after the batch starts). Runs in a
+        worker thread."""
+        out: list[tuple[float, float, bytes, float | None]] = []
         for i, screen in enumerate(batch):
+            following = batch[i + 1].start if i + 1 < len(batch) else after
+            # Display sets a frame apart at least: two at one PTS are taken for one.
+            start = max(screen.start, self._last_at + FRAME)
+            if screen.end - start < FRAME:
+                continue
             picture = render(screen.text, self.display)
-            following = batch[i + 1].start if i + 1 < len(batch) else None
-            timeout = int(screen.end - screen.start) + 5
+            timeout = int(screen.end - start) + 5
             try:
                 if picture is not None:
-                    out.append((screen.start, self._packets(pid, screen.start, picture, timeout)))
-                if following is None or following - screen.end > 0.04:
-                    out.append((screen.end, self._packets(pid, screen.end, None, 1)))
+                    out.append((start, screen.base, self._packets(pid, start, picture, timeout),
+                                screen.end))
+                    self._last_at = start
+                if following is None or following - screen.end > FRAME:
+                    out.append((screen.end, screen.base, self._packets(pid, screen.end, None, 1),
+                                None))
+                    self._last_at = screen.end
             except ValueError as exc:
                 log.warning("Text subtitle at %.1fs not sent: %s", screen.start, exc)
         return out

@@ -132,6 +132,13 @@ class TSSplicer:
         ends = [self._end(p) for p in self._last_out if p not in self.sparse_pids]
         return max(ends) / PTS_HZ if ends else None
 
+    @property
+    def subtitle_seconds(self) -> float | None:
+        """Where ffmpeg's own DVB subtitle stream has reached (its last PES), in seconds."""
+        pid = self.dvb_subtitle_pid
+        out = self._last_out.get(pid) if pid is not None else None
+        return out / PTS_HZ if out is not None else None
+
     # -- feeding ---------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[Piece]:
