@@ -31,6 +31,8 @@ from tests.fakes.base import FakeServer, FakeSubtitle, catalogue
 from tests.fakes.emby import FakeEmby
 from tests.fakes.jellyfin import FakeJellyfin, guid
 from tests.fakes.plex import FakePlex
+from tests.helpers import ffmpeg_bin
+from tests.media_files import dolby_vision
 
 SECRET = "s3cr3t-token-4f9a0c"
 
@@ -340,3 +342,26 @@ def test_sidecar_subtitles_are_subtitle_streams(product: Product, tmp_path: Path
     assert headers, "the source does not vouch for its own subtitle URL"
     assert httpx.get(url, headers=headers).text == srt.read_text()
     assert httpx.get(url).status_code == 401
+
+
+def test_hdr_dolby_vision_and_interlacing_come_from_the_server(product: Product,
+                                                                tmp_path: Path) -> None:
+    """What the server says of the picture (its colour transfer, Dolby Vision record,
+    interlacing) reaches the planner, so a media server's HDR10, Dolby Vision and
+    interlaced items are tone-mapped and deinterlaced like local ones."""
+    interlaced = tmp_path / "interlaced.mkv"
+    subprocess.run([ffmpeg_bin(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=50",
+                    "-t", "1", "-vf", "interlace=scan=tff", "-c:v", "libx264", "-flags",
+                    "+ildct+ilme", "-x264opts", "tff=1", str(interlaced)], check=True, timeout=60)
+    files = [dolby_vision("8.1"), interlaced]
+    for library in product.fake.libraries:
+        for n, item in enumerate(library.items):
+            item.file = files[n % len(files)]
+    items = run(scan_once(product.source(tmp_path)))
+    videos = [i.info.video_streams[0] for i in items if i.info and i.info.video_streams]
+    kinds = {(v.dynamic_range.value, v.dolby_vision, v.interlaced) for v in videos}
+    # Emby's MediaStream does not carry the Dolby Vision record: its base layer's PQ tags
+    # are what it says, which plays the same way.
+    dovi = None if isinstance(product.fake, FakeEmby) else "8.1"
+    assert ("pq", dovi, False) in kinds, kinds
+    assert ("sdr", None, True) in kinds, kinds

@@ -82,7 +82,22 @@ def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
         default=bool(stream.get("IsDefault", False)),
         forced=bool(stream.get("IsForced", False)),
         hearing_impaired=bool(stream.get("IsHearingImpaired", False)),
+        # The server does not say which field comes first; the deinterlacer reads it from
+        # the frames, so any interlaced order will do.
+        field_order=None if kind != "video" or "IsInterlaced" not in stream
+        else "tt" if stream["IsInterlaced"] else "progressive",
+        color_transfer=stream.get("ColorTransfer"),
+        color_primaries=stream.get("ColorPrimaries"),
+        dv_profile=_number(stream.get("DvProfile")),
+        dv_compatibility_id=_number(stream.get("DvBlSignalCompatibilityId")),
     )
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 class JellyfinSource(RemoteSource):

@@ -55,6 +55,9 @@ SCHEMA = {
 STREAM_TYPES = {1: "video", 2: "audio", 3: "subtitle"}
 #: Plex library types we sync, and the item type listed for each (1 movie, 4 episode).
 ITEM_TYPES = {"movie": 1, "show": 4}
+#: Plex's ``scanType`` as a field order: Plex does not say which field comes first, and
+#: the deinterlacer reads that from the frames, so any interlaced order will do.
+FIELD_ORDER = {"interlaced": "tt", "progressive": "progressive"}
 
 
 def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
@@ -79,7 +82,19 @@ def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
         default=bool(stream.get("default", False)),
         forced=bool(stream.get("forced", False)),
         hearing_impaired=bool(stream.get("hearingImpaired", False)),
+        field_order=FIELD_ORDER.get(str(stream.get("scanType", "")).lower()),
+        color_transfer=stream.get("colorTrc"),
+        color_primaries=stream.get("colorPrimaries"),
+        dv_profile=_number(stream.get("DOVIProfile")),
+        dv_compatibility_id=_number(stream.get("DOVIBLCompatID")),
     )
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def sidecar_subtitles(records: list[Mapping[str, Any]], url: str,

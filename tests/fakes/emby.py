@@ -23,6 +23,8 @@ WEB_APP = (b"<!DOCTYPE html><html><head><title>Emby</title></head><body></body><
 class FakeEmby(FakeJellyfin):
     """Emby's items API over a set of FakeLibrary objects."""
 
+    dolby_vision_fields = False
+
     def authorised(self, handler: Handler, query: dict[str, str]) -> bool:
         given = handler.headers.get("X-Emby-Token") or query.get("api_key")
         return given == self.secret

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, poster_jpeg
+from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, dovi_record, poster_jpeg
 from tests.fakes.plex import synthetic_library
 
 UNAUTHORIZED = (b"", None)
@@ -35,7 +35,8 @@ def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def media_streams(item: FakeItem) -> list[dict[str, Any]]:
+def media_streams(item: FakeItem, dolby_vision: bool = True) -> list[dict[str, Any]]:
+    """The item's MediaStreams (``dolby_vision``: with Jellyfin's Dv* fields)."""
     _, streams = item.probed()
     out = []
     for s in streams:
@@ -57,7 +58,14 @@ def media_streams(item: FakeItem) -> list[dict[str, Any]]:
         if kind == "Video":
             num, _, den = s.get("r_frame_rate", "25/1").partition("/")
             record.update(Width=s.get("width"), Height=s.get("height"),
-                          RealFrameRate=float(num) / float(den or 1), PixelFormat=s.get("pix_fmt"))
+                          RealFrameRate=float(num) / float(den or 1), PixelFormat=s.get("pix_fmt"),
+                          IsInterlaced=s.get("field_order") in ("tt", "bb", "tb", "bt"),
+                          ColorTransfer=s.get("color_transfer"),
+                          ColorPrimaries=s.get("color_primaries"))
+            dovi = dovi_record(s) if dolby_vision else {}
+            if dovi:
+                record.update(DvProfile=dovi.get("dv_profile"),
+                              DvBlSignalCompatibilityId=dovi.get("dv_bl_signal_compatibility_id"))
         if kind == "Audio":
             record.update(Channels=s.get("channels"), ChannelLayout=s.get("channel_layout"),
                           SampleRate=int(s.get("sample_rate", 0)))
@@ -76,6 +84,9 @@ def media_streams(item: FakeItem) -> list[dict[str, Any]]:
 
 class FakeJellyfin(FakeServer):
     """Jellyfin's items API over a set of FakeLibrary objects."""
+
+    #: Jellyfin's MediaStream has DvProfile and DvBlSignalCompatibilityId; Emby's has not.
+    dolby_vision_fields = True
 
     def authorised(self, handler: Handler, query: dict[str, str]) -> bool:
         header = handler.headers.get("Authorization", "")
@@ -110,7 +121,7 @@ class FakeJellyfin(FakeServer):
                 "Protocol": "File", "Id": item_id, "Path": item.path, "Type": "Default",
                 "Container": "mp4", "Size": 1000, "Name": item.title, "IsRemote": False,
                 "RunTimeTicks": ticks, "SupportsDirectStream": True, "SupportsDirectPlay": True,
-                "Bitrate": 500000, "MediaStreams": media_streams(item),
+                "Bitrate": 500000, "MediaStreams": media_streams(item, self.dolby_vision_fields),
             }],
         }
         if item.chapters:
@@ -220,3 +231,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+

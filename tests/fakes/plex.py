@@ -25,6 +25,7 @@ from tests.fakes.base import (
     FakeServer,
     FakeSubtitle,
     Handler,
+    dovi_record,
     poster_jpeg,
 )
 
@@ -53,7 +54,16 @@ def plex_streams(item: FakeItem) -> list[dict[str, Any]]:
         if kind == 1:
             rate = s.get("r_frame_rate", "25/1").split("/")
             record.update(width=s.get("width"), height=s.get("height"),
-                          frameRate=round(float(rate[0]) / float(rate[1] or 1), 3))
+                          frameRate=round(float(rate[0]) / float(rate[1] or 1), 3),
+                          scanType="interlaced" if s.get("field_order") in ("tt", "bb", "tb", "bt")
+                          else "progressive")
+            for key, field in (("colorTrc", "color_transfer"), ("colorPrimaries", "color_primaries")):
+                if s.get(field):
+                    record[key] = s[field]
+            dovi = dovi_record(s)
+            if dovi:
+                record.update(DOVIPresent=True, DOVIProfile=dovi.get("dv_profile"),
+                              DOVIBLCompatID=dovi.get("dv_bl_signal_compatibility_id"))
         if kind == 2:
             record.update(channels=s.get("channels"), audioChannelLayout=s.get("channel_layout"),
                           samplingRate=int(s.get("sample_rate", 0)))
