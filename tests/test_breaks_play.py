@@ -56,7 +56,10 @@ def test_breaks_decode_across_the_programme_and_its_breaks(
     epoch = float(int(time.time()) - 44)
     server: Server = make_server(_config(tmp_path, config_for, epoch))
     assert server.proc is not None
-    # Start watching a few seconds before the mid-roll.
+    # The guide is "offline" until the three sources are scanned (a loaded machine takes
+    # a while); then start watching a few seconds before the mid-roll.
+    server.wait_for(lambda: (server.get("/api/channels/1").json().get("now") or {}).get("kind")
+                    not in (None, "offline"), timeout=60, interval=0.5)
     server.wait_for(lambda: 48 <= _position(epoch) <= 54, timeout=2 * CYCLE, interval=0.2)
     seen: list[tuple[str, str]] = []
     argvs: list[str] = []
