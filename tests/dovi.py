@@ -25,6 +25,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from exstreamtv.ffmpeg.dvb_subtitles import crc32_mpeg2
+
 START_CODE = b"\x00\x00\x00\x01"
 #: NAL header of an RPU: nal_unit_type 62, nuh_layer_id 0, nuh_temporal_id_plus1 1.
 RPU_NAL_HEADER = bytes([62 << 1, 0x01])
@@ -91,17 +93,6 @@ _YCC_OFFSETS = (1 << 24, 1 << 27, 1 << 27)
 #: RGB to LMS (Dolby's IPT crosstalk matrix), 1/16384 units.
 _RGB_TO_LMS = (7222, 8771, 390, 2654, 12430, 1300, 0, 422, 15962)
 _COEF_LOG2_DENOM = 23
-
-
-def crc32_mpeg2(data: bytes) -> int:
-    """CRC-32/MPEG-2 (the RPU's ``rpu_data_crc32``)."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
-            crc &= 0xFFFFFFFF
-    return crc
 
 
 def rpu(profile: int, bl_bit_depth: int = 10, first: bool = True) -> bytes:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,13 +100,7 @@ def test_a_viewer_receives_dvb_subtitles_continuous_across_items(make_server, tm
     make_clip(media / "b-plain.mp4", 2.0, pattern="smptebars")
     config = base_config(tmp_path, media)
     config["channels"][0]["ffmpeg"] = STREAM
-    server = make_server(config)
-    recording = tmp_path / "viewer.ts"
-    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i",
-                    f"{server.url}/stream/channels/1.ts", "-t", "11", "-map", "0", "-c", "copy",
-                    "-f", "mpegts", str(recording)], check=True, timeout=180)
-    kinds = [s["codec_name"] for s in ffprobe_streams(recording)]
-    assert kinds == ["h264", "aac", "dvb_subtitle"], kinds
+    recording = record_channel(make_server(config), tmp_path / "viewer.ts", 11)
     cues = decoded_subtitles(recording)
     times = [t for t, _ in cues]
     assert times == sorted(times), cues
@@ -116,6 +111,17 @@ def test_a_viewer_receives_dvb_subtitles_continuous_across_items(make_server, tm
     for show in shows[:-1]:  # cleared when its 2 s item ends, before the next one shows
         clears = [t for t, rects in cues if not rects and show < t < show + 4.0]
         assert clears and abs(clears[0] - show - 2.0) < 0.3, (cues, show)
+
+
+def record_channel(server: Any, path: Path, seconds: int) -> Path:
+    """``seconds`` of channel 1 as a viewer records it (ffmpeg, stream copy), checked to
+    hold video, audio and one DVB subtitle stream."""
+    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i",
+                    f"{server.url}/stream/channels/1.ts", "-t", str(seconds), "-map", "0", "-c",
+                    "copy", "-f", "mpegts", str(path)], check=True, timeout=180)
+    kinds = [s["codec_name"] for s in ffprobe_streams(path)]
+    assert kinds == ["h264", "aac", "dvb_subtitle"], kinds
+    return path
 
 
 def decoded_subtitles(path: Path) -> list[tuple[float, int]]:
@@ -203,13 +209,7 @@ def test_text_subtitles_are_drawn_as_dvb_subtitles(make_server, tmp_path):
     make_clip(media / "b-plain.mp4", 2.0, pattern="color")
     config = base_config(tmp_path, media)
     config["channels"][0]["ffmpeg"] = STREAM
-    server = make_server(config)
-    recording = tmp_path / "viewer.ts"
-    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-i",
-                    f"{server.url}/stream/channels/1.ts", "-t", "16", "-map", "0", "-c", "copy",
-                    "-f", "mpegts", str(recording)], check=True, timeout=180)
-    kinds = [s["codec_name"] for s in ffprobe_streams(recording)]
-    assert kinds == ["h264", "aac", "dvb_subtitle"], kinds
+    recording = record_channel(make_server(config), tmp_path / "viewer.ts", 16)
     cues = decoded_subtitles(recording)
     shows = [t for t, rects in cues if rects]
     # The first cue starts with the item: it is shown a frame (0.04 s) after the item's

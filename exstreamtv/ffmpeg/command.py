@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from exstreamtv.ffmpeg.dvb_subtitles import blank_input
 from exstreamtv.ffmpeg.escape import drawtext_filter, input_location
-from exstreamtv.ffmpeg.presets import EncoderPreset, HardwareTonemap, VideoFormat
+from exstreamtv.ffmpeg.presets import EncoderPreset, VideoFormat
+from exstreamtv.ffmpeg.tonemap import device_tonemap, hdr_tags, tonemap_chain
 from exstreamtv.media.language import normalize_language
 
 if TYPE_CHECKING:
@@ -177,38 +178,6 @@ class GeneratedInput:
 #: Deinterlacing that keeps the frame rate: one frame out per frame in (both fields
 #: used), every frame treated as interlaced, field order taken from the frame.
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
-
-
-#: SDR BT.709 colour tags on the frames (the encoder writes them into the stream).
-SDR_TAGS = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
-#: HDR10 (PQ) or HLG to SDR BT.709: to linear light (100 nits = 1.0), BT.709 primaries,
-#: mobius tone mapping (SDR-range values nearly unchanged, highlights compressed), back
-#: to the BT.709 transfer and matrix.
-TONEMAP = {
-    "zscale": ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
-               f"tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,{SDR_TAGS}"),
-    "tags": SDR_TAGS,
-}
-
-
-def hdr_tags(transfer: str) -> str:
-    """The frames tagged BT.2020 with ``transfer`` (smpte2084 or arib-std-b67), for a
-    tone mapper reading an HDR picture whose stream has no colour tags."""
-    return f"setparams=color_primaries=bt2020:color_trc={transfer}:colorspace=bt2020nc"
-
-
-def tonemap_chain(method: str, preset: EncoderPreset) -> str:
-    """The filters that make an HDR picture SDR BT.709 by ``method``: a :data:`TONEMAP`
-    chain, or ``"hardware"``: the preset's device chain, then the BT.709 tags."""
-    if method != "hardware":
-        return TONEMAP[method]
-    return ",".join((*_device_tonemap(preset).chain, SDR_TAGS))
-
-
-def _device_tonemap(preset: EncoderPreset) -> HardwareTonemap:
-    if preset.tonemap is None:
-        raise ValueError(f"encoder {preset.name} has no hardware tone mapping")
-    return preset.tonemap
 
 
 def video_format(profile: OutputProfile, preset: EncoderPreset) -> VideoFormat:
@@ -458,7 +427,7 @@ def build_command(
                 *_output_args(profile, preset, service, source.duration, sub_outputs)]
 
     if source.tonemap == "hardware" and source.video_stream is not None:
-        argv += _device_tonemap(preset).init_args
+        argv += device_tonemap(preset).init_args
     argv += _network_args(source)
     if source.video_stream is not None:
         argv += list(preset.decode_args)

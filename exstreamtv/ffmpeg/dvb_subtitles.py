@@ -32,7 +32,7 @@ _SUB_PID = 0x0100
 _PMT_PID = 0x1000
 
 
-def _crc32_mpeg(data: bytes) -> int:
+def crc32_mpeg2(data: bytes) -> int:
     """CRC-32/MPEG-2 (polynomial 0x04C11DB7, no reflection, no final xor)."""
     crc = 0xFFFFFFFF
     for byte in data:
@@ -47,7 +47,7 @@ def _section(table_id: int, extension: int, body: bytes) -> bytes:
     length = 5 + len(body) + 4
     head = bytes([table_id, 0xB0 | (length >> 8), length & 0xFF]) + struct.pack(">H", extension)
     section = head + bytes([0xC1, 0x00, 0x00]) + body
-    return section + struct.pack(">I", _crc32_mpeg(section))
+    return section + struct.pack(">I", crc32_mpeg2(section))
 
 
 def _packet(pid: int, cc: int, section: bytes) -> bytes:
