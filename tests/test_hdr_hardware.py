@@ -214,7 +214,10 @@ def test_device_that_cannot_tone_map_keeps_the_encoder(make_server, tmp_path, he
         detected = [e for e in events(server, action="detected")
                     if e["issue"] == "TONEMAP_FAILED"]
         assert detected and "OpenCL platforms" in detected[0]["message"], detected
-        assert "HDR tone mapping on the CPU from now on, encoder opencl_gpu kept" in server.log
+        # The switch is logged by whichever comes first on a loaded machine: the
+        # healing command, or the pipeline's own recovery of the failed segment.
+        assert ("HDR tone mapping on the CPU from now on, encoder opencl_gpu kept" in server.log
+                or "tone mapping on the CPU, encoder opencl_gpu kept" in server.log), server.log
     else:
         assert fixes == [("TONEMAP_FAILED", "cpu_tonemap", "applied")], fixes
         assert "tone mapping on the CPU, encoder opencl_gpu kept" in server.log
