@@ -325,6 +325,35 @@ def test_broker_down_never_blocks_the_server(make_server, config_for, tmp_path):
     assert server.stop() == 0
 
 
+def test_events_raised_while_not_connected_are_sent_once_connected(make_server, config_for,
+                                                                   tmp_path):
+    broker = Broker(tmp_path / "auth", users={"tv": "right-password"}).start()
+    watcher = Watcher(broker, ("tv", "right-password"))
+    try:
+        config = config_for(mqtt={"enabled": True, "port": broker.port, "username": "tv",
+                                  "password": "wrong-password", "keepalive": 5})
+        # A source that does not exist: a health event raised while the broker refuses us.
+        config["sources"].append({"id": "gone", "type": "local", "path": str(tmp_path / "x")})
+        server = make_server(config)
+        server.wait_for(lambda: any(e.get("component") == "source:gone" for e in server.get(
+            "/api/healing/events", params={"kind": "health"}).json()))
+        assert server.get("/api/health").json()["components"]["mqtt"]["state"] != "connected"
+        assert not watcher.on("exstreamtv/events/health")
+        # The event is kept, across the reload that gives the right password, and sent.
+        config["mqtt"]["password"] = "right-password"
+        write_config(server.config_path, config)
+        assert server.post("/api/config/reload").status_code == 200
+        message = watcher.wait_for(
+            lambda: next((m for m in watcher.on("exstreamtv/events/health")
+                          if m.json.get("component") == "source:gone"), None),
+            timeout=30, what="the source's health event")
+        assert message.json["status"] == "error"
+        assert "raised while the broker was unreachable" in server.log, server.log
+    finally:
+        watcher.close()
+        broker.stop()
+
+
 def test_channel_removed_while_stopped_loses_its_entities_at_start(make_server, mqtt_config,
                                                                    watcher):
     config = mqtt_config()

@@ -14,7 +14,7 @@ from typing import Any
 
 from exstreamtv import ConfigEvent, Event, Hub, hookimpl
 
-from .bridge import MqttBridge
+from .bridge import MqttBridge, new_backlog
 from .state import FixCounter
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ class MqttPlugin:
         self.fixes = FixCounter()
         for event in hub.bus.recent:
             self.fixes.note(event)
+        #: Events raised while no broker connection: kept across reconnects and reloads.
+        self.backlog = new_backlog()
         hub.components["mqtt"] = self.health
 
     def health(self) -> dict[str, Any]:
@@ -43,9 +45,11 @@ class MqttPlugin:
         config = self.hub.config.mqtt
         self.error = None
         if not config.enabled:
+            self.backlog.clear()  # MQTT turned off: nobody waits for these
             return
         try:
-            self.bridge = MqttBridge(self.hub, config, asyncio.get_running_loop(), self.fixes)
+            self.bridge = MqttBridge(self.hub, config, asyncio.get_running_loop(), self.fixes,
+                                     self.backlog)
             self.bridge.start()
         except Exception as exc:  # a bad TLS file or the like must not stop the server
             self.error = f"cannot start: {exc}"

@@ -5,7 +5,8 @@ the connection state and hand everything else to the asyncio loop with
 ``call_soon_threadsafe`` / ``run_coroutine_threadsafe``. The first connection is made
 asynchronously, so a broker that is down never blocks or fails the server; paho
 reconnects with back-off, and every (re)connection re-sends availability, discovery
-and state.
+and state. Events raised while the broker is out of reach (the server's own start-up
+included) wait in a bounded backlog and go out, oldest first, once it is back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import re
 import ssl
 import time
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -54,6 +56,8 @@ MIN_RECONNECT_DELAY = 1
 MAX_RECONNECT_DELAY = 4  # a local broker that comes back is found within seconds
 OFFLINE_TIMEOUT = 3.0
 SWEEP_SECONDS = 5.0
+#: Events kept while the broker is unreachable; beyond this the oldest are dropped.
+EVENT_BACKLOG = 200
 
 
 def _json(data: Any) -> str:
@@ -61,11 +65,18 @@ def _json(data: Any) -> str:
     return json.dumps(mask_secrets(data), separators=(",", ":"), default=str, ensure_ascii=False)
 
 
+def new_backlog() -> deque[tuple[str, str]]:
+    """Event messages waiting for a connection; beyond ``EVENT_BACKLOG`` the oldest go."""
+    return deque(maxlen=EVENT_BACKLOG)
+
+
 class MqttBridge:
     """Connects to the broker in ``config`` and mirrors the hub to Home Assistant."""
 
     def __init__(self, hub: Hub, config: MqttConfig, loop: asyncio.AbstractEventLoop,
-                 fixes: FixCounter) -> None:
+                 fixes: FixCounter, backlog: deque[tuple[str, str]] | None = None) -> None:
+        """``backlog``: events not yet sent, shared with the bridge this one replaces (a
+        reload that changes the broker settings keeps them)."""
         self.hub = hub
         self.config = config
         self.loop = loop
@@ -87,6 +98,8 @@ class MqttBridge:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._stopping = False
         self._sweeping = False
+        #: Event messages (topic, payload) raised while not connected, oldest first.
+        self._backlog = backlog if backlog is not None else new_backlog()
         self._stale = re.compile(rf"^exstreamtv_{re.escape(sanitize_id(self.device_id))}_ch(\d+)_")
         self.client = self._make_client()
 
@@ -219,6 +232,14 @@ class MqttBridge:
         if self.client.is_connected():
             self.client.publish(topic, payload, qos=qos, retain=retain)
 
+    def _publish_event(self, topic: str, payload: str) -> None:
+        """An event: sent now, or kept for the next connection (not while stopping)."""
+        if self.client.is_connected() and not self._backlog:
+            self.client.publish(topic, payload, qos=0)
+        elif not self._stopping:
+            self._backlog.append((topic, payload))
+            self._send_backlog()
+
     def _publish_retained(self, topic: str, payload: str) -> None:
         """A retained state message, sent only when it changed since the last connection."""
         if self._retained.get(topic) == payload or not self.client.is_connected():
@@ -232,6 +253,16 @@ class MqttBridge:
         self._cluster_announced = None
         self._spawn(self.announce())
         self._start_sweep()
+        if self._backlog:
+            log.info("MQTT: sending %d event(s) raised while the broker was unreachable",
+                     len(self._backlog))
+        self._send_backlog()
+
+    def _send_backlog(self) -> None:
+        """Send the events raised while the broker was out of reach, oldest first."""
+        while self._backlog and self.client.is_connected():
+            topic, payload = self._backlog.popleft()
+            self.client.publish(topic, payload, qos=1)
 
     # -- entities of channels removed while the server was down ------------------------
 
@@ -360,11 +391,11 @@ class MqttBridge:
 
     def on_event(self, event: Event) -> None:
         """Mirror a bus event: ``events/<kind>``, the channel's fix event, fresh state."""
-        self._publish(self.topics.event(event.kind), _json(event_payload(event)))
+        self._publish_event(self.topics.event(event.kind), _json(event_payload(event)))
         if isinstance(event, FixEvent) and event.channel is not None:
             data = event_payload(event)
             data["event_type"] = event.action
-            self._publish(self.topics.channel_fix(event.channel), _json(data))
+            self._publish_event(self.topics.channel_fix(event.channel), _json(data))
         if isinstance(event, ChannelEvent | SessionEvent | HealthEvent | FixEvent | ItemFailed):
             self.request_refresh()
 
