@@ -44,7 +44,13 @@ from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
 from exstreamtv.healing.vocabulary import FixAction, FixStatus, IssueType, Risk  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402
-from exstreamtv.media.models import MediaInfo, MediaItem, StreamInfo, chapter_marks  # noqa: E402
+from exstreamtv.media.models import (  # noqa: E402
+    MediaInfo,
+    MediaItem,
+    StreamInfo,
+    chapter_marks,
+    int_or_none,
+)
 from exstreamtv.media.pickers import AudioChoice, SubtitleChoice  # noqa: E402
 from exstreamtv.media.remote import (  # noqa: E402
     COMMON_OPTIONS as COMMON_REMOTE_OPTIONS,
@@ -185,6 +191,7 @@ __all__ = [
     "health_report",
     "hookimpl",
     "input_location",
+    "int_or_none",
     "listed_encoders",
     "mask_secrets",
     "parse_epoch",

@@ -100,6 +100,23 @@ def test_api_and_guide_describe_alike() -> None:
     assert movie.display_title == "Café Society" and movie.season is None
 
 
+def test_numbers_a_source_sends_as_junk_are_left_out() -> None:
+    # What a media server or an NFO file may send for a number: none of it is trusted.
+    for junk in ("", "  ", "two", "1e400", float("inf"), float("nan"), [1], {"n": 1}):
+        item = MediaItem(id="x", source_id="lib", title="Odd", location="/lib/x.mkv",
+                         duration=1800.0, metadata={"kind": "episode", "show": "Odd",
+                                                    "season": junk, "episode": junk,
+                                                    "runtime": junk})
+        programme = describe_programme(ScheduledItem(item, NOW, 1800.0), "Ch")
+        assert (programme.season, programme.episode) == (None, None), junk
+        assert programme.episode_num_onscreen is None and programme.length_minutes is None
+    item = MediaItem(id="y", source_id="lib", title="Odd", location="/lib/y.mkv",
+                     duration=1800.0, metadata={"kind": "episode", "show": "Odd",
+                                                "season": " 2 ", "episode": 5.0})
+    assert describe_programme(ScheduledItem(item, NOW, 1800.0), "Ch").episode_num_onscreen \
+        == "S02E05"
+
+
 def _scanned(server) -> bool:
     status = server.get("/api/sources").json()[0]
     return status.get("state") not in ("pending", "scanning")

@@ -25,7 +25,7 @@ from typing import Any
 import voluptuous as vol
 
 from exstreamtv.config.validators import number, string
-from exstreamtv.media.models import MediaItem
+from exstreamtv.media.models import MediaItem, int_or_none
 
 
 def _range(value: Any) -> tuple[float, float]:
@@ -112,14 +112,14 @@ class Query:
             return False
         if self.show is not None and str(md.get("show") or "").casefold() != self.show.casefold():
             return False
-        if self.season is not None and _int(md.get("season")) != self.season:
+        if self.season is not None and int_or_none(md.get("season")) != self.season:
             return False
         if self.title is not None and item.title.casefold() != self.title.casefold():
             return False
         if self.genre is not None and self.genre.casefold() not in _words(md.get("genres")):
             return False
         if self.year is not None:
-            year = _int(md.get("year"))
+            year = int_or_none(md.get("year"))
             if year is None or not self.year[0] <= year <= self.year[1]:
                 return False
         if self.duration_minutes is not None and not (
@@ -128,13 +128,6 @@ class Query:
         if self.path is not None and not fnmatch.fnmatchcase(item.location, self.path):
             return False
         return not self.tags or {t.casefold() for t in self.tags} <= _words(md.get("tags"))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _words(value: Any) -> set[str]:

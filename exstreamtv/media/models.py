@@ -14,6 +14,14 @@ TEXT_SUBTITLE_CODECS = frozenset(
 )
 
 
+def int_or_none(value: Any) -> int | None:
+    """``value`` as an int when it is one (``3``, ``"3"``, ``3.0``); ``None`` for ``None``,
+    ``""`` or anything else: what sources and sidecar files send is not trusted."""
+    try:
+        return int(value) if value is not None and str(value).strip() != "" else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
 
 class DynamicRange(StrEnum):
     """What a video stream's picture is, as far as an SDR (BT.709) channel is concerned."""

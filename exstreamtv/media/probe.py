@@ -20,7 +20,7 @@ from typing import Any
 from exstreamtv.errors import MediaError
 from exstreamtv.ffmpeg.escape import input_location
 from exstreamtv.media.language import normalize_language
-from exstreamtv.media.models import MediaInfo, StreamInfo, chapter_marks
+from exstreamtv.media.models import MediaInfo, StreamInfo, chapter_marks, int_or_none
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,6 @@ def dovi_record(raw: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
     dovi = dovi_record(raw)
     tags = {k.lower(): v for k, v in (raw.get("tags") or {}).items()}
@@ -86,8 +79,8 @@ def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
         field_order=raw.get("field_order"),
         color_transfer=raw.get("color_transfer"),
         color_primaries=raw.get("color_primaries"),
-        dv_profile=_int(dovi.get("dv_profile")),
-        dv_compatibility_id=_int(dovi.get("dv_bl_signal_compatibility_id")),
+        dv_profile=int_or_none(dovi.get("dv_profile")),
+        dv_compatibility_id=int_or_none(dovi.get("dv_bl_signal_compatibility_id")),
     )
 
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exstreamtv.media.models import MediaItem
+from exstreamtv.media.models import MediaItem, int_or_none
 from exstreamtv.scheduling.base import ScheduledItem
 
 #: A programme first aired within this many days of the guide's build is marked new.
@@ -76,13 +76,6 @@ class Programme:
         return data
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and str(value).strip() != "" else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _date_digits(value: Any) -> str | None:
     digits = "".join(ch for ch in str(value) if ch.isdigit())
     return digits[:8] if len(digits) >= 8 else None
@@ -90,8 +83,8 @@ def _date_digits(value: Any) -> str | None:
 
 def episode_numbers(md: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """``(xmltv_ns, onscreen)`` for the item's season and episode (None when it has none)."""
-    season, episode, last = _int(md.get("season")), _int(md.get("episode")), _int(
-        md.get("episode_last"))
+    season, episode = int_or_none(md.get("season")), int_or_none(md.get("episode"))
+    last = int_or_none(md.get("episode_last"))
     if season is None and episode is None:
         return None, None
     # xmltv_ns counts from zero; season 0 (specials) has no number there and is left out.
@@ -160,7 +153,7 @@ def describe_programme(entry: ScheduledItem, channel_name: str, *,
         desc=str(desc) if desc else None,
         date=date,
         categories=tuple(dict.fromkeys(categories)),
-        length_minutes=_int(md.get("runtime")),
+        length_minutes=int_or_none(md.get("runtime")),
         icon=icon(item) if icon is not None else None,
         episode_num_xmltv_ns=xmltv_ns,
         episode_num_onscreen=onscreen,
@@ -170,7 +163,7 @@ def describe_programme(entry: ScheduledItem, channel_name: str, *,
         new=new,
         rating=str(md["rating"]) if md.get("rating") else None,
         star_rating=_score(md.get("score")),
-        season=_int(md.get("season")),
-        episode=_int(md.get("episode")),
-        episode_last=_int(md.get("episode_last")),
+        season=int_or_none(md.get("season")),
+        episode=int_or_none(md.get("episode")),
+        episode_last=int_or_none(md.get("episode_last")),
     )

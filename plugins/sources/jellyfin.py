@@ -37,6 +37,7 @@ from exstreamtv import (
     collection_name,
     genres_of,
     hookimpl,
+    int_or_none,
     replace_path,
 )
 
@@ -88,16 +89,9 @@ def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
         else "tt" if stream["IsInterlaced"] else "progressive",
         color_transfer=stream.get("ColorTransfer"),
         color_primaries=stream.get("ColorPrimaries"),
-        dv_profile=_number(stream.get("DvProfile")),
-        dv_compatibility_id=_number(stream.get("DvBlSignalCompatibilityId")),
+        dv_profile=int_or_none(stream.get("DvProfile")),
+        dv_compatibility_id=int_or_none(stream.get("DvBlSignalCompatibilityId")),
     )
-
-
-def _number(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 class JellyfinSource(RemoteSource):

@@ -41,6 +41,7 @@ from exstreamtv import (
     collection_name,
     genres_of,
     hookimpl,
+    int_or_none,
     replace_path,
 )
 
@@ -85,16 +86,9 @@ def stream_info(stream: Mapping[str, Any]) -> StreamInfo | None:
         field_order=FIELD_ORDER.get(str(stream.get("scanType", "")).lower()),
         color_transfer=stream.get("colorTrc"),
         color_primaries=stream.get("colorPrimaries"),
-        dv_profile=_number(stream.get("DOVIProfile")),
-        dv_compatibility_id=_number(stream.get("DOVIBLCompatID")),
+        dv_profile=int_or_none(stream.get("DOVIProfile")),
+        dv_compatibility_id=int_or_none(stream.get("DOVIBLCompatID")),
     )
-
-
-def _number(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def sidecar_subtitles(records: list[Mapping[str, Any]], url: str,
