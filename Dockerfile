@@ -8,7 +8,8 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core postgresql-client \
+    && apt-get install -y --no-install-recommends ffmpeg fontconfig fonts-dejavu-core \
+       fonts-droid-fallback postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md /src/

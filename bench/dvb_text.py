@@ -5,8 +5,9 @@ Baseline (same run): CPU seconds per second of programme of the channel's real f
 argv (software encoder, 1280x720) on a generated 1080p clip. Measured: CPU seconds per
 second of programme of drawing and encoding a film's worth of cues (1,000 cues over
 90 minutes, one or two lines of 25 to 45 characters, the density of a dialogue-heavy
-film), the bytes each display set adds and the bitrate that makes.
-``python bench/dvb_text.py [--cues N] [--seconds N]``.
+film), the bytes each display set adds and the bitrate that makes. ``--japanese``: cues of
+Japanese with a Latin word now and then, so each screen is drawn in two fonts.
+``python bench/dvb_text.py [--cues N] [--seconds N] [--japanese]``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ PROFILE = OutputProfile(width=1280, height=720, fps=25, video_bitrate_kbps=3000,
 FILM_SECONDS = 90 * 60
 WORDS = ("the", "we", "never", "said", "it's", "l'été", "over", "there", "tomorrow",
          "what", "do", "you", "mean", "Captain", "café", "right", "now", "I", "can't", "go")
+JAPANESE = ("明日", "私たちは", "そこに", "行きます", "何を", "言った", "船長", "今すぐ", "できない",
+            "本当に", "東京", "の", "は", "が", "を", "OK", "Captain", "café")
 
 
 def children_cpu() -> float:
@@ -57,10 +60,15 @@ def transcode_cpu_per_second(seconds: float) -> float:
         return (children_cpu() - before) / seconds
 
 
-def cue_text(rng: random.Random) -> str:
+def cue_text(rng: random.Random, japanese: bool = False) -> str:
     lines = []
     for _ in range(rng.choice((1, 1, 2))):
         line = ""
+        if japanese:  # written without spaces; a line of 12 to 22 letters
+            while len(line) < rng.randint(12, 22):
+                line += rng.choice(JAPANESE)
+            lines.append(line)
+            continue
         while len(line) < rng.randint(25, 45):
             line = f"{line} {rng.choice(WORDS)}".strip()
         lines.append(line[0].upper() + line[1:])
@@ -71,9 +79,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cues", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--japanese", action="store_true")
     args = parser.parse_args()
     rng = random.Random(21)
-    texts = [cue_text(rng) for _ in range(args.cues)]
+    texts = [cue_text(rng, args.japanese) for _ in range(args.cues)]
     size = (PROFILE.width, PROFILE.height)
 
     baseline = transcode_cpu_per_second(args.seconds)
@@ -90,7 +99,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     per_second = cpu * (1000 / args.cues) / FILM_SECONDS  # scaled to a 1,000-cue film
 
-    result("drawn text subtitles (1,000-cue film, 720p)",
+    result(f"drawn text subtitles (1,000-cue film, 720p{', Japanese' if args.japanese else ''})",
            f"{per_second * 1000:.2f} ms CPU per s of programme",
            f"{baseline * 1000:.0f} ms CPU per s (the channel's transcode)", per_second / baseline,
            f"{per_second / baseline:.5f}x; {cpu / args.cues * 1000:.1f} ms CPU per screen "

@@ -21,6 +21,7 @@ from exstreamtv.ffmpeg.dvb_subtitles import (
     display_set,
     subtitle_packets,
 )
+from exstreamtv.streaming import fonts
 from exstreamtv.streaming.dvb_text import PALETTE, DvbTextTrack, Screen, plain_text, render, screens
 from exstreamtv.streaming.ts import TSSplicer
 from exstreamtv.streaming.webvtt import Cue
@@ -108,6 +109,32 @@ def test_odd_text_still_draws():
     for text in ["日本語の字幕", "🙂 ok", "tab\there\x00nul", "word " * 500, "x" * 400]:
         picture = render(text, (320, 180))
         assert picture is not None and picture.width <= 320 and picture.height <= 180
+
+
+def test_letters_the_sans_serif_lacks_are_drawn_in_a_font_that_has_them(tmp_path):
+    """Japanese and Chinese beside Latin: each letter in a font that has it (no empty
+    boxes), on one line; a long line without spaces is wrapped between letters."""
+    base = fonts.font_path()
+    assert base is not None and not fonts.has(base, ord("世"))  # DejaVu: no CJK
+    pieces = fonts.runs("Hello, 世界! 日本語")
+    assert [text for text, _ in pieces] == ["Hello, ", "世界", "! ", "日本語"]
+    cjk = pieces[1][1]
+    assert cjk is not None and cjk != base and pieces[3][1] == cjk
+    assert all(fonts.has(cjk, ord(letter)) for letter in "世界日本語")
+    assert pieces[0][1] == base and pieces[2][1] == base
+    # Different letters give different pictures (empty boxes would all look alike).
+    one, two = render("日本語", (320, 180)), render("字幕表", (320, 180))
+    assert one is not None and two is not None and one.pixels != two.pixels
+    long = render("字" * 60, (320, 180))
+    assert long is not None and long.width <= 320 * 0.9 + 8 and long.height > 2 * one.height
+    size = (640, 360)
+    picture = render("Hello, 世界!", size)
+    assert picture is not None
+    out = subtitle_file(tmp_path / "cjk.ts", size, (0.5, picture), (2.0, None))
+    frame = drawn(out, 1.0, size)
+    box = [frame[y * size[0] + x] for y in range(picture.y, picture.y + picture.height)
+           for x in range(picture.x, picture.x + picture.width)]
+    assert sum(p > 200 for p in box) > 200 and min(box) < 30
 
 
 def test_markup_is_dropped():

@@ -7,7 +7,8 @@ subtitles are text, ffmpeg sends the blank DVB subtitle stream and this module d
 rest: the item's cues (read by :func:`~exstreamtv.streaming.webvtt.extract_cues`, the
 same reading the HLS WebVTT rendition uses) become *screens* (the text shown between two
 changes; overlapping cues are shown together), each screen is drawn with Pillow (white
-letters with a black outline, centred near the bottom, wrapped to the picture's width)
+letters with a black outline, centred near the bottom, wrapped to the picture's width,
+each letter in a font that has it: :mod:`.fonts`)
 into a 4-bit picture and encoded as one DVB display set, and the pipeline hands the
 packets to the splicer about a second before the screen's time on the output clock.
 
@@ -20,19 +21,18 @@ skipped; a clearing is never sent before its screen.
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import html
 import itertools
 import logging
 import re
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw
 
 from exstreamtv.ffmpeg.dvb_subtitles import SubtitlePicture, display_set, subtitle_packets
+from exstreamtv.streaming import fonts
 from exstreamtv.streaming.ts_fields import PTS_HZ, payload_start, write_pts
 from exstreamtv.streaming.webvtt import Cue
 
@@ -50,10 +50,6 @@ LATE_MARGIN = 0.1
 ITEM_SLACK = 0.5
 _BATCH = 20
 _TAGS = re.compile(r"</?[a-zA-Z][^>]*>|\{\\[^}]*\}")
-#: Places a subtitle font is found when fontconfig cannot say.
-_FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-               "/usr/share/fonts/TTF/DejaVuSans.ttf",
-               "/System/Library/Fonts/Supplemental/Arial.ttf")
 #: Luma of the letters' fill, a mid tone for their anti-aliased edge, and the outline.
 _GREYS = (16, 126, 235)
 #: Opacities an index can have (of 255), beside fully transparent.
@@ -102,40 +98,34 @@ def plain_text(text: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
-@functools.lru_cache(maxsize=1)
-def font_path() -> str | None:
-    """A sans-serif font file: fontconfig's choice, else a usual place, else None."""
-    try:
-        found = subprocess.run(["fc-match", "-f", "%{file}", "sans-serif"], capture_output=True,
-                               text=True, timeout=10, check=False).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        found = ""
-    for path in (found, *_FONT_PATHS):
-        if path:
-            try:
-                ImageFont.truetype(path, 12)
-                return path
-            except OSError:
-                continue
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = font_path()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
-
-
-def _wrap(line: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, limit: float) -> list[str]:
-    words, lines, current = line.split(" "), [], ""
-    for word in words:
+def _wrap(line: str, size: int, limit: float) -> list[str]:
+    """``line`` in lines of at most ``limit`` pixels: broken at spaces, and a word too long
+    for a line (text written without spaces: Chinese, Japanese) between letters."""
+    lines, current = [], ""
+    for word in line.split(" "):
         candidate = f"{current} {word}" if current else word
-        if current and font.getlength(candidate) > limit:
+        if not current or fonts.length(candidate, size) <= limit:
+            current = candidate
+        else:
             lines.append(current)
             current = word
-        else:
-            current = candidate
+        while len(current) > 1 and fonts.length(current, size) > limit:
+            cut = _fits(current, size, limit)
+            lines.append(current[:cut])
+            current = current[cut:].lstrip(" ")
     return [*lines, current]
+
+
+def _fits(text: str, size: int, limit: float) -> int:
+    """How many of ``text``'s first letters fit in ``limit`` pixels (at least one)."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fonts.length(text[:middle], size) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _palette() -> tuple[tuple[int, int, int, int], ...]:
@@ -159,17 +149,16 @@ def render(text: str, display: tuple[int, int]) -> SubtitlePicture | None:
     width, height = display
     size = max(12, round(height * 0.055))
     stroke = max(1, round(size / 14))
-    font = _font(size)
-    lines = [part for line in text.split("\n") for part in _wrap(line, font, width * 0.9)]
+    lines = [part for line in text.split("\n") for part in _wrap(line, size, width * 0.9)]
     lines = [line for line in lines if line][-6:]  # a runaway cue keeps its last lines
     if not lines:
         return None
     step = round(size * 1.25) + 2 * stroke
     canvas = Image.new("RGBA", (width, step * len(lines) + 4 * stroke), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
+    top = stroke * 2 + fonts.ascent(size)
     for i, line in enumerate(lines):
-        draw.text((width / 2, stroke * 2 + i * step), line, font=font, anchor="ma",
-                  fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+        fonts.draw_line(draw, width / 2, top + i * step, line, size, stroke)
     box = canvas.getchannel("A").getbbox()
     if box is None:
         return None
