@@ -15,6 +15,7 @@ from exstreamtv.errors import MediaError
 from exstreamtv.media.language import normalize_language
 from exstreamtv.media.probe import probe, probe_many, probe_with_pyav
 from tests.media_files import image_subtitled, multitrack
+from tests.test_picture import hdr10_clip, interlaced_clip
 
 FFPROBE = shutil.which("ffprobe")
 
@@ -81,15 +82,24 @@ def test_sidecar_subtitles_with_language_and_flags(tmp_path):
     assert [s.index for s in sidecars] == [7, 8, 9]
 
 
-def test_pyav_probe_agrees_with_ffprobe():
-    path = str(multitrack())
+@pytest.mark.parametrize("clip", ["multitrack", "hdr10", "hlg", "interlaced"])
+def test_pyav_probe_agrees_with_ffprobe(clip):
+    """Also on what deinterlacing and tone mapping read: field order, transfer, primaries."""
+    path = str({"multitrack": multitrack, "hdr10": hdr10_clip,
+                "hlg": lambda: hdr10_clip("arib-std-b67"), "interlaced": interlaced_clip}[clip]())
     a = asyncio.run(probe(path, FFPROBE))
     b = probe_with_pyav(path)
     keys = ("type", "codec", "language", "channels", "channel_layout", "sample_rate", "width",
-            "height", "fps", "pix_fmt", "default", "forced", "hearing_impaired", "comment")
+            "height", "fps", "pix_fmt", "default", "forced", "hearing_impaired", "comment",
+            "field_order", "color_transfer", "color_primaries")
     assert abs(a.duration - b.duration) < 0.05
     assert [tuple(getattr(s, k) for k in keys) for s in a.streams] == \
         [tuple(getattr(s, k) for k in keys) for s in b.streams]
+    video = b.video_streams[0]
+    expected = {"multitrack": (None, None), "hdr10": ("smpte2084", "bt2020"),
+                "hlg": ("arib-std-b67", "bt2020"), "interlaced": (None, None)}[clip]
+    assert (video.color_transfer, video.color_primaries) == expected
+    assert (video.field_order in ("tt", "tb")) == (clip == "interlaced")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

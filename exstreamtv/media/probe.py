@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 SIDECAR_EXTENSIONS = {".srt": "subrip", ".ass": "ass", ".ssa": "ssa", ".vtt": "webvtt", ".sub": "microdvd"}
 #: PyAV codec names that differ from ffprobe's.
 _PYAV_CODECS = {"srt": "subrip"}
+#: libavutil's numbers for a video stream's transfer, primaries and field order (which
+#: PyAV gives as integers), as ffprobe names them; "unspecified" and unknown are None.
+_TRANSFERS = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m",
+              8: "linear", 11: "iec61966-2-4", 13: "iec61966-2-1", 14: "bt2020-10",
+              15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
+              9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "jedec-p22"}
+_FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 #: Container tags kept per file, and the longest value kept (a synopsis), in characters.
 MAX_TAGS = 64
 MAX_TAG_CHARS = 4000
@@ -49,6 +57,18 @@ def dovi_record(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(side, dict) and side.get("side_data_type") == "DOVI configuration record":
             return side
     return {}
+
+
+def _pyav_picture(ctx: Any) -> dict[str, str | None]:
+    """A PyAV video stream's field order, transfer and primaries, named as by ffprobe (what
+    deinterlacing and tone mapping read). Dolby Vision is not seen: PyAV does not give a
+    stream's side data."""
+    def named(table: dict[int, str], attribute: str) -> str | None:
+        return table.get(int_or_none(getattr(ctx, attribute, None)) or 0)
+
+    return {"field_order": named(_FIELD_ORDERS, "field_order"),
+            "color_transfer": named(_TRANSFERS, "color_trc"),
+            "color_primaries": named(_PRIMARIES, "color_primaries")}
 
 
 def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
@@ -183,6 +203,7 @@ def probe_with_pyav(location: str) -> MediaInfo:
                     comment=bool(disp & 0x8),
                     visual_impaired=bool(disp & 0x100),
                     attached_pic=bool(disp & 0x400),
+                    **(_pyav_picture(ctx) if st.type == "video" else {}),
                 )
             )
         duration = (container.duration or 0) / 1_000_000
