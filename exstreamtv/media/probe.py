@@ -59,16 +59,15 @@ def dovi_record(raw: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _pyav_picture(ctx: Any) -> dict[str, str | None]:
-    """A PyAV video stream's field order, transfer and primaries, named as by ffprobe (what
+def _pyav_picture(ctx: Any) -> tuple[str | None, str | None, str | None]:
+    """A PyAV video stream's (field order, transfer, primaries), named as by ffprobe (what
     deinterlacing and tone mapping read). Dolby Vision is not seen: PyAV does not give a
     stream's side data."""
     def named(table: dict[int, str], attribute: str) -> str | None:
         return table.get(int_or_none(getattr(ctx, attribute, None)) or 0)
 
-    return {"field_order": named(_FIELD_ORDERS, "field_order"),
-            "color_transfer": named(_TRANSFERS, "color_trc"),
-            "color_primaries": named(_PRIMARIES, "color_primaries")}
+    return (named(_FIELD_ORDERS, "field_order"), named(_TRANSFERS, "color_trc"),
+            named(_PRIMARIES, "color_primaries"))
 
 
 def _stream_from_ffprobe(raw: dict[str, Any]) -> StreamInfo:
@@ -203,9 +202,12 @@ def probe_with_pyav(location: str) -> MediaInfo:
                     comment=bool(disp & 0x8),
                     visual_impaired=bool(disp & 0x100),
                     attached_pic=bool(disp & 0x400),
-                    **(_pyav_picture(ctx) if st.type == "video" else {}),
                 )
             )
+            if st.type == "video":
+                order, transfer, primaries = _pyav_picture(ctx)
+                streams[-1] = replace(streams[-1], field_order=order, color_transfer=transfer,
+                                      color_primaries=primaries)
         duration = (container.duration or 0) / 1_000_000
         chapters = getattr(container, "chapters", None)
         starts = [c["start"] * c["time_base"] for c in (chapters() if chapters else [])
