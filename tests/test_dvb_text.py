@@ -21,7 +21,7 @@ from exstreamtv.ffmpeg.dvb_subtitles import (
     display_set,
     subtitle_packets,
 )
-from exstreamtv.streaming import fonts
+from exstreamtv.streaming import dvb_text, fonts
 from exstreamtv.streaming.dvb_text import PALETTE, DvbTextTrack, Screen, plain_text, render, screens
 from exstreamtv.streaming.ts import TSSplicer
 from exstreamtv.streaming.webvtt import Cue
@@ -202,3 +202,43 @@ def test_late_display_sets_are_put_ahead_of_the_clock():
     # The clearing of "late" (16.0) is behind the clock at 17.2: sent just ahead of it;
     # "on time" (18.0) keeps its time, and its clearing (19.0) is not due yet.
     assert [round(_pts_of(p), 2) for p in second] == [17.3, 18.0]
+
+
+def test_an_items_first_screens_are_drawn_before_it_airs(monkeypatch):
+    """When an item's ffmpeg starts (seconds before it airs), the screens of its first
+    seconds are drawn at once; when it airs they are sent without being drawn again, so a
+    busy machine does not make them late."""
+    drawn: list[str] = []
+    real = dvb_text.render
+
+    def render_spy(text: str, display: tuple[int, int]) -> SubtitlePicture | None:
+        drawn.append(text)
+        return real(text, display)
+
+    monkeypatch.setattr(dvb_text, "render", render_spy)
+    clock: dict[str, float | None] = {"now": None}
+    cues = [Cue(1.0, 2.0, "first"), Cue(3.0, 4.0, "second"), Cue(30.0, 31.0, "much later")]
+
+    async def run() -> tuple[list[str], int]:
+        track = DvbTextTrack(lambda: clock["now"], lambda: 0x100, lambda: 10.0)
+
+        async def read() -> list[Cue]:
+            return cues
+
+        reading = asyncio.get_running_loop().create_task(read())
+        track.prepare(reading, (1280, 720))
+        await reading
+        await asyncio.sleep(0)  # the reading's callbacks have run
+        assert track._predrawing
+        await asyncio.gather(*track._predrawing)
+        early = list(drawn)
+        clock["now"] = 10.0  # on air
+        track.add(cues, 10.0, 60.0)
+        assert track._drawing is not None
+        await track._drawing
+        return early, len(track._due)
+
+    early, due = asyncio.run(run())
+    assert early == ["first", "second"]
+    assert drawn == ["first", "second", "much later"]  # the early ones not drawn again
+    assert due == 6  # each screen and its clearing

@@ -25,9 +25,15 @@ class ChannelSubtitles:
                                   lambda: splicer.dvb_subtitle_pid,
                                   lambda: splicer.subtitle_seconds)
 
-    def read(self, plan: Plan) -> asyncio.Task[list[Cue]] | None:
-        """Start reading the cues of ``plan``'s item (when its ffmpeg starts), if it has any."""
-        return self.webvtt.read(plan.cue_source) if plan.cue_source is not None else None
+    def read(self, plan: Plan, display: tuple[int, int]) -> asyncio.Task[list[Cue]] | None:
+        """Start reading the cues of ``plan``'s item (when its ffmpeg starts), if it has any;
+        its first screens are drawn (on ``display``) as soon as they are read."""
+        if plan.cue_source is None:
+            return None
+        reading = self.webvtt.read(plan.cue_source)
+        if plan.dvb_text:
+            self.drawn.prepare(reading, display)
+        return reading
 
     def place(self, reading: asyncio.Task[list[Cue]], plan: Plan, base: float, limit: float,
               display: tuple[int, int]) -> None:

@@ -49,6 +49,12 @@ LATE_MARGIN = 0.1
 #: How far before an item's first picture its blank display set may lie.
 ITEM_SLACK = 0.5
 _BATCH = 20
+#: An item's screens that begin in its first this many seconds are drawn as soon as its
+#: ffmpeg starts (a few seconds before it airs), at most :data:`EARLY_SCREENS` of them.
+EARLY_SECONDS = 10.0
+EARLY_SCREENS = 4
+#: Pictures drawn early and not yet used (an item prepared and then not played).
+_EARLY_KEPT = 16
 _TAGS = re.compile(r"</?[a-zA-Z][^>]*>|\{\\[^}]*\}")
 #: Luma of the letters' fill, a mid tone for their anti-aliased edge, and the outline.
 _GREYS = (16, 126, 235)
@@ -212,7 +218,31 @@ class DvbTextTrack:
         self._queued_until = 0.0  # where the last screen queued ends
         self._last_at = 0.0  # the time of the last display set made
         self._sent_at = 0.0  # the time of the last display set handed out
+        #: Pictures of the screens drawn before their item airs, by (text, display).
+        self._early: dict[tuple[str, tuple[int, int]], SubtitlePicture | None] = {}
+        self._predrawing: set[asyncio.Future[None]] = set()
         self.skipped = 0
+
+    def prepare(self, reading: asyncio.Task[list[Cue]], display: tuple[int, int]) -> None:
+        """An item's ffmpeg has started: once its cues are read, draw the screens of its
+        first seconds now, so that they are ready when it airs, however busy the machine."""
+        def done(task: asyncio.Task[list[Cue]]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return
+            texts = [screen.text for screen in screens(task.result())
+                     if screen.start < EARLY_SECONDS][:EARLY_SCREENS]
+            if texts:
+                drawing = asyncio.ensure_future(asyncio.to_thread(self._draw_early, texts,
+                                                                  display))
+                self._predrawing.add(drawing)
+                drawing.add_done_callback(self._predrawing.discard)
+        reading.add_done_callback(done)
+
+    def _draw_early(self, texts: list[str], display: tuple[int, int]) -> None:
+        for text in texts:
+            self._early[(text, display)] = render(text, display)
+            while len(self._early) > _EARLY_KEPT:
+                self._early.pop(next(iter(self._early)))
 
     def place(self, reading: asyncio.Task[list[Cue]], base: float, limit: float,
               display: tuple[int, int]) -> None:
@@ -257,6 +287,9 @@ class DvbTextTrack:
     def stop(self) -> None:
         if self._drawing is not None:
             self._drawing.cancel()
+        for drawing in list(self._predrawing):
+            drawing.cancel()
+        self._early.clear()
         self._waiting, self._due = [], []
         self._queued_until = self._last_at = self._sent_at = 0.0
 
@@ -318,7 +351,10 @@ class DvbTextTrack:
             start = max(screen.start, self._last_at + FRAME)
             if screen.end - start < FRAME:
                 continue
-            picture = render(screen.text, self.display)
+            try:
+                picture = self._early.pop((screen.text, self.display))
+            except KeyError:  # not drawn early (or already used)
+                picture = render(screen.text, self.display)
             timeout = int(screen.end - start) + 5
             try:
                 if picture is not None:

@@ -252,7 +252,8 @@ class ChannelPipeline:
         proc = FFmpegProcess(plan.argv, f"channel {self.number}: {plan.title}")
         seg = Segment(entry, offset, duration, plan, proc)
         if self.subtitles is not None:
-            seg.cues = self.subtitles.read(plan)
+            profile = self.planner.profile
+            seg.cues = self.subtitles.read(plan, (profile.width, profile.height))
         proc.listeners.append(self._listener(seg))
         try:
             await proc.start()
