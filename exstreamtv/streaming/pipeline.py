@@ -23,7 +23,6 @@ from exstreamtv.config.model import ChannelConfig, StreamingConfig
 from exstreamtv.events import ChannelEvent, EventBus
 from exstreamtv.ffmpeg.presets import first_error
 from exstreamtv.ffmpeg.process import FFmpegProcess, LineListener, SegmentLineListener
-from exstreamtv.healing.ffmpeg_monitor import DeviceFailure, decisive_error
 from exstreamtv.scheduling.base import ScheduledItem, Scheduler
 from exstreamtv.streaming import host_load
 from exstreamtv.streaming.buffer import ChannelBuffer
@@ -53,6 +52,7 @@ from exstreamtv.streaming.recovery import (
     announce_cpu_tonemap,
     announce_item_failed,
     announce_software_fallback,
+    device_fault,
 )
 from exstreamtv.streaming.segment import ChannelHealth, DeliveryMeter, Segment
 from exstreamtv.streaming.ts import Piece, TSSplicer
@@ -279,15 +279,7 @@ class ChannelPipeline:
 
     async def _play(self, seg: Segment) -> SegmentEnd:
         self.current = seg
-        item = seg.entry.item
-        if seg.kind == "program":
-            self.bus.publish(ChannelEvent(
-                channel=self.number, action="item", title=seg.plan.title,
-                item_id=item.id if item else None, source_id=item.source_id if item else None,
-                entry_kind=seg.entry.kind, started_at=seg.entry.start + seg.offset,
-                duration=seg.duration))
-        else:
-            self.bus.publish(ChannelEvent(channel=self.number, action="error_screen", title=seg.plan.title))
+        self.bus.publish(seg.started_event(self.number))
         seg.start_out = self.splicer.end_seconds  # None: the channel's first output
         self.splicer.start_segment()
         if seg.head:
@@ -306,7 +298,7 @@ class ChannelPipeline:
                 if then is not None:
                     reason = EndReason.REPLACED
                     break
-            data = await self._read(seg, size)
+            data = await seg.read(size, self.orders, self.recovery.settings.stall_seconds)
             if data is None:  # commands arrived: apply them first
                 continue
             if isinstance(data, TimeoutError):
@@ -354,25 +346,6 @@ class ChannelPipeline:
                 and produced < seg.duration - 1.0:
             reason = EndReason.EXITED
         return SegmentEnd(reason, produced, code, then)
-
-    async def _read(self, seg: Segment, size: int) -> bytes | TimeoutError | None:
-        """The next bytes of ``seg``; None when a command came first; TimeoutError after
-        ``stall_seconds`` without output."""
-        if seg.reading is None:
-            seg.reading = asyncio.ensure_future(seg.process.stdout.read(size))
-            seg.read_since = time.monotonic()
-        assert seg.read_since is not None
-        deadline = seg.read_since + self.recovery.settings.stall_seconds
-        while not seg.reading.done():
-            if self.orders.waiting:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                seg.read_since = time.monotonic()  # a new window if it is given patience
-                return TimeoutError()
-            await self.orders.wait_for(seg.reading, left)
-        reading, seg.reading, seg.read_since = seg.reading, None, None
-        return reading.result()
 
     async def _prepare_next(self, seg: Segment) -> None:
         """Prestart the next entry from where the guide will be when ``seg`` ends."""
@@ -423,13 +396,8 @@ class ChannelPipeline:
                 log.info("Channel %d: playing normally again", self.number)
             return await self._boundary(seg)
         await self.discard_prepared()
-        # Only a device failure (or a silent exit) leaves the GPU; a 403 is the item's, and
-        # a device that cannot tone-map only sends HDR to the CPU (once: it is not asked again).
-        found = decisive_error(seg.process.stderr_tail) if self.planner.preset.hardware else None
-        tonemap = found is not None and found.device is DeviceFailure.TONEMAP
-        hardware = self.planner.preset.hardware and not tonemap and (
-            found is None or found.device is not None)
-        tonemap = tonemap and self.planner.device_tonemap
+        hardware, tonemap = device_fault(seg.process.stderr_tail, self.planner.preset.hardware,
+                                         self.planner.device_tonemap)
         if not ((hardware or tonemap) and end.produced < 1.0):
             self.health.failed(self.last_error or "ffmpeg failed")
             log.warning("Channel %d: %s\n    %s", self.number, self.last_error,

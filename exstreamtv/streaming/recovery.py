@@ -24,9 +24,11 @@ guide says for that moment.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exstreamtv.events import EventBus, FixEvent, HealthEvent, ItemFailed
+from exstreamtv.healing.ffmpeg_monitor import DeviceFailure, decisive_error
 from exstreamtv.healing.vocabulary import FixAction, IssueType
 from exstreamtv.media.models import MediaItem
 from exstreamtv.scheduling.base import ScheduledItem
@@ -155,6 +157,18 @@ class RecoveryPolicy:
             return Resume(entry, reached)
         hold = min(hold, max(entry.end - air, 0.1))
         return Hold(hold, "technical difficulties", Resume(entry, reached))
+
+
+def device_fault(stderr_tail: Iterable[str], hardware: bool,
+                 device_tonemap: bool) -> tuple[bool, bool]:
+    """Whether a failed segment's ffmpeg (its last ``stderr_tail`` lines) failed on its
+    hardware device, and whether on that device's tone mapping (when ``device_tonemap``):
+    only a device failure (or a silent exit) leaves the GPU, a 403 is the item's, and a
+    device that cannot tone-map only sends HDR to the CPU."""
+    found = decisive_error(stderr_tail) if hardware else None
+    tonemap = found is not None and found.device is DeviceFailure.TONEMAP
+    on_device = hardware and not tonemap and (found is None or found.device is not None)
+    return on_device, tonemap and device_tonemap
 
 
 def announce_software_fallback(bus: EventBus, channel: int, encoder: str, cause: str) -> None:

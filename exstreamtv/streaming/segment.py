@@ -16,11 +16,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from exstreamtv.events import ChannelEvent
 from exstreamtv.ffmpeg.presets import first_error
 
 if TYPE_CHECKING:
     from exstreamtv.ffmpeg.process import FFmpegProcess
     from exstreamtv.scheduling.base import ScheduledItem
+    from exstreamtv.streaming.orders import Orders
     from exstreamtv.streaming.planner import Plan
     from exstreamtv.streaming.webvtt import Cue
 
@@ -64,6 +66,37 @@ class Segment:
             return None
         line = first_error("\n".join(self.process.stderr_tail))
         return line if line and "[error]" in line else None
+
+    def started_event(self, channel: int) -> ChannelEvent:
+        """What the channel publishes as this segment begins to play."""
+        if self.kind != "program":
+            return ChannelEvent(channel=channel, action="error_screen", title=self.plan.title)
+        item = self.entry.item
+        return ChannelEvent(
+            channel=channel, action="item", title=self.plan.title,
+            item_id=item.id if item else None, source_id=item.source_id if item else None,
+            entry_kind=self.entry.kind, started_at=self.entry.start + self.offset,
+            duration=self.duration)
+
+    async def read(self, size: int, orders: Orders,
+                   stall_seconds: float) -> bytes | TimeoutError | None:
+        """The next bytes of its output; None when a command came first (``orders``);
+        TimeoutError after ``stall_seconds`` without output (the next call waits anew)."""
+        if self.reading is None:
+            self.reading = asyncio.ensure_future(self.process.stdout.read(size))
+            self.read_since = time.monotonic()
+        assert self.read_since is not None
+        deadline = self.read_since + stall_seconds
+        while not self.reading.done():
+            if orders.waiting:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.read_since = time.monotonic()  # a new window if it is given patience
+                return TimeoutError()
+            await orders.wait_for(self.reading, left)
+        reading, self.reading, self.read_since = self.reading, None, None
+        return reading.result()
 
     async def cancel_read(self) -> None:
         """Drop a read in flight (before the process is stopped and drained)."""
