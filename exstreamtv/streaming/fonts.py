@@ -58,17 +58,17 @@ def font_path() -> str | None:
 
 @functools.lru_cache(maxsize=32)
 def coverage(path: str) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-    """The letters ``path`` has, as sorted (starts, ends) of ranges; None if unknown."""
-    starts: list[int] = []
-    ends: list[int] = []
-    for part in _run("fc-query", "-f", "%{charset}", path).split():
+    """The letters ``path`` has, as sorted (starts, ends) of ranges; None if unknown. Of
+    a font collection (``.ttc``) its first face, the one Pillow opens."""
+    ranges: list[tuple[int, int]] = []
+    for part in _run("fc-query", "-i", "0", "-f", "%{charset}", path).split():
         low, _, high = part.partition("-")
         try:
-            starts.append(int(low, 16))
-            ends.append(int(high or low, 16))
+            ranges.append((int(low, 16), int(high or low, 16)))
         except ValueError:
             return None
-    return (tuple(starts), tuple(ends)) if starts else None
+    ranges.sort()
+    return (tuple(r[0] for r in ranges), tuple(r[1] for r in ranges)) if ranges else None
 
 
 def has(path: str, letter: int) -> bool:
