@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exstreamtv_plugins.mqtt.bridge import EVENT_BACKLOG, EVENT_MAX_AGE, drop_stale, new_backlog
 from exstreamtv_plugins.mqtt.commands import BadCommand, parse
 from exstreamtv_plugins.mqtt.entities import Topics, sanitize_id
 
@@ -168,3 +169,16 @@ def test_mask_secrets_masks_keys_and_values() -> None:
     data = {"password": "p", "nested": [{"api_token": "t", "note": "uses p4ss-word here"}]}
     assert mask_secrets(data) == {"password": "***",
                                   "nested": [{"api_token": "***", "note": "uses *** here"}]}
+
+
+def test_events_kept_for_the_broker_are_bounded_in_number_and_age() -> None:
+    backlog = new_backlog()
+    for i in range(EVENT_BACKLOG + 50):  # an outage with a storm of events
+        backlog.append((float(i), "exstreamtv/events/health", f"{i}"))
+    assert len(backlog) == EVENT_BACKLOG and backlog[0][2] == "50"  # the oldest went
+    # Back after a long outage: only the events of the last EVENT_MAX_AGE seconds go out.
+    now = EVENT_BACKLOG + 49 + EVENT_MAX_AGE - 10.5
+    dropped = drop_stale(backlog, now)
+    assert [int(p) for _, _, p in backlog] == list(range(EVENT_BACKLOG + 39, EVENT_BACKLOG + 50))
+    assert dropped == EVENT_BACKLOG - 11
+    assert drop_stale(backlog, now) == 0

@@ -58,6 +58,9 @@ OFFLINE_TIMEOUT = 3.0
 SWEEP_SECONDS = 5.0
 #: Events kept while the broker is unreachable; beyond this the oldest are dropped.
 EVENT_BACKLOG = 200
+#: An event kept longer than this is dropped, not sent: after a long outage a burst of
+#: stale events would set off Home Assistant automations long after the fact.
+EVENT_MAX_AGE = 600.0
 
 
 def _json(data: Any) -> str:
@@ -65,16 +68,30 @@ def _json(data: Any) -> str:
     return json.dumps(mask_secrets(data), separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def new_backlog() -> deque[tuple[str, str]]:
+#: An event message waiting for a connection: (monotonic time raised, topic, payload).
+Backlogged = tuple[float, str, str]
+
+
+def new_backlog() -> deque[Backlogged]:
     """Event messages waiting for a connection; beyond ``EVENT_BACKLOG`` the oldest go."""
     return deque(maxlen=EVENT_BACKLOG)
+
+
+def drop_stale(backlog: deque[Backlogged], now: float, max_age: float = EVENT_MAX_AGE) -> int:
+    """Drop the events of ``backlog`` raised over ``max_age`` seconds before ``now``
+    (oldest first, as they are kept); how many were dropped."""
+    dropped = 0
+    while backlog and now - backlog[0][0] > max_age:
+        backlog.popleft()
+        dropped += 1
+    return dropped
 
 
 class MqttBridge:
     """Connects to the broker in ``config`` and mirrors the hub to Home Assistant."""
 
     def __init__(self, hub: Hub, config: MqttConfig, loop: asyncio.AbstractEventLoop,
-                 fixes: FixCounter, backlog: deque[tuple[str, str]] | None = None) -> None:
+                 fixes: FixCounter, backlog: deque[Backlogged] | None = None) -> None:
         """``backlog``: events not yet sent, shared with the bridge this one replaces (a
         reload that changes the broker settings keeps them)."""
         self.hub = hub
@@ -237,7 +254,7 @@ class MqttBridge:
         if self.client.is_connected() and not self._backlog:
             self.client.publish(topic, payload, qos=0)
         elif not self._stopping:
-            self._backlog.append((topic, payload))
+            self._backlog.append((time.monotonic(), topic, payload))
             self._send_backlog()
 
     def _publish_retained(self, topic: str, payload: str) -> None:
@@ -253,6 +270,10 @@ class MqttBridge:
         self._cluster_announced = None
         self._spawn(self.announce())
         self._start_sweep()
+        stale = drop_stale(self._backlog, time.monotonic())
+        if stale:
+            log.info("MQTT: dropped %d event(s) raised over %.0f minutes ago, while the broker "
+                     "was unreachable", stale, EVENT_MAX_AGE / 60)
         if self._backlog:
             log.info("MQTT: sending %d event(s) raised while the broker was unreachable",
                      len(self._backlog))
@@ -261,7 +282,7 @@ class MqttBridge:
     def _send_backlog(self) -> None:
         """Send the events raised while the broker was out of reach, oldest first."""
         while self._backlog and self.client.is_connected():
-            topic, payload = self._backlog.popleft()
+            _, topic, payload = self._backlog.popleft()
             self.client.publish(topic, payload, qos=1)
 
     # -- entities of channels removed while the server was down ------------------------
