@@ -115,7 +115,7 @@ class MqttBridge:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._stopping = False
         self._sweeping = False
-        #: Event messages (topic, payload) raised while not connected, oldest first.
+        #: Event messages raised while not connected, oldest first (see ``Backlogged``).
         self._backlog = backlog if backlog is not None else new_backlog()
         self._stale = re.compile(rf"^exstreamtv_{re.escape(sanitize_id(self.device_id))}_ch(\d+)_")
         self.client = self._make_client()

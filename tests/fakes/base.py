@@ -279,10 +279,3 @@ def poster_jpeg(width: int = 200, height: int = 300) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (200, 40, 40)).save(out, "JPEG")
     return out.getvalue()
-
-def dovi_record(stream: dict[str, Any]) -> dict[str, Any]:
-    """ffprobe's Dolby Vision configuration record of ``stream`` (empty: none)."""
-    for side in stream.get("side_data_list") or []:
-        if side.get("side_data_type") == "DOVI configuration record":
-            return dict(side)
-    return {}

@@ -21,7 +21,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, dovi_record, poster_jpeg
+from exstreamtv.media.probe import dovi_record
+from tests.fakes.base import FakeItem, FakeLibrary, FakeServer, Handler, poster_jpeg
 from tests.fakes.plex import synthetic_library
 
 UNAUTHORIZED = (b"", None)
@@ -231,4 +232,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -19,13 +19,13 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from exstreamtv.media.probe import dovi_record
 from tests.fakes.base import (
     FakeItem,
     FakeLibrary,
     FakeServer,
     FakeSubtitle,
     Handler,
-    dovi_record,
     poster_jpeg,
 )
 
