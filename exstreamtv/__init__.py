@@ -40,7 +40,7 @@ from exstreamtv.ffmpeg.presets import (  # noqa: E402
     trial_encode,
 )
 from exstreamtv.ffmpeg.subtitle_picker import DefaultSubtitlePicker  # noqa: E402
-from exstreamtv.healing.auto_resolver import DetectedIssue  # noqa: E402
+from exstreamtv.healing.issue import DetectedIssue  # noqa: E402
 from exstreamtv.healing.strategy import FixContext, HealingStrategy  # noqa: E402
 from exstreamtv.healing.vocabulary import FixAction, FixStatus, IssueType, Risk  # noqa: E402
 from exstreamtv.hub import Hub  # noqa: E402

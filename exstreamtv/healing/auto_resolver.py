@@ -35,12 +35,13 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from exstreamtv.events import EventBus, FixEvent
+from exstreamtv.healing.issue import DetectedIssue, Strategy, Verifier
 from exstreamtv.healing.outcomes import FixRecord, MemoryOutcomeStore, OutcomeStore
 from exstreamtv.healing.severity import rule_for
 from exstreamtv.healing.strategy_table import (
@@ -55,11 +56,10 @@ from exstreamtv.healing.vocabulary import Severity
 
 if TYPE_CHECKING:
     from exstreamtv.config.model import AIAutoHealConfig
-    from exstreamtv.healing.analysis import AIAnalysis
 
 __all__ = ["FALLBACK_CHAIN", "RETRIES", "STRATEGY_TABLE", "ApprovalError", "AutoResolver",
            "DetectedIssue", "FixRecord", "Learner", "MemoryOutcomeStore", "OutcomeStore",
-           "PendingFix", "StrategyRule", "risk_rank"]
+           "PendingFix", "Strategy", "StrategyRule", "Verifier", "risk_rank"]
 
 log = logging.getLogger(__name__)
 
@@ -68,47 +68,6 @@ PENDING_TTL_SECONDS = 300.0
 APPLY_TIMEOUT_SECONDS = 30.0
 #: How often a fix waiting for approval looks at the live settings again.
 PENDING_RECHECK_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class DetectedIssue:
-    """Something wrong, found by the monitor, the pattern detector or the pipeline."""
-
-    type: str
-    channel: int | None = None
-    message: str = ""
-    detector: str = ""
-    confidence: float = 1.0
-    evidence: tuple[str, ...] = ()
-    at: float = field(default_factory=time.time)
-    #: The issue's own risk (a pattern's level), weighed with the strategy's at the gate.
-    risk: str = "SAFE"
-    #: False when retrying the item cannot help (the decisive ffmpeg error says so).
-    recoverable: bool = True
-    #: How badly it hurts viewers (a Severity): what the detector saw, then, once the
-    #: engine has assessed it, raised by what the channel delivers now.
-    severity: str = Severity.ERROR
-    #: The failed ffmpeg's last stderr lines, when a process failed.
-    stderr_tail: tuple[str, ...] = ()
-    #: Wall time the ffmpeg that showed the issue started, when one did: a fix is judged
-    #: by runs started after it, not by late lines of the run it replaced.
-    shown_by: float | None = None
-    analysis: AIAnalysis | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "analysis"}
-        return data
-
-
-class Strategy(Protocol):
-    """What the resolver needs from a healing strategy plugin (see HealingStrategy; one
-    without ``interrupts`` counts as cutting the picture)."""
-
-    name: str
-
-    async def apply(self, issue: DetectedIssue, context: Any) -> Any: ...
-
-    async def rollback(self, issue: DetectedIssue, context: Any, state: Any) -> None: ...
 
 
 @dataclass
@@ -132,11 +91,6 @@ class ApprovalError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
-
-
-#: Says whether a fix holds: a truthy result means verified; a ``reason`` attribute on
-#: the result (play_speed.Verdict) becomes the fix record's message.
-Verifier = Callable[[DetectedIssue, float], Awaitable[Any]]
 
 
 class AutoResolver:

@@ -24,12 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from exstreamtv.events import ChannelEvent, Event, FixEvent, HealthEvent, SessionEvent
 from exstreamtv.healing.analysis import Analyst
-from exstreamtv.healing.auto_resolver import (
-    ApprovalError,
-    AutoResolver,
-    DetectedIssue,
-    FixRecord,
-)
+from exstreamtv.healing.auto_resolver import ApprovalError, AutoResolver, FixRecord
 from exstreamtv.healing.ffmpeg_monitor import (
     DeviceFailure,
     ErrorType,
@@ -38,6 +33,7 @@ from exstreamtv.healing.ffmpeg_monitor import (
     decisive_error,
     parse_progress,
 )
+from exstreamtv.healing.issue import DetectedIssue
 from exstreamtv.healing.log_collector import (
     CollectorHandler,
     UnifiedLogCollector,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from exstreamtv.healing.auto_resolver import DetectedIssue
+    from exstreamtv.healing.issue import DetectedIssue
     from exstreamtv.streaming.control import ChannelStatus
 
 #: Delivery at or above this share of play speed counts as play speed (the pacer keeps

@@ -24,7 +24,7 @@ from exstreamtv.streaming.control import ChannelControl, Restart, RestartFrom
 
 if TYPE_CHECKING:
     from exstreamtv.events import EventBus
-    from exstreamtv.healing.auto_resolver import DetectedIssue
+    from exstreamtv.healing.issue import DetectedIssue
     from exstreamtv.hub import Hub
     from exstreamtv.media.library import Library
     from exstreamtv.streaming.channel_manager import ChannelManager
